@@ -1,0 +1,51 @@
+"""`spell`: the command line. Ray is never imported here (`spell --help` stays fast)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from spellray.cli import runs, server
+
+app = typer.Typer(
+    name="spell",
+    help="Run machine-learning work on a Ray cluster, the Spell way.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+runs.register(app)
+app.add_typer(server.app, name="server")
+
+
+def main() -> None:
+    from spellray.cli import exit_codes
+    from spellray.cli.output import err
+    from spellray.errors import NotFound, SpellrayError
+
+    try:
+        # Not standalone: errors come back here to be printed as one line each.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except SpellrayError as exc:
+        if os.environ.get("SPELLRAY_DEBUG"):
+            raise
+        err.print(f"[red]error:[/] {exc.message}")
+        sys.exit(exit_codes.NOT_FOUND if isinstance(exc, NotFound) else exit_codes.ERROR)
+    except KeyboardInterrupt:
+        sys.exit(exit_codes.DETACHED)
+    except Exception as exc:  # click's usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(exit_codes.DETACHED)
+        raise
+
+
+if __name__ == "__main__":
+    main()

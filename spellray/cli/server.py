@@ -1,0 +1,49 @@
+"""spell server start | stop | status: the local server (and Ray head) lifecycle."""
+
+from __future__ import annotations
+
+import typer
+
+from spellray.cli.output import console
+
+app = typer.Typer(help="The spellray server (and local Ray head).", no_args_is_help=True)
+
+
+@app.command()
+def start() -> None:
+    """Start the local server (and a Ray head if none is reachable)."""
+    from spellray.cluster.local import ensure_local_server, read_state
+    from spellray.settings import get_settings
+
+    settings = get_settings()
+    url = ensure_local_server(settings)
+    state = read_state(settings)
+    ray = "started by spellray" if state.get("ray_pid") else "already running"
+    console.print(f"spellray server at {url} · Ray at {settings.ray_address} ({ray})")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the local server, and the Ray head if spellray started it."""
+    from spellray.cluster.local import stop_local
+    from spellray.settings import get_settings
+
+    stopped = stop_local(get_settings())
+    console.print("stopped " + " and ".join(stopped) if stopped else "nothing was running")
+
+
+@app.command()
+def status() -> int:
+    """Show whether the local server and Ray are up."""
+    from spellray.cluster.local import local_server_url, ray_reachable, read_state
+    from spellray.settings import get_settings
+
+    settings = get_settings()
+    url = local_server_url(settings)
+    state = read_state(settings)
+    ray_up = ray_reachable(settings.ray_address)
+    who = " (started by spellray)" if state.get("ray_pid") else ""
+    console.print(f"server  {'up at ' + url if url else 'down'}")
+    console.print(f"ray     {'up' if ray_up else 'down'} at {settings.ray_address}{who}")
+    console.print(f"home    {settings.home}")
+    return 0 if url else 1

@@ -1,0 +1,161 @@
+"""The spellray SDK: speaks HTTP to the server, nothing else (the CLI is a layer over it)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from spellray.errors import NotFound, ServerUnavailable, SpellrayError, Unauthorized, error_for_code
+from spellray.schemas import (
+    LogChunk,
+    OutputFile,
+    Run,
+    RunList,
+    RunRequest,
+    ServerInfo,
+)
+from spellray.settings import Settings, get_settings
+
+
+class _Api:
+    def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}"})
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(
+                f"the spellray server at {self.url} is not answering ({exc.__class__.__name__});"
+                " start it with: spell server start"
+            ) from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        if method == "HEAD" or not response.content:
+            return None
+        return response.json()
+
+
+def _error_from(response: httpx.Response) -> SpellrayError:
+    try:
+        error = response.json()["error"]
+        return error_for_code(error["code"], error["message"])
+    except (ValueError, KeyError, TypeError):
+        if response.status_code == 401:
+            return Unauthorized("the server refused the token")
+        if response.status_code == 404:  # HEAD answers carry no body
+            return NotFound(f"{response.request.url.path} was not found on the server")
+        return SpellrayError(f"the server answered {response.status_code}: {response.text[:200]}")
+
+
+class Runs:
+    def __init__(self, api: _Api) -> None:
+        self._api = api
+
+    def upload_code(self, folder: Path, limit_mb: int = 256) -> dict[str, Any]:
+        """Package ``folder`` and upload it unless the server has the same bytes already."""
+        from spellray.storage.code_package import package_folder
+
+        package = package_folder(folder, limit_mb)
+        try:
+            self._api.request("HEAD", f"/api/code/{package.sha256}")
+        except SpellrayError as exc:
+            if exc.code != "not_found":
+                raise
+            self._api.request("PUT", f"/api/code/{package.sha256}", content=package.data)
+        return {"sha256": package.sha256, "git_commit": package.git_commit,
+                "git_dirty": package.git_dirty}
+
+    def new(self, command: str, *, machine_type: str = "CPU", env: dict[str, str] | None = None,
+            params: dict[str, str] | None = None, description: str | None = None,
+            labels: list[str] | None = None, code_dir: Path | str | None = ".",
+            code_limit_mb: int = 256) -> Run:
+        """Start a run of ``command`` with the code in ``code_dir`` (None: no code)."""
+        body = RunRequest.model_construct(
+            command=command, machine_type=machine_type, env=env or {}, params=params or {},
+            description=description, labels=labels or [],
+            code=self.upload_code(Path(code_dir), code_limit_mb) if code_dir else None,
+        )
+        return Run.model_validate(self._api.request("POST", "/api/runs",
+                                                    json=body.model_dump(mode="json")))
+
+    def get(self, run_id: int) -> Run:
+        return Run.model_validate(self._api.request("GET", f"/api/runs/{run_id}"))
+
+    def list(self, limit: int = 50, label: str | None = None) -> RunList:
+        params: dict[str, Any] = {"limit": limit}
+        if label:
+            params["label"] = label
+        return RunList.model_validate(self._api.request("GET", "/api/runs", params=params))
+
+    def logs(self, run_id: int, offset: int = 0) -> LogChunk:
+        return LogChunk.model_validate(
+            self._api.request("GET", f"/api/runs/{run_id}/logs", params={"offset": offset}))
+
+    def follow(self, run_id: int, offset: int = 0, poll: float = 0.1) -> Iterator[LogChunk]:
+        """Log chunks as they come, until the run has ended and its log is read to the end."""
+        while True:
+            chunk = self.logs(run_id, offset)
+            offset = chunk.offset
+            yield chunk
+            if chunk.finished:
+                return
+            if not chunk.text:
+                time.sleep(poll)
+
+    def wait(self, run_id: int, poll: float = 0.2) -> Run:
+        while not (run := self.get(run_id)).status.is_terminal:
+            time.sleep(poll)
+        return run
+
+    def outputs(self, run_id: int) -> list[OutputFile]:
+        data = self._api.request("GET", f"/api/runs/{run_id}/outputs")
+        return [OutputFile.model_validate(item) for item in data]
+
+    def kill(self, run_id: int) -> Run:
+        return Run.model_validate(self._api.request("POST", f"/api/runs/{run_id}/kill"))
+
+    def stop(self, run_id: int) -> Run:
+        return Run.model_validate(self._api.request("POST", f"/api/runs/{run_id}/stop"))
+
+    def label(self, run_id: int, label: str, remove: bool = False) -> Run:
+        method = "DELETE" if remove else "PUT"
+        return Run.model_validate(self._api.request(method, f"/api/runs/{run_id}/labels/{label}"))
+
+
+class Client:
+    def __init__(self, url: str, token: str) -> None:
+        self._api = _Api(url, token)
+        self.url = self._api.url
+        self.runs = Runs(self._api)
+
+    def info(self) -> ServerInfo:
+        return ServerInfo.model_validate(self._api.request("GET", "/api/info"))
+
+
+def from_environment(settings: Settings | None = None, start: bool = True) -> Client:
+    """A client for the server this environment points at.
+
+    Inside a run (and wherever SPELLRAY_SERVER_URL is set) that server; otherwise the local
+    one under SPELLRAY_HOME, started on first use when ``start`` is true.
+    """
+    settings = settings or get_settings()
+    if settings.server_url:
+        token = settings.token or os.environ.get("SPELLRAY_TOKEN", "")
+        if not token and settings.token_file.exists():
+            token = settings.token_file.read_text().strip()
+        return Client(settings.server_url, token)
+    from spellray.cluster.local import ensure_local_server, local_server_url
+
+    url = ensure_local_server(settings) if start else local_server_url(settings)
+    if url is None:
+        raise ServerUnavailable("the local spellray server is not running; "
+                                "start it with: spell server start")
+    return Client(url, settings.token_file.read_text().strip())

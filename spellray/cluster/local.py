@@ -1,0 +1,199 @@
+"""The embedded local cluster: a Ray head and the spellray server, started in the background
+on first use, bound to 127.0.0.1, and stopped only if spellray started them."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from spellray.errors import RayUnavailable, ServerUnavailable
+from spellray.settings import Settings
+
+START_TIMEOUT = 120.0
+
+
+def _get(url: str, token: str | None = None, timeout: float = 2.0) -> int:
+    """Status code of a GET, 0 when nothing answers. urllib, not httpx: this runs before
+    every CLI command and must stay cheap."""
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def ray_reachable(address: str) -> bool:
+    return _get(f"{address.rstrip('/')}/api/version") == 200
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_state(settings: Settings) -> dict[str, Any]:
+    try:
+        return json.loads(settings.state_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _write_state(settings: Settings, state: dict[str, Any]) -> None:
+    settings.state_file.write_text(json.dumps(state, indent=2))
+
+
+@contextmanager
+def _start_lock(settings: Settings) -> Iterator[None]:
+    """One starter at a time: ten `spell run` at once must start one server, not ten."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with open(settings.home / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _free_port(preferred: int) -> int:
+    for port in [preferred, *range(preferred + 1, preferred + 100)]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def _wait_until(ready: Any, process: subprocess.Popen, what: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if process.poll() is not None:
+            raise ServerUnavailable(f"{what} exited while starting: {_tail(log)} (see {log})")
+        time.sleep(0.2)
+    raise ServerUnavailable(f"{what} did not start within {START_TIMEOUT:.0f} s (see {log})")
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        # Its own session: a Ctrl-C in the terminal that started it must not stop it.
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def start_ray_head(settings: Settings) -> int:
+    address = urlparse(settings.ray_address)
+    if address.hostname not in ("127.0.0.1", "localhost"):
+        raise RayUnavailable(f"the Ray cluster at {settings.ray_address} is unreachable; "
+                             "start it, or unset SPELLRAY_RAY_ADDRESS to use a local one")
+    args = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start",
+            "--head", "--block", "--port", str(settings.ray_gcs_port),
+            "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
+            "--dashboard-port", str(address.port or 8265), "--disable-usage-stats"]
+    if settings.ray_num_cpus is not None:
+        args += ["--num-cpus", str(settings.ray_num_cpus)]
+    log = settings.log_dir / "ray-head.log"
+    process = _spawn(args, log)
+    _wait_until(lambda: ray_reachable(settings.ray_address), process, "the local Ray head", log)
+    return process.pid
+
+
+def _server_ready(url: str, settings: Settings) -> bool:
+    if not settings.token_file.exists():
+        return False
+    return _get(f"{url}/api/info", settings.token_file.read_text().strip()) == 200
+
+
+def local_server_url(settings: Settings) -> str | None:
+    """The URL of the local server if it is up, else None."""
+    state = read_state(settings)
+    if not pid_alive(state.get("server_pid")):
+        return None
+    url = f"http://127.0.0.1:{state['port']}"
+    return url if _server_ready(url, settings) else None
+
+
+def ensure_local_server(settings: Settings) -> str:
+    """Start what is not running yet (a Ray head only if none is reachable); return the URL."""
+    if url := local_server_url(settings):
+        return url
+    with _start_lock(settings):
+        if url := local_server_url(settings):
+            return url
+        state = read_state(settings)
+        ray_pid = state.get("ray_pid") if pid_alive(state.get("ray_pid")) else None
+        if not ray_reachable(settings.ray_address):
+            ray_pid = start_ray_head(settings)
+        port = settings.server_port or _free_port(state.get("port") or 8300)
+        url = f"http://127.0.0.1:{port}"
+        log = settings.log_dir / "server.log"
+        process = _spawn([sys.executable, "-m", "spellray.server", "--port", str(port)], log)
+        _write_state(settings, {"server_pid": process.pid, "port": port, "ray_pid": ray_pid,
+                                "ray_address": settings.ray_address})
+        _wait_until(lambda: _server_ready(url, settings), process, "the spellray server", log)
+        return url
+
+
+def _terminate(pid: int, timeout: float = 30.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+        except ChildProcessError:
+            pass
+    if pid_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def stop_local(settings: Settings) -> list[str]:
+    """Stop the server, and the Ray head only if spellray started it. Returns what stopped."""
+    state = read_state(settings)
+    stopped = []
+    if pid_alive(state.get("server_pid")):
+        _terminate(state["server_pid"])
+        stopped.append(f"the spellray server (pid {state['server_pid']})")
+    if pid_alive(state.get("ray_pid")):
+        _terminate(state["ray_pid"])
+        stopped.append(f"the local Ray head (pid {state['ray_pid']})")
+    if state:
+        state.update(server_pid=None, ray_pid=None)
+        _write_state(settings, state)
+    return stopped

@@ -1,0 +1,5 @@
+import sys
+
+from spellray.runner.main import main
+
+sys.exit(main())

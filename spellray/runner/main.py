@@ -1,0 +1,150 @@
+"""The in-job wrapper: fetch the code, run the user's command, save the log and outputs.
+
+It needs no server to finish a run: status reports are retried in the background, and the
+result, the log and the outputs go straight to storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from spellray.runner.log_sink import LogSink
+from spellray.runner.reporter import Reporter
+from spellray.storage.code_package import changed_files, unpack
+from spellray.storage.paths import join
+from spellray.storage.store import Storage
+
+# Seconds the user's command gets between SIGTERM and SIGKILL when the run is stopped.
+TERM_GRACE = 10.0
+REPORT_DRAIN_SECONDS = 10.0
+
+
+class Runner:
+    def __init__(self, run_id: int, storage: Storage) -> None:
+        self.run_id = run_id
+        self.storage = storage
+        self.reporter = Reporter(os.environ.get("SPELLRAY_SERVER_URL", ""),
+                                 os.environ.get("SPELLRAY_TOKEN", ""), run_id)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"spellray-run-{run_id}-"))
+        self.spell_dir = join("runs", run_id, ".spell")
+        self.log = LogSink(storage, f"{self.spell_dir}/log", self.workdir.parent /
+                           f"{self.workdir.name}.log")
+        self.terminated = False
+        self.child: subprocess.Popen[bytes] | None = None
+        self.record: dict = {"id": run_id}
+
+    # -- signals --------------------------------------------------------------------------
+    def _on_sigterm(self, _signum: int, _frame: object) -> None:
+        """Ray stops a job with SIGTERM (spell kill and spell stop alike)."""
+        self.terminated = True
+        if self.child is not None and self.child.poll() is None:
+            try:
+                os.killpg(self.child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    # -- steps ----------------------------------------------------------------------------
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.reporter.send("building")
+        record = json.loads(self.storage.read_bytes(f"{self.spell_dir}/run.json"))
+        self.record = record
+        manifest: dict[str, int] = {}
+        if record.get("code"):
+            data = self.storage.read_bytes(join("code", f"{record['code']['sha256']}.zip"))
+            manifest = unpack(data, self.workdir)
+        if self.terminated:
+            return self._finish(record, None)
+        self.reporter.send("running")
+        exit_code = self._run_command(record["command"])
+        return self._finish(record, exit_code, manifest)
+
+    def _run_command(self, command: str) -> int:
+        shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
+        self.child = subprocess.Popen(
+            [shell, "-c", command], cwd=self.workdir, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        # If this runner dies (SIGKILL), nothing else would end the user's processes: the
+        # same watcher Ray's job supervisor uses for its own entrypoint.
+        watcher = subprocess.Popen(
+            f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+            f"kill -9 -{self.child.pid} 2>/dev/null",
+            shell=True, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        assert self.child.stdout is not None
+        for line in iter(self.child.stdout.readline, b""):
+            self.log.write(line)
+        try:
+            code = self.child.wait(timeout=TERM_GRACE if self.terminated else None)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.child.pid, signal.SIGKILL)
+            code = self.child.wait()
+        watcher.kill()
+        return 128 - code if code < 0 else code  # shell convention for "killed by signal"
+
+    def _finish(self, record: dict, exit_code: int | None,
+                manifest: dict[str, int] | None = None) -> int:
+        if self.terminated and self.reporter.current_status() in ("killed", "ended"):
+            # `spell kill`: end now, outputs not saved; the log is kept.
+            return self._write_result(record, "killed", exit_code, "killed by user")
+        self.reporter.send("saving")
+        saved = self._save_outputs(manifest or {})
+        if self.terminated:
+            status, reason = "stopped", "stopped by user"
+        elif exit_code == 0:
+            status, reason = "complete", None
+        else:
+            status, reason = "failed", f"the command exited with code {exit_code}"
+        return self._write_result(record, status, exit_code, reason, saved)
+
+    def _save_outputs(self, manifest: dict[str, int]) -> list[str]:
+        outputs = changed_files(self.workdir, manifest, skip=set())
+        for rel in outputs:
+            self.storage.upload_file(self.workdir / rel, join("runs", self.run_id, rel))
+        return outputs
+
+    def _write_result(self, record: dict, status: str, exit_code: int | None,
+                      reason: str | None, outputs: list[str] | None = None) -> int:
+        self.log.close()
+        record["result"] = {"status": status, "exit_code": exit_code, "reason": reason,
+                            "outputs": outputs or [], "ended_at": time.time()}
+        self.storage.write_bytes(f"{self.spell_dir}/run.json",
+                                 json.dumps(record, indent=2).encode())
+        self.reporter.send(status, reason, exit_code)
+        self.reporter.close(REPORT_DRAIN_SECONDS)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        Path(f"{self.workdir}.log").unlink(missing_ok=True)
+        return 0 if status == "complete" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m spellray.runner")
+    parser.add_argument("run_id", type=int)
+    parser.add_argument("--storage", required=True)
+    args = parser.parse_args(argv)
+    runner = Runner(args.run_id, Storage(args.storage))
+    try:
+        return runner.run()
+    except Exception as exc:
+        # Anything that goes wrong around the user's command (code missing, storage down)
+        # still ends the run, with the reason in its log and status.
+        reason = f"the runner failed: {type(exc).__name__}: {exc}"
+        try:
+            runner.log.line(f"spellray: {reason}")
+            return runner._write_result(runner.record, "failed", None, reason)
+        except Exception:
+            print(reason, file=sys.stderr)
+            runner.reporter.send("failed", reason)
+            runner.reporter.close(REPORT_DRAIN_SECONDS)
+            return 1

@@ -1,0 +1,159 @@
+"""Pydantic request and response models shared by the SDK and the server (the wire format)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, Field, field_validator
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+class RunStatus(str, Enum):
+    """Spell's run statuses. Order matters: a run only moves forward through them."""
+
+    requested = "requested"
+    building = "building"
+    running = "running"
+    saving = "saving"
+    complete = "complete"
+    failed = "failed"
+    stopped = "stopped"
+    killed = "killed"
+    interrupted = "interrupted"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {RunStatus.complete, RunStatus.failed, RunStatus.stopped, RunStatus.killed,
+     RunStatus.interrupted}
+)
+ACTIVE_STATUSES = frozenset(set(RunStatus) - TERMINAL_STATUSES)
+
+
+class CodeRef(BaseModel):
+    """The code a run executes: a content-addressed package in storage."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+class RunRequest(BaseModel):
+    command: str
+    machine_type: str = "CPU"
+    env: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    code: CodeRef | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _command_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the command is empty: give one, e.g. spell run \"python train.py\"")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _param_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not PARAM_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid parameter name")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        for label in value:
+            validate_label(label)
+        return sorted(set(value))
+
+
+def validate_label(label: str) -> str:
+    if not label or len(label) > 100 or any(c.isspace() for c in label):
+        raise ValueError(f"{label!r} is not a valid label: use 1-100 characters, no spaces")
+    return label
+
+
+class StatusEvent(BaseModel):
+    status: RunStatus
+    reason: str | None = None
+    at: datetime
+
+
+class Run(BaseModel):
+    id: int
+    kind: str = "run"
+    status: RunStatus
+    status_reason: str | None = None
+    exit_code: int | None = None
+    command: str
+    machine_type: str
+    env: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    code: CodeRef | None = None
+    ray_submission_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    history: list[StatusEvent] = Field(default_factory=list)
+
+
+class RunList(BaseModel):
+    runs: list[Run]
+    total: int
+
+
+class StatusReport(BaseModel):
+    """What the runner tells the server as a run moves on."""
+
+    status: RunStatus
+    reason: str | None = None
+    exit_code: int | None = None
+
+
+class LogChunk(BaseModel):
+    text: str
+    offset: int
+    status: RunStatus
+    exit_code: int | None = None
+    # True once the run is terminal and ``text`` reached the end of its saved log.
+    finished: bool
+
+
+class OutputFile(BaseModel):
+    path: str
+    size: int
+
+
+class MachineType(BaseModel):
+    name: str
+    num_cpus: float = 1
+    num_gpus: float = 0
+    resources: dict[str, float] = Field(default_factory=dict)
+
+
+class ServerInfo(BaseModel):
+    version: str
+    server_id: str
+    ray_address: str
+    storage_uri: str
+    machine_types: list[MachineType]

@@ -1,0 +1,95 @@
+"""The spellray server: FastAPI over the state DB, storage and Ray's Jobs API."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
+
+from spellray.cluster.machine_types import load_machine_types
+from spellray.errors import SpellrayError
+from spellray.server import db
+from spellray.server.auth import check_token, ensure_admin_token
+from spellray.server.context import ServerContext
+from spellray.server.ray_jobs import RayJobs
+from spellray.server.reconciler import Reconciler
+from spellray.server.routers import code, info, runs
+from spellray.settings import Settings, get_settings
+from spellray.storage.store import Storage
+
+log = logging.getLogger("spellray.server")
+
+
+def _server_id(sessions) -> str:
+    """A stable identity for this server's DB: part of every Ray submission id, so two
+    servers sharing one Ray cluster never collide."""
+    with sessions() as session:
+        row = session.get(db.Meta, "server_id")
+        if row is None:
+            row = db.Meta(key="server_id", value=uuid.uuid4().hex)
+            session.add(row)
+            session.commit()
+        return row.value
+
+
+def build_context(settings: Settings, advertise_url: str) -> ServerContext:
+    url = settings.resolved_database_url()
+    db.migrate(url)
+    sessions = db.make_session_factory(db.make_engine(url))
+    with sessions() as session:
+        ensure_admin_token(session, settings.token_file)
+    return ServerContext(
+        settings=settings, sessions=sessions,
+        storage=Storage(settings.resolved_storage_uri()), ray=RayJobs(settings.ray_address),
+        server_id=_server_id(sessions), advertise_url=advertise_url,
+        machine_types=load_machine_types(settings.home),
+    )
+
+
+def require_token(request: Request) -> None:
+    with request.app.state.ctx.sessions() as session:
+        check_token(session, request.headers.get("authorization"))
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ctx = build_context(settings, advertise_url)
+        reconciler = Reconciler(app.state.ctx)
+        reconciler.start()  # picks up runs that were active before a restart
+        yield
+        reconciler.stop()
+
+    app = FastAPI(title="spellray", lifespan=lifespan,
+                  dependencies=[Depends(require_token)])
+    for router in (runs.router, code.router, info.router):
+        app.include_router(router)
+
+    @app.exception_handler(SpellrayError)
+    async def _spellray_error(_: Request, exc: SpellrayError) -> JSONResponse:
+        return _error(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())[1:])
+        message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+        return _error(400, "invalid_input", f"{where}: {message}" if where else message)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
+        return _error(503, "server_unavailable", "the run changed concurrently; try again")
+
+    return app

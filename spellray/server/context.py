@@ -1,0 +1,24 @@
+"""What every request handler and the reconciler share: settings, DB, storage, Ray."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import sessionmaker
+
+from spellray.schemas import MachineType
+from spellray.server.ray_jobs import RayJobs
+from spellray.settings import Settings
+from spellray.storage.store import Storage
+
+
+@dataclass
+class ServerContext:
+    settings: Settings
+    sessions: sessionmaker
+    storage: Storage
+    ray: RayJobs
+    server_id: str
+    # The URL runners use to report back (they may be on other nodes).
+    advertise_url: str
+    machine_types: dict[str, MachineType]

@@ -1,0 +1,143 @@
+"""The state DB: SQLAlchemy 2 models and the engine. The server is its only writer.
+
+SQLite (WAL) by default, any SQLAlchemy URL through SPELLRAY_DATABASE_URL. The schema is made
+by Alembic migrations (spellray/server/migrations), never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    # AUTOINCREMENT: a run number is never handed out twice, even after rows are deleted.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20), default="run")
+    command: Mapped[str] = mapped_column(Text)
+    machine_type: Mapped[str] = mapped_column(String(100))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    ray_submission_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    code_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    git_commit: Mapped[str | None] = mapped_column(String(64), default=None)
+    git_dirty: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    stop_requested: Mapped[str | None] = mapped_column(String(10), default=None)
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Optimistic locking: the runner's reports and the reconciler may change a run at once;
+    # the later writer gets StaleDataError instead of silently overwriting.
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    labels: Mapped[list[RunLabel]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="RunLabel.label"
+    )
+    events: Mapped[list[RunEvent]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="RunEvent.id"
+    )
+
+
+class RunEvent(Base):
+    """One row per status change: the run's status history."""
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunLabel(Base):
+    __tablename__ = "run_labels"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class Token(Base):
+    """API tokens, stored hashed. A run's own token (run_id set) is revoked when it ends."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Meta(Base):
+    """Key/value facts about this server, such as its identity."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    here = Path(__file__).parent
+    config = Config()
+    config.set_main_option("script_location", str(here / "migrations"))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "head")

@@ -1,0 +1,108 @@
+"""Maps Ray's job states onto runs, so a run ends (with a reason) even when its runner cannot
+report: killed runner, vanished Ray job, server down while the run finished."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from spellray.errors import NotFound, RayUnavailable, SpellrayError
+from spellray.schemas import ACTIVE_STATUSES, RunStatus
+from spellray.server import db
+from spellray.server.context import ServerContext
+from spellray.server.ray_jobs import map_job_status
+from spellray.server.services.run_status import change_status
+from spellray.server.services.runs import record_path
+
+log = logging.getLogger(__name__)
+
+# A run whose submission never got a Ray job id this long after creation was lost in a crash.
+UNSUBMITTED_GRACE = timedelta(seconds=60)
+
+
+class Reconciler:
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.reconcile_once()
+            except RayUnavailable as exc:
+                log.warning("reconciler: %s", exc.message)
+            except Exception:
+                log.exception("reconciler pass failed")
+            self._stop.wait(self.ctx.settings.reconcile_interval)
+
+    def _runner_result(self, run_id: int) -> dict | None:
+        """What the runner wrote to storage when it finished, if it got that far."""
+        try:
+            return json.loads(self.ctx.storage.read_bytes(record_path(run_id))).get("result")
+        except (NotFound, ValueError):
+            return None
+
+    def reconcile_once(self) -> None:
+        with self.ctx.sessions() as session:
+            active = list(session.scalars(
+                select(db.Run.id).where(db.Run.status.in_([s.value for s in ACTIVE_STATUSES]))
+            ))
+        if not active:
+            return
+        jobs = self.ctx.ray.jobs()
+        for run_id in active:
+            with self.ctx.sessions() as session:
+                run = session.get(db.Run, run_id)
+                try:
+                    self._reconcile_run(session, run, jobs)
+                    session.commit()
+                except (SpellrayError, StaleDataError) as exc:
+                    # The runner reported at the same moment; the next pass sees its result.
+                    log.info("reconciler: run %s changed concurrently: %s", run_id, exc)
+                    session.rollback()
+
+    def _reconcile_run(self, session, run: db.Run, jobs: dict) -> None:
+        if run.ray_submission_id is None:
+            if db.utcnow() - _aware(run.created_at) > UNSUBMITTED_GRACE:
+                change_status(session, run, RunStatus.failed,
+                              "never submitted to Ray (the server stopped while submitting)")
+            return
+        job = jobs.get(run.ray_submission_id)
+        if job is None:
+            change_status(session, run, RunStatus.failed,
+                          "its Ray job vanished (was the Ray cluster restarted?)")
+            return
+        ray_status = str(job.status.value if hasattr(job.status, "value") else job.status)
+        mapped = map_job_status(ray_status, run.stop_requested)
+        if not mapped.is_terminal:
+            change_status(session, run, mapped)
+            return
+        result = self._runner_result(run.id)
+        if result:
+            change_status(session, run, RunStatus(result["status"]), result.get("reason"),
+                          result.get("exit_code"))
+            return
+        reason = None
+        if mapped == RunStatus.failed:
+            reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
+        change_status(session, run, mapped, reason)
+
+
+def _aware(moment):
+    # SQLite hands back naive datetimes; they were stored as UTC.
+    from datetime import timezone
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,69 @@
+"""HTTP routes for runs: thin, everything happens in services/runs.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from spellray.schemas import LogChunk, OutputFile, Run, RunList, RunRequest, StatusReport
+from spellray.server.services.runs import RunService
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+
+
+def service(request: Request) -> RunService:
+    return RunService(request.app.state.ctx)
+
+
+Service = Annotated[RunService, Depends(service)]
+
+
+@router.post("", response_model=Run, status_code=201)
+def create_run(body: RunRequest, runs: Service) -> Run:
+    return runs.create(body)
+
+
+@router.get("", response_model=RunList)
+def list_runs(runs: Service, limit: int = 50, label: str | None = None) -> RunList:
+    return runs.list(limit, label)
+
+
+@router.get("/{run_id}", response_model=Run)
+def get_run(run_id: int, runs: Service) -> Run:
+    return runs.get(run_id)
+
+
+@router.get("/{run_id}/logs", response_model=LogChunk)
+def get_logs(run_id: int, runs: Service, offset: Annotated[int, Query(ge=0)] = 0) -> LogChunk:
+    return runs.logs(run_id, offset)
+
+
+@router.get("/{run_id}/outputs", response_model=list[OutputFile])
+def get_outputs(run_id: int, runs: Service) -> list[OutputFile]:
+    return runs.outputs(run_id)
+
+
+@router.post("/{run_id}/kill", response_model=Run)
+def kill_run(run_id: int, runs: Service) -> Run:
+    return runs.kill(run_id)
+
+
+@router.post("/{run_id}/stop", response_model=Run)
+def stop_run(run_id: int, runs: Service) -> Run:
+    return runs.stop(run_id)
+
+
+@router.post("/{run_id}/status", response_model=Run)
+def report_status(run_id: int, body: StatusReport, runs: Service) -> Run:
+    return runs.report(run_id, body)
+
+
+@router.put("/{run_id}/labels/{label}", response_model=Run)
+def add_label(run_id: int, label: str, runs: Service) -> Run:
+    return runs.set_label(run_id, label, present=True)
+
+
+@router.delete("/{run_id}/labels/{label}", response_model=Run)
+def remove_label(run_id: int, label: str, runs: Service) -> Run:
+    return runs.set_label(run_id, label, present=False)

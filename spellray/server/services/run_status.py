@@ -1,0 +1,45 @@
+"""The one function that changes a run's status."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from spellray.errors import Conflict
+from spellray.schemas import RunStatus
+from spellray.server.auth import revoke_run_tokens
+from spellray.server.db import Run, RunEvent, utcnow
+
+_ORDER = {
+    RunStatus.requested: 0,
+    RunStatus.building: 1,
+    RunStatus.running: 2,
+    RunStatus.saving: 3,
+}
+
+
+def change_status(session: Session, run: Run, status: RunStatus, reason: str | None = None,
+                  exit_code: int | None = None) -> bool:
+    """Move ``run`` to ``status``; return whether it changed.
+
+    A terminal run never changes again (Conflict). An active run never moves backwards, so a
+    late or repeated report is ignored rather than undoing progress.
+    """
+    current = RunStatus(run.status)
+    if current.is_terminal:
+        if current == status:
+            return False
+        raise Conflict(f"run {run.id} is already {current.value}; it cannot become {status.value}")
+    if not status.is_terminal and _ORDER[status] <= _ORDER[current]:
+        return False
+    run.status = status.value
+    run.status_reason = reason
+    if exit_code is not None:
+        run.exit_code = exit_code
+    now = utcnow()
+    if status == RunStatus.running and run.started_at is None:
+        run.started_at = now
+    if status.is_terminal:
+        run.ended_at = now
+        revoke_run_tokens(session, run.id)
+    session.add(RunEvent(run_id=run.id, status=status.value, reason=reason, at=now))
+    return True

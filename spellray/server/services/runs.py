@@ -1,0 +1,232 @@
+"""Runs: submit to Ray, read back, kill, stop, take the runner's reports, serve logs."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from spellray.cluster.machine_types import resolve_machine_type
+from spellray.errors import Conflict, InvalidInput, RayUnavailable, RunNotFound
+from spellray.schemas import (
+    CodeRef,
+    LogChunk,
+    OutputFile,
+    Run,
+    RunList,
+    RunRequest,
+    RunStatus,
+    StatusEvent,
+    StatusReport,
+    validate_label,
+)
+from spellray.server import db
+from spellray.server.auth import issue_run_token
+from spellray.server.context import ServerContext
+from spellray.server.services.run_status import change_status
+from spellray.storage.paths import join
+
+SPELL_DIR = ".spell"
+
+
+def run_dir(run_id: int) -> str:
+    return join("runs", run_id)
+
+
+def log_path(run_id: int) -> str:
+    return join("runs", run_id, SPELL_DIR, "log")
+
+
+def record_path(run_id: int) -> str:
+    return join("runs", run_id, SPELL_DIR, "run.json")
+
+
+def code_path(sha256: str) -> str:
+    return join("code", f"{sha256}.zip")
+
+
+def substitute_params(command: str, params: dict[str, str]) -> str:
+    """Spell's `:NAME:` placeholders."""
+    for name, value in params.items():
+        command = command.replace(f":{name}:", value)
+    return command
+
+
+def to_schema(run: db.Run) -> Run:
+    spec = run.spec or {}
+    code = None
+    if run.code_sha256:
+        code = CodeRef(sha256=run.code_sha256, git_commit=run.git_commit, git_dirty=run.git_dirty)
+    return Run(
+        id=run.id, kind=run.kind, status=RunStatus(run.status), status_reason=run.status_reason,
+        exit_code=run.exit_code, command=run.command, machine_type=run.machine_type,
+        env=spec.get("env", {}), params=spec.get("params", {}), description=run.description,
+        labels=[label.label for label in run.labels], code=code,
+        ray_submission_id=run.ray_submission_id, created_at=run.created_at,
+        started_at=run.started_at, ended_at=run.ended_at,
+        history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
+                 for e in run.events],
+    )
+
+
+class RunService:
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    def _load(self, session: Session, run_id: int) -> db.Run:
+        run = session.get(db.Run, run_id)
+        if run is None:
+            raise RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
+        return run
+
+    # -- submit ---------------------------------------------------------------------------
+    def create(self, request: RunRequest) -> Run:
+        machine_type = resolve_machine_type(request.machine_type, self.ctx.machine_types)
+        if request.code and not self.ctx.storage.exists(code_path(request.code.sha256)):
+            raise InvalidInput(f"code package {request.code.sha256[:12]} is not uploaded; "
+                               "PUT it to /api/code/<sha256> first")
+        command = substitute_params(request.command, request.params)
+        with self.ctx.sessions() as session:
+            run = db.Run(
+                command=command, machine_type=machine_type.name, status=RunStatus.requested.value,
+                description=request.description,
+                spec={"env": request.env, "params": request.params,
+                      "raw_command": request.command},
+                code_sha256=request.code.sha256 if request.code else None,
+                git_commit=request.code.git_commit if request.code else None,
+                git_dirty=request.code.git_dirty if request.code else None,
+            )
+            run.labels = [db.RunLabel(label=label) for label in request.labels]
+            session.add(run)
+            session.flush()  # the DB allocates the run number here
+            session.add(db.RunEvent(run_id=run.id, status=run.status))
+            token = issue_run_token(session, run.id)
+            session.commit()
+            run_id = run.id
+
+        self.ctx.storage.write_bytes(record_path(run_id), json.dumps({
+            "id": run_id, "command": command, "machine_type": machine_type.name,
+            "params": request.params, "code": request.code.model_dump() if request.code else None,
+        }, indent=2).encode())
+        submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
+        entrypoint = (f"{shlex.quote(sys.executable)} -m spellray.runner {run_id} "
+                      f"--storage {shlex.quote(self.ctx.storage.uri)}")
+        env_vars = {
+            **request.env,
+            "SPELLRAY_RUN_ID": str(run_id),
+            "SPELLRAY_SERVER_URL": self.ctx.advertise_url,
+            "SPELLRAY_TOKEN": token,
+            # Ray SIGKILLs a stopped job after this long; `spell stop` needs time to save.
+            "RAY_JOB_STOP_WAIT_TIME_S": str(self.ctx.settings.stop_grace_seconds),
+            "PYTHONUNBUFFERED": "1",
+        }
+        try:
+            self.ctx.ray.submit(submission_id, entrypoint, {"env_vars": env_vars},
+                                machine_type.num_cpus, machine_type.num_gpus,
+                                machine_type.resources)
+        except RayUnavailable as exc:
+            self._finish(run_id, RunStatus.failed, f"not submitted: {exc.message}")
+            raise
+        with self.ctx.sessions() as session:
+            run = self._load(session, run_id)
+            run.ray_submission_id = submission_id
+            session.commit()
+            return to_schema(run)
+
+    def _finish(self, run_id: int, status: RunStatus, reason: str) -> None:
+        with self.ctx.sessions() as session:
+            change_status(session, self._load(session, run_id), status, reason)
+            session.commit()
+
+    # -- read -----------------------------------------------------------------------------
+    def get(self, run_id: int) -> Run:
+        with self.ctx.sessions() as session:
+            return to_schema(self._load(session, run_id))
+
+    def list(self, limit: int, label: str | None) -> RunList:
+        with self.ctx.sessions() as session:
+            query = select(db.Run)
+            if label:
+                query = query.join(db.RunLabel).where(db.RunLabel.label == label)
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            query = query.order_by(db.Run.id.desc())
+            if limit > 0:
+                query = query.limit(limit)
+            return RunList(runs=[to_schema(r) for r in session.scalars(query)], total=total)
+
+    def outputs(self, run_id: int) -> list[OutputFile]:
+        self.get(run_id)
+        prefix = run_dir(run_id) + "/"
+        return [
+            OutputFile(path=e.path[len(prefix):], size=e.size)
+            for e in self.ctx.storage.list(run_dir(run_id), recursive=True)
+            if not e.is_dir and not e.path[len(prefix):].startswith(SPELL_DIR + "/")
+        ]
+
+    def logs(self, run_id: int, offset: int) -> LogChunk:
+        run = self.get(run_id)
+        terminal = run.status.is_terminal
+        size = self.ctx.storage.size(log_path(run_id))
+        if size is None:
+            # The runner never wrote a log (it died early): Ray's own log is all there is.
+            text = ""
+            if terminal and run.ray_submission_id:
+                text = self.ctx.ray.logs(run.ray_submission_id)
+            data = text.encode()[offset:]
+            return LogChunk(text=data.decode(errors="replace"), offset=offset + len(data),
+                            status=run.status, exit_code=run.exit_code, finished=terminal)
+        data = self.ctx.storage.read_bytes(log_path(run_id), offset) if offset < size else b""
+        if not terminal:
+            data = data[: data.rfind(b"\n") + 1]  # whole lines only while the run writes
+        new_offset = offset + len(data)
+        return LogChunk(text=data.decode(errors="replace"), offset=new_offset,
+                        status=run.status, exit_code=run.exit_code,
+                        finished=terminal and new_offset >= size)
+
+    # -- change ---------------------------------------------------------------------------
+    def kill(self, run_id: int) -> Run:
+        """End now; the runner sees the run is killed and saves no outputs."""
+        return self._end(run_id, "kill", RunStatus.killed)
+
+    def stop(self, run_id: int) -> Run:
+        """End and save outputs: the runner gets SIGTERM, saves, and reports `stopped`."""
+        return self._end(run_id, "stop", None)
+
+    def _end(self, run_id: int, how: str, status_now: RunStatus | None) -> Run:
+        with self.ctx.sessions() as session:
+            run = self._load(session, run_id)
+            if RunStatus(run.status).is_terminal:
+                raise Conflict(f"run {run_id} has already ended ({run.status})")
+            run.stop_requested = how
+            if status_now is not None:
+                change_status(session, run, status_now, f"{how}ed by user")
+            session.commit()
+            submission_id = run.ray_submission_id
+        if submission_id:
+            self.ctx.ray.stop(submission_id)
+        return self.get(run_id)
+
+    def report(self, run_id: int, report: StatusReport) -> Run:
+        with self.ctx.sessions() as session:
+            run = self._load(session, run_id)
+            change_status(session, run, report.status, report.reason, report.exit_code)
+            session.commit()
+            return to_schema(run)
+
+    def set_label(self, run_id: int, label: str, present: bool) -> Run:
+        try:
+            validate_label(label)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        with self.ctx.sessions() as session:
+            run = self._load(session, run_id)
+            existing = {item.label: item for item in run.labels}
+            if present and label not in existing:
+                run.labels.append(db.RunLabel(run_id=run_id, label=label))
+            elif not present and label in existing:
+                run.labels.remove(existing[label])
+            session.commit()
+            return to_schema(run)

@@ -1,0 +1,124 @@
+"""Content-addressed code packages: the folder a run starts from, zipped deterministically.
+
+The same files always give the same bytes (sorted names, fixed timestamps and modes), so the
+sha256 of the zip names the code and unchanged code is never uploaded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from spellray.errors import InvalidInput
+
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class CodePackage:
+    data: bytes
+    sha256: str
+    file_count: int
+    git_commit: str | None
+    git_dirty: bool | None
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True,
+                              check=False)
+    except FileNotFoundError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def list_code_files(folder: Path) -> tuple[list[str], str | None, bool | None]:
+    """Files as git would track them (.gitignore respected), or all files outside git."""
+    listed = _git(folder, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    if listed is not None:
+        names = sorted({n for n in listed.split("\0") if n and (folder / n).is_file()})
+        commit = (_git(folder, "rev-parse", "HEAD") or "").strip() or None
+        status = _git(folder, "status", "--porcelain", "--untracked-files=no")
+        return names, commit, bool(status.strip()) if status is not None else None
+    names = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in (".git", "__pycache__"))
+        for name in files:
+            path = Path(root) / name
+            if path.is_file():
+                names.append(path.relative_to(folder).as_posix())
+    return sorted(names), None, None
+
+
+def package_folder(folder: Path, limit_mb: int) -> CodePackage:
+    folder = folder.resolve()
+    names, commit, dirty = list_code_files(folder)
+    total = sum((folder / n).stat().st_size for n in names)
+    if total > limit_mb * 1024 * 1024:
+        raise InvalidInput(
+            f"the code folder {folder} holds {total / 2**20:.0f} MB, over the "
+            f"{limit_mb} MB limit: run from a smaller folder, list large files in .gitignore, "
+            "or upload data with spell upload and mount it with -m"
+        )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for name in names:
+            path = folder / name
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            executable = os.access(path, os.X_OK)
+            info.external_attr = (0o100755 if executable else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+    data = buffer.getvalue()
+    return CodePackage(data, hashlib.sha256(data).hexdigest(), len(names), commit, dirty)
+
+
+def unpack(data: bytes, dest: Path) -> dict[str, int]:
+    """Unpack a code package into ``dest``; return its manifest (name -> CRC32)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            target = (dest / info.filename).resolve()
+            if dest.resolve() not in target.parents:
+                raise InvalidInput(f"the code package has an unsafe entry {info.filename!r}")
+            zf.extract(info, dest)
+            mode = info.external_attr >> 16
+            if mode:
+                os.chmod(target, mode & 0o777)
+            manifest[info.filename] = info.CRC
+    return manifest
+
+
+def file_crc32(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def changed_files(folder: Path, manifest: dict[str, int], skip: set[str]) -> list[str]:
+    """Files in ``folder`` that the run created or changed (its outputs), as relative paths."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        rel_root = Path(root).relative_to(folder).as_posix()
+        dirs[:] = [d for d in dirs if _rel(rel_root, d) not in skip]
+        for name in files:
+            rel = _rel(rel_root, name)
+            path = Path(root) / name
+            if rel in skip or path.is_symlink() or not path.is_file():
+                continue
+            if rel not in manifest or file_crc32(path) != manifest[rel]:
+                found.append(rel)
+    return sorted(found)
+
+
+def _rel(root: str, name: str) -> str:
+    return name if root == "." else f"{root}/{name}"

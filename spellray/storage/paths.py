@@ -1,0 +1,38 @@
+"""Resource paths: the one gate every storage path goes through, so none escapes the root."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from spellray.errors import UnsafePath
+
+# Percent-encodings of '.', '/', '\' and NUL: a path that carries them was encoded to slip
+# past a check somewhere, and no resource name needs them.
+_ENCODED_ESCAPE = re.compile(r"%(2e|2f|5c|00|25)", re.IGNORECASE)
+
+
+def clean_resource_path(path: str) -> str:
+    """Return ``path`` as a normalized relative POSIX path ('' for the root), or raise.
+
+    Refuses absolute paths, ``..`` segments, backslashes, control characters and encoded
+    escapes, in the CLI and the API alike.
+    """
+    hint = "use a path inside storage such as runs/1/model"
+    if any(ord(c) < 32 for c in path):
+        raise UnsafePath(f"the path {path!r} has control characters; {hint}")
+    if "\\" in path:
+        raise UnsafePath(f"the path {path!r} has a backslash; {hint}")
+    if _ENCODED_ESCAPE.search(path):
+        raise UnsafePath(f"the path {path!r} has an encoded escape (%2e, %2f, ...); {hint}")
+    if path.startswith("/") or path.startswith("~"):
+        raise UnsafePath(f"the path {path!r} is absolute; {hint}")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafePath(f"the path {path!r} leaves the storage root ('..'); {hint}")
+    return posixpath.join(*parts) if parts else ""
+
+
+def join(*parts: str | int) -> str:
+    """Join path parts and clean the result."""
+    return clean_resource_path("/".join(str(p) for p in parts))
