@@ -36,15 +36,11 @@ def main() -> None:
         sys.exit(exit_codes.NOT_FOUND if isinstance(exc, NotFound) else exit_codes.ERROR)
     except KeyboardInterrupt:
         sys.exit(exit_codes.DETACHED)
-    except Exception as exc:  # click's usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(exit_codes.DETACHED)
-        raise
+    except typer.TyperException as exc:  # usage errors, in non-standalone mode
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(exit_codes.DETACHED)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def follow_run(client: Client, run_id: int, tail: int | None = None) -> int:
 
 def _print_outcome(run: Run) -> None:
     detail = f" (exit code {run.exit_code})" if run.exit_code not in (None, 0) else ""
-    reason = f": {run.status_reason}" if run.status_reason and run.status.value != "complete" else ""
+    reason = f": {run.status_reason}" if run.status_reason else ""
     err.print(f"run {run.id} {styled_status(run.status.value)}{detail}{reason}")
 
 
@@ -79,7 +79,7 @@ def _last_lines(text: str, count: int) -> str:
 
 
 def run(
-    command: Annotated[list[str], typer.Argument(help="The command to run (quote it, or put it after --)")],
+    command: Annotated[list[str], typer.Argument(help="The command (quoted, or after --)")],
     machine_type: Annotated[str, typer.Option("--machine-type", "-t", help="Machine type")] = "CPU",
     env: Annotated[list[str], typer.Option("--env", "-e", help="NAME=VALUE (repeatable)")] = [],  # noqa: B006
     description: Annotated[str | None, typer.Option("--description", "-d")] = None,

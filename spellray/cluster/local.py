@@ -3,6 +3,7 @@ on first use, bound to 127.0.0.1, and stopped only if spellray started them."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -116,7 +117,7 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen:
 
 def start_ray_head(settings: Settings) -> int:
     address = urlparse(settings.ray_address)
-    if address.hostname not in ("127.0.0.1", "localhost"):
+    if not _ray_is_local(settings):
         raise RayUnavailable(f"the Ray cluster at {settings.ray_address} is unreachable; "
                              "start it, or unset SPELLRAY_RAY_ADDRESS to use a local one")
     args = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start",
@@ -146,17 +147,24 @@ def local_server_url(settings: Settings) -> str | None:
     return url if _server_ready(url, settings) else None
 
 
+def _ray_is_local(settings: Settings) -> bool:
+    return urlparse(settings.ray_address).hostname in ("127.0.0.1", "localhost")
+
+
 def ensure_local_server(settings: Settings) -> str:
     """Start what is not running yet (a Ray head only if none is reachable); return the URL."""
-    if url := local_server_url(settings):
+    url = local_server_url(settings)
+    if url and (not _ray_is_local(settings) or ray_reachable(settings.ray_address)):
         return url
     with _start_lock(settings):
-        if url := local_server_url(settings):
-            return url
         state = read_state(settings)
         ray_pid = state.get("ray_pid") if pid_alive(state.get("ray_pid")) else None
         if not ray_reachable(settings.ray_address):
             ray_pid = start_ray_head(settings)
+        if url := local_server_url(settings):
+            state["ray_pid"] = ray_pid
+            _write_state(settings, state)
+            return url
         port = settings.server_port or _free_port(state.get("port") or 8300)
         url = f"http://127.0.0.1:{port}"
         log = settings.log_dir / "server.log"
@@ -167,7 +175,8 @@ def ensure_local_server(settings: Settings) -> str:
         return url
 
 
-def _terminate(pid: int, timeout: float = 30.0) -> None:
+def _terminate(pid: int, timeout: float) -> None:
+    """SIGTERM the process group we started, SIGKILL it after ``timeout`` seconds."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -175,12 +184,11 @@ def _terminate(pid: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-        except ChildProcessError:
-            pass
     if pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def stop_local(settings: Settings) -> list[str]:
@@ -188,10 +196,12 @@ def stop_local(settings: Settings) -> list[str]:
     state = read_state(settings)
     stopped = []
     if pid_alive(state.get("server_pid")):
-        _terminate(state["server_pid"])
+        _terminate(state["server_pid"], timeout=30)
         stopped.append(f"the spellray server (pid {state['server_pid']})")
     if pid_alive(state.get("ray_pid")):
-        _terminate(state["ray_pid"])
+        # After SIGTERM the raylet waits ~30 s for the GCS that is already gone; `ray stop`
+        # also ends with SIGKILL after a grace period. The group is ours alone.
+        _terminate(state["ray_pid"], timeout=5)
         stopped.append(f"the local Ray head (pid {state['ray_pid']})")
     if state:
         state.update(server_pid=None, ray_pid=None)

@@ -7,6 +7,7 @@ result, the log and the outputs go straight to storage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -47,10 +48,8 @@ class Runner:
         """Ray stops a job with SIGTERM (spell kill and spell stop alike)."""
         self.terminated = True
         if self.child is not None and self.child.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.child.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     # -- steps ----------------------------------------------------------------------------
     def run(self) -> int:

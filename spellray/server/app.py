@@ -69,6 +69,7 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
         app.state.ctx = build_context(settings, advertise_url)
         reconciler = Reconciler(app.state.ctx)
         reconciler.start()  # picks up runs that were active before a restart
+        log.info("spellray server %s started at %s", app.state.ctx.server_id, advertise_url)
         yield
         reconciler.stop()
 

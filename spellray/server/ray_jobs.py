@@ -3,6 +3,7 @@ status."""
 
 from __future__ import annotations
 
+import contextlib
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -76,10 +77,8 @@ class RayJobs:
         )
 
     def stop(self, submission_id: str) -> None:
-        try:
+        with contextlib.suppress(LookupError):  # already gone: nothing to stop
             self._call("stop a run", lambda: self._client.stop_job(submission_id))
-        except LookupError:
-            pass  # already gone: nothing to stop
 
     def jobs(self) -> dict[str, JobDetails]:
         details = self._call("list jobs", lambda: self._client.list_jobs())

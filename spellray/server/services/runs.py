@@ -112,7 +112,8 @@ class RunService:
             "params": request.params, "code": request.code.model_dump() if request.code else None,
         }, indent=2).encode())
         submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
-        entrypoint = (f"{shlex.quote(sys.executable)} -m spellray.runner {run_id} "
+        # exec: the job's process is the runner itself, not a shell around it.
+        entrypoint = (f"exec {shlex.quote(sys.executable)} -m spellray.runner {run_id} "
                       f"--storage {shlex.quote(self.ctx.storage.uri)}")
         env_vars = {
             **request.env,

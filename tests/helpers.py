@@ -1,0 +1,97 @@
+"""Helpers shared by the tests: polling, free ports, the real `spell` CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 90, interval: float = 0.2,
+             what: str = "condition") -> Any:
+    """Poll until ``predicate`` returns something truthy; never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+SPELL = [sys.executable, "-m", "spellray.cli.main"]
+
+
+@dataclass
+class Spell:
+    """A spellray installation: its home, environment and the CLI bound to them."""
+
+    home: Path
+    ray_address: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPELLRAY_")}
+        env.update(SPELLRAY_HOME=str(self.home), SPELLRAY_RAY_ADDRESS=self.ray_address,
+                   SPELLRAY_RECONCILE_INTERVAL="0.5", **self.extra_env)
+        return env
+
+    def __call__(self, *args: str, cwd: Path | None = None, timeout: float = 300,
+                 input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*SPELL, *args], cwd=cwd or self.home, env=self.env,
+                              capture_output=True, text=True, timeout=timeout, input=input)
+
+    def popen(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen([*SPELL, *args], cwd=cwd or self.home, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    # -- direct looks at the real state, for assertions --------------------------------------
+    @property
+    def state(self) -> dict[str, Any]:
+        return json.loads((self.home / "server.json").read_text())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.state['port']}"
+
+    @property
+    def token(self) -> str:
+        return (self.home / "token").read_text().strip()
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def run_info(self, run_id: int) -> dict[str, Any]:
+        response = self.api("GET", f"/api/runs/{run_id}")
+        response.raise_for_status()
+        return response.json()
+
+    def wait_status(self, run_id: int, *statuses: str, timeout: float = 120) -> dict[str, Any]:
+        return wait_for(lambda: (i := self.run_info(run_id))["status"] in statuses and i,
+                        timeout, what=f"run {run_id} to be {' or '.join(statuses)}")
+
+    @property
+    def storage(self) -> Path:
+        return self.home / "storage"
+
+    def submit_background(self, command: str, *options: str, cwd: Path) -> int:
+        done = self("run", "-b", *options, command, cwd=cwd)
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.split()[1])
