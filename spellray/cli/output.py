@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from rich.console import Console
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STATUS_STYLE = {
     "complete": "green", "failed": "red", "killed": "red", "stopped": "yellow",

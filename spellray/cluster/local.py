@@ -76,8 +76,9 @@ def _start_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
-def _free_port(preferred: int) -> int:
-    for port in [preferred, *range(preferred + 1, preferred + 100)]:
+def _free_port(preferred: int, scan: int = 100) -> int:
+    """``preferred`` if free, else the next free one within ``scan``, else any free port."""
+    for port in [preferred, *range(preferred + 1, preferred + scan)]:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -123,7 +124,12 @@ def start_ray_head(settings: Settings) -> int:
     args = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start",
             "--head", "--block", "--port", str(settings.ray_gcs_port),
             "--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1",
-            "--dashboard-port", str(address.port or 8265), "--disable-usage-stats"]
+            "--dashboard-port", str(address.port or 8265), "--disable-usage-stats",
+            # Ray's fixed defaults for these (52365, 10001) collide with any other head on
+            # this machine, and the head then never gets a job agent.
+            # Any free port, not the next one up: 10002+ is Ray's worker port range.
+            "--dashboard-agent-listen-port", str(_free_port(52365, scan=1)),
+            "--ray-client-server-port", str(_free_port(10001, scan=1))]
     if settings.ray_num_cpus is not None:
         args += ["--num-cpus", str(settings.ray_num_cpus)]
     log = settings.log_dir / "ray-head.log"

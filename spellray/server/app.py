@@ -89,6 +89,12 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
         message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         return _error(400, "invalid_input", f"{where}: {message}" if where else message)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return _error(500, "error", f"the server failed: {type(exc).__name__}: {exc} "
+                                    "(details in the server log, SPELLRAY_HOME/logs/server.log)")
+
     @app.exception_handler(StaleDataError)
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
         return _error(503, "server_unavailable", "the run changed concurrently; try again")

@@ -4,6 +4,7 @@ status."""
 from __future__ import annotations
 
 import contextlib
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,10 @@ def map_job_status(ray_status: str, stop_requested: str | None) -> RunStatus:
             stop_requested or "", RunStatus.interrupted
         )
     return RunStatus.failed
+
+
+# How long a submission waits for the job agent of a Ray head that is still starting.
+AGENT_WAIT_SECONDS = 30
 
 
 class RayJobs:
@@ -65,16 +70,23 @@ class RayJobs:
 
     def submit(self, submission_id: str, entrypoint: str, runtime_env: dict[str, Any],
                num_cpus: float, num_gpus: float, resources: dict[str, float]) -> None:
-        self._call(
-            "submit a run", lambda: self._client.submit_job(
-                entrypoint=entrypoint,
-                submission_id=submission_id,
-                runtime_env=runtime_env,
-                entrypoint_num_cpus=num_cpus,
-                entrypoint_num_gpus=num_gpus or None,
-                entrypoint_resources=resources or None,
-            )
-        )
+        deadline = time.monotonic() + AGENT_WAIT_SECONDS
+        while True:
+            try:
+                self._call("submit a run", lambda: self._client.submit_job(
+                    entrypoint=entrypoint,
+                    submission_id=submission_id,
+                    runtime_env=runtime_env,
+                    entrypoint_num_cpus=num_cpus,
+                    entrypoint_num_gpus=num_gpus or None,
+                    entrypoint_resources=resources or None,
+                ))
+                return
+            except RuntimeError as exc:
+                # A head that just started answers before its job agent is up.
+                if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def stop(self, submission_id: str) -> None:
         with contextlib.suppress(LookupError):  # already gone: nothing to stop

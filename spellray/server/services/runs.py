@@ -10,7 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from spellray.cluster.machine_types import resolve_machine_type
-from spellray.errors import Conflict, InvalidInput, RayUnavailable, RunNotFound
+from spellray.errors import (
+    Conflict,
+    InvalidInput,
+    RayUnavailable,
+    RunNotFound,
+    SpellrayError,
+)
 from spellray.schemas import (
     CodeRef,
     LogChunk,
@@ -131,6 +137,9 @@ class RunService:
         except RayUnavailable as exc:
             self._finish(run_id, RunStatus.failed, f"not submitted: {exc.message}")
             raise
+        except Exception as exc:  # Ray refused the job: the run ends now, with Ray's words
+            self._finish(run_id, RunStatus.failed, f"not submitted: Ray said: {exc}")
+            raise SpellrayError(f"Ray refused run {run_id}: {exc}") from exc
         with self.ctx.sessions() as session:
             run = self._load(session, run_id)
             run.ray_submission_id = submission_id
