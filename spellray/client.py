@@ -95,20 +95,20 @@ class Runs:
             params["label"] = label
         return RunList.model_validate(self._api.request("GET", "/api/runs", params=params))
 
-    def logs(self, run_id: int, offset: int = 0) -> LogChunk:
+    def logs(self, run_id: int, offset: int = 0, wait: float = 0) -> LogChunk:
+        """The log from byte ``offset``; ``wait`` seconds (long poll) for something new."""
+        params = {"offset": offset, "wait": wait}
         return LogChunk.model_validate(
-            self._api.request("GET", f"/api/runs/{run_id}/logs", params={"offset": offset}))
+            self._api.request("GET", f"/api/runs/{run_id}/logs", params=params))
 
-    def follow(self, run_id: int, offset: int = 0, poll: float = 0.1) -> Iterator[LogChunk]:
+    def follow(self, run_id: int, offset: int = 0, wait: float = 5.0) -> Iterator[LogChunk]:
         """Log chunks as they come, until the run has ended and its log is read to the end."""
         while True:
-            chunk = self.logs(run_id, offset)
+            chunk = self.logs(run_id, offset, wait)
             offset = chunk.offset
             yield chunk
             if chunk.finished:
                 return
-            if not chunk.text:
-                time.sleep(poll)
 
     def wait(self, run_id: int, poll: float = 0.2) -> Run:
         while not (run := self.get(run_id)).status.is_terminal:

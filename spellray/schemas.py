@@ -134,6 +134,7 @@ class LogChunk(BaseModel):
     text: str
     offset: int
     status: RunStatus
+    status_reason: str | None = None
     exit_code: int | None = None
     # True once the run is terminal and ``text`` reached the end of its saved log.
     finished: bool

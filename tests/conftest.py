@@ -46,6 +46,8 @@ def start_ray_head(tmp: Path, num_cpus: int = 8,
 def stop_ray_head(process: subprocess.Popen) -> None:
     """As `spell server stop` does: SIGTERM, then SIGKILL the group after a grace period
     (the raylet otherwise waits ~30 s for the GCS that is already gone)."""
+    if process.poll() is not None:
+        return
     os.killpg(process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)

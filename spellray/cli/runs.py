@@ -13,7 +13,7 @@ from spellray.cli.output import ago, console, err, run_duration, styled_status
 
 if TYPE_CHECKING:
     from spellray.client import Client
-    from spellray.schemas import Run
+    from spellray.schemas import LogChunk
 
 
 def _client() -> Client:
@@ -45,6 +45,7 @@ def follow_run(client: Client, run_id: int, tail: int | None = None) -> int:
     from spellray.schemas import RunStatus
 
     status: RunStatus | None = None
+    last: LogChunk | None = None
     offset = 0
     if tail is not None:
         chunk = client.runs.logs(run_id)
@@ -54,7 +55,7 @@ def follow_run(client: Client, run_id: int, tail: int | None = None) -> int:
         for chunk in client.runs.follow(run_id, offset):
             if chunk.status != status and not chunk.status.is_terminal:
                 err.print(f"[dim]run {run_id} is {chunk.status.value}…[/]")
-            status = chunk.status
+            status, last = chunk.status, chunk
             if chunk.text:
                 console.out(chunk.text, end="", highlight=False)
     except KeyboardInterrupt:
@@ -62,15 +63,15 @@ def follow_run(client: Client, run_id: int, tail: int | None = None) -> int:
                   f"Reattach: spell logs -f {run_id} · stop: spell stop {run_id} · "
                   f"kill: spell kill {run_id}")
         return exit_codes.DETACHED
-    run = client.runs.get(run_id)
-    _print_outcome(run)
-    return exit_codes.for_status(run.status)
+    assert last is not None  # follow() yields until a finished chunk
+    _print_outcome(run_id, last)
+    return exit_codes.for_status(last.status)
 
 
-def _print_outcome(run: Run) -> None:
-    detail = f" (exit code {run.exit_code})" if run.exit_code not in (None, 0) else ""
-    reason = f": {run.status_reason}" if run.status_reason else ""
-    err.print(f"run {run.id} {styled_status(run.status.value)}{detail}{reason}")
+def _print_outcome(run_id: int, end: LogChunk) -> None:
+    detail = f" (exit code {end.exit_code})" if end.exit_code not in (None, 0) else ""
+    reason = f": {end.status_reason}" if end.status_reason else ""
+    err.print(f"run {run_id} {styled_status(end.status.value)}{detail}{reason}")
 
 
 def _last_lines(text: str, count: int) -> str:

@@ -157,25 +157,34 @@ def _ray_is_local(settings: Settings) -> bool:
     return urlparse(settings.ray_address).hostname in ("127.0.0.1", "localhost")
 
 
+def _needs_ray_restart(settings: Settings) -> bool:
+    """A head spellray started has died. (A head someone else runs is theirs to restart;
+    commands that need only storage, such as `spell logs`, go on working meanwhile.)"""
+    state = read_state(settings)
+    return bool(state.get("ray_managed")) and not ray_reachable(settings.ray_address)
+
+
 def ensure_local_server(settings: Settings) -> str:
     """Start what is not running yet (a Ray head only if none is reachable); return the URL."""
     url = local_server_url(settings)
-    if url and (not _ray_is_local(settings) or ray_reachable(settings.ray_address)):
+    if url and not _needs_ray_restart(settings):
         return url
     with _start_lock(settings):
         state = read_state(settings)
         ray_pid = state.get("ray_pid") if pid_alive(state.get("ray_pid")) else None
+        if url := local_server_url(settings):
+            if _needs_ray_restart(settings):
+                state["ray_pid"] = start_ray_head(settings)
+                _write_state(settings, state)
+            return url
         if not ray_reachable(settings.ray_address):
             ray_pid = start_ray_head(settings)
-        if url := local_server_url(settings):
-            state["ray_pid"] = ray_pid
-            _write_state(settings, state)
-            return url
         port = settings.server_port or _free_port(state.get("port") or 8300)
         url = f"http://127.0.0.1:{port}"
         log = settings.log_dir / "server.log"
         process = _spawn([sys.executable, "-m", "spellray.server", "--port", str(port)], log)
         _write_state(settings, {"server_pid": process.pid, "port": port, "ray_pid": ray_pid,
+                                "ray_managed": ray_pid is not None,
                                 "ray_address": settings.ray_address})
         _wait_until(lambda: _server_ready(url, settings), process, "the spellray server", log)
         return url
@@ -210,6 +219,6 @@ def stop_local(settings: Settings) -> list[str]:
         _terminate(state["ray_pid"], timeout=5)
         stopped.append(f"the local Ray head (pid {state['ray_pid']})")
     if state:
-        state.update(server_pid=None, ray_pid=None)
+        state.update(server_pid=None, ray_pid=None, ray_managed=False)
         _write_state(settings, state)
     return stopped

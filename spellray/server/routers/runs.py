@@ -35,8 +35,9 @@ def get_run(run_id: int, runs: Service) -> Run:
 
 
 @router.get("/{run_id}/logs", response_model=LogChunk)
-def get_logs(run_id: int, runs: Service, offset: Annotated[int, Query(ge=0)] = 0) -> LogChunk:
-    return runs.logs(run_id, offset)
+def get_logs(run_id: int, runs: Service, offset: Annotated[int, Query(ge=0)] = 0,
+             wait: Annotated[float, Query(ge=0, le=30)] = 0) -> LogChunk:
+    return runs.logs(run_id, offset, wait)
 
 
 @router.get("/{run_id}/outputs", response_model=list[OutputFile])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,6 +37,9 @@ from spellray.server.services.run_status import change_status
 from spellray.storage.paths import join
 
 SPELL_DIR = ".spell"
+# Long-polled log requests: the most a request waits, and how often it looks meanwhile.
+MAX_LOG_WAIT = 10.0
+LOG_POLL_INTERVAL = 0.05
 
 
 def run_dir(run_id: int) -> str:
@@ -176,7 +180,17 @@ class RunService:
             if not e.is_dir and not e.path[len(prefix):].startswith(SPELL_DIR + "/")
         ]
 
-    def logs(self, run_id: int, offset: int) -> LogChunk:
+    def logs(self, run_id: int, offset: int, wait: float = 0) -> LogChunk:
+        """The log from byte ``offset``. With ``wait``, hold the request (long poll) until
+        there is new text or the run ends, so followers hear of both at once."""
+        deadline = time.monotonic() + min(wait, MAX_LOG_WAIT)
+        while True:
+            chunk = self._log_chunk(run_id, offset)
+            if chunk.text or chunk.finished or time.monotonic() >= deadline:
+                return chunk
+            time.sleep(LOG_POLL_INTERVAL)
+
+    def _log_chunk(self, run_id: int, offset: int) -> LogChunk:
         run = self.get(run_id)
         terminal = run.status.is_terminal
         size = self.ctx.storage.size(log_path(run_id))
@@ -187,13 +201,15 @@ class RunService:
                 text = self.ctx.ray.logs(run.ray_submission_id)
             data = text.encode()[offset:]
             return LogChunk(text=data.decode(errors="replace"), offset=offset + len(data),
-                            status=run.status, exit_code=run.exit_code, finished=terminal)
+                            status=run.status, status_reason=run.status_reason,
+                            exit_code=run.exit_code, finished=terminal)
         data = self.ctx.storage.read_bytes(log_path(run_id), offset) if offset < size else b""
         if not terminal:
             data = data[: data.rfind(b"\n") + 1]  # whole lines only while the run writes
         new_offset = offset + len(data)
         return LogChunk(text=data.decode(errors="replace"), offset=new_offset,
-                        status=run.status, exit_code=run.exit_code,
+                        status=run.status, status_reason=run.status_reason,
+                            exit_code=run.exit_code,
                         finished=terminal and new_offset >= size)
 
     # -- change ---------------------------------------------------------------------------
