@@ -91,6 +91,11 @@ class Spell:
     def storage(self) -> Path:
         return self.home / "storage"
 
+    def result(self, run_id: int) -> dict[str, Any] | None:
+        """The runner's own record of how the run ended, once it has written it."""
+        path = self.storage / "runs" / str(run_id) / ".spell" / "run.json"
+        return json.loads(path.read_text()).get("result") if path.exists() else None
+
     def submit_background(self, command: str, *options: str, cwd: Path) -> int:
         done = self("run", "-b", *options, command, cwd=cwd)
         assert done.returncode == 0, done.stderr

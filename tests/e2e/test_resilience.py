@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,9 +17,6 @@ WORK = ("python -c \"import time\nfor i in range(20):\n print('step', i, flush=T
         " time.sleep(0.2)\nopen('done.txt', 'w').write('ok')\nprint('finished')\"")
 
 
-def _result(spell: Spell, run_id: int) -> dict | None:
-    path = spell.storage / "runs" / str(run_id) / ".spell" / "run.json"
-    return json.loads(path.read_text()).get("result") if path.exists() else None
 
 
 def _kill_server(spell: Spell) -> None:
@@ -43,7 +39,7 @@ def test_run_ends_right_when_the_server_was_down_as_it_finished(own_spell: Spell
     own_spell.wait_status(run_id, "running")
     _kill_server(own_spell)
     # The runner finishes on its own: result, log and outputs straight to storage.
-    result = wait_for(lambda: _result(own_spell, run_id), what="the runner's result")
+    result = wait_for(lambda: own_spell.result(run_id), what="the runner's result")
     assert result["status"] == "complete"
     assert own_spell("server", "start").returncode == 0
     info = own_spell.wait_status(run_id, "complete", "failed")
@@ -58,7 +54,7 @@ def test_runner_reports_resume_after_a_server_restart(own_spell: Spell, project:
     own_spell.wait_status(run_id, "running")
     _kill_server(own_spell)
     assert own_spell("server", "start").returncode == 0
-    assert _result(own_spell, run_id) is None  # still running after the restart
+    assert own_spell.result(run_id) is None  # still running after the restart
     followed = own_spell("logs", "-f", str(run_id))
     assert followed.returncode == 0 and "finished" in followed.stdout
     assert own_spell.run_info(run_id)["status"] == "complete"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -17,10 +16,6 @@ SLOW = ("python -c \"import time\nfor i in range(600):\n print('tick', i, flush=
         " open(f'out{i}.txt', 'w').write(str(i))\n time.sleep(0.2)\"")
 
 
-def _result(spell: Spell, run_id: int) -> dict | None:
-    """The runner's own record of how the run ended, once it is written."""
-    path = spell.storage / "runs" / str(run_id) / ".spell" / "run.json"
-    return json.loads(path.read_text()).get("result") if path.exists() else None
 
 
 def test_run_streams_log_and_saves_outputs(spell: Spell, project: Path) -> None:
@@ -61,7 +56,7 @@ def test_kill_ends_now_without_outputs(spell: Spell, project: Path) -> None:
     killed = spell("kill", str(run_id))
     assert killed.returncode == 0, killed.stderr
     assert spell.run_info(run_id)["status"] == "killed"  # at once, not after the runner ends
-    result = wait_for(lambda: _result(spell, run_id), what="the runner to finish")
+    result = wait_for(lambda: spell.result(run_id), what="the runner to finish")
     assert result["status"] == "killed"
     run_dir = spell.storage / "runs" / str(run_id)
     assert sorted(p.name for p in run_dir.iterdir()) == [".spell"]
