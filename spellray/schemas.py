@@ -6,10 +6,16 @@ import re
 from datetime import datetime
 from enum import Enum
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+class Schema(BaseModel):
+    # Build each model's validator on first use, not at import: the CLI imports this module
+    # in every command and most commands touch two or three of the models.
+    model_config = ConfigDict(defer_build=True)
 
 
 class RunStatus(str, Enum):
@@ -37,7 +43,7 @@ TERMINAL_STATUSES = frozenset(
 ACTIVE_STATUSES = frozenset(set(RunStatus) - TERMINAL_STATUSES)
 
 
-class CodeRef(BaseModel):
+class CodeRef(Schema):
     """The code a run executes: a content-addressed package in storage."""
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -45,7 +51,7 @@ class CodeRef(BaseModel):
     git_dirty: bool | None = None
 
 
-class RunRequest(BaseModel):
+class RunRequest(Schema):
     command: str
     machine_type: str = "CPU"
     env: dict[str, str] = Field(default_factory=dict)
@@ -91,13 +97,13 @@ def validate_label(label: str) -> str:
     return label
 
 
-class StatusEvent(BaseModel):
+class StatusEvent(Schema):
     status: RunStatus
     reason: str | None = None
     at: datetime
 
 
-class Run(BaseModel):
+class Run(Schema):
     id: int
     kind: str = "run"
     status: RunStatus
@@ -117,12 +123,12 @@ class Run(BaseModel):
     history: list[StatusEvent] = Field(default_factory=list)
 
 
-class RunList(BaseModel):
+class RunList(Schema):
     runs: list[Run]
     total: int
 
 
-class StatusReport(BaseModel):
+class StatusReport(Schema):
     """What the runner tells the server as a run moves on."""
 
     status: RunStatus
@@ -130,7 +136,7 @@ class StatusReport(BaseModel):
     exit_code: int | None = None
 
 
-class LogChunk(BaseModel):
+class LogChunk(Schema):
     text: str
     offset: int
     status: RunStatus
@@ -140,19 +146,19 @@ class LogChunk(BaseModel):
     finished: bool
 
 
-class OutputFile(BaseModel):
+class OutputFile(Schema):
     path: str
     size: int
 
 
-class MachineType(BaseModel):
+class MachineType(Schema):
     name: str
     num_cpus: float = 1
     num_gpus: float = 0
     resources: dict[str, float] = Field(default_factory=dict)
 
 
-class ServerInfo(BaseModel):
+class ServerInfo(Schema):
     version: str
     server_id: str
     ray_address: str

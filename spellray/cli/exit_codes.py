@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from spellray.schemas import RunStatus
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spellray.schemas import RunStatus
 
 COMPLETE = 0
 ERROR = 1  # bad input, server down, ...
@@ -14,8 +17,8 @@ DETACHED = 130  # Ctrl-C on a followed run: it keeps running
 
 
 def for_status(status: RunStatus) -> int:
-    if status == RunStatus.complete or not status.is_terminal:
+    if status.value == "complete" or not status.is_terminal:
         return COMPLETE
-    if status == RunStatus.failed:
+    if status.value == "failed":
         return RUN_FAILED
     return RUN_ENDED_BY_USER
