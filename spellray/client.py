@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
-from spellray.errors import NotFound, ServerUnavailable, SpellrayError, Unauthorized, error_for_code
+from spellray.errors import (
+    InvalidInput,
+    NotFound,
+    ServerUnavailable,
+    SpellrayError,
+    Unauthorized,
+    error_for_code,
+)
 from spellray.schemas import (
     LogChunk,
     OutputFile,
@@ -76,13 +84,18 @@ class Runs:
     def new(self, command: str, *, machine_type: str = "CPU", env: dict[str, str] | None = None,
             params: dict[str, str] | None = None, description: str | None = None,
             labels: list[str] | None = None, code_dir: Path | str | None = ".",
-            code_limit_mb: int = 256) -> Run:
-        """Start a run of ``command`` with the code in ``code_dir`` (None: no code)."""
-        body = RunRequest.model_construct(
-            command=command, machine_type=machine_type, env=env or {}, params=params or {},
-            description=description, labels=labels or [],
-            code=self.upload_code(Path(code_dir), code_limit_mb) if code_dir else None,
-        )
+            code: dict[str, Any] | None = None, code_limit_mb: int = 256) -> Run:
+        """Start a run of ``command`` with the code in ``code_dir`` (None: no code), or with
+        ``code`` that ``upload_code`` already uploaded."""
+        try:
+            body = RunRequest(
+                command=command, machine_type=machine_type, env=env or {},
+                params=params or {}, description=description, labels=labels or [],
+                code=code or (self.upload_code(Path(code_dir), code_limit_mb)
+                              if code_dir else None),
+            )
+        except ValidationError as exc:  # the same one-line message the server would give
+            raise InvalidInput(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc
         return Run.model_validate(self._api.request("POST", "/api/runs",
                                                     json=body.model_dump(mode="json")))
 

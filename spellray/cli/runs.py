@@ -103,16 +103,13 @@ def run(
     if code["git_dirty"] and not force:
         err.print("[yellow]warning:[/] the code has uncommitted changes; the run records "
                   "the commit as dirty (-f hides this)")
-    from spellray.schemas import CodeRef, RunRequest
-
-    request = RunRequest(command=text, machine_type=machine_type, env=_pairs(env, "-e"),
-                         params=_pairs(param, "--param"), description=description,
-                         labels=label, code=CodeRef(**code))
-    created = client.runs._api.request("POST", "/api/runs", json=request.model_dump(mode="json"))
-    run_id = created["id"]
+    created = client.runs.new(text, machine_type=machine_type, env=_pairs(env, "-e"),
+                              params=_pairs(param, "--param"), description=description,
+                              labels=label, code=code)
+    run_id = created.id
     if verbose:
         err.print(f"[dim]code {code['sha256'][:12]} · commit {code['git_commit'] or '-'} · "
-                  f"Ray job {created['ray_submission_id']}[/]")
+                  f"Ray job {created.ray_submission_id}[/]")
     if background:
         console.print(f"run {run_id} started · follow its log: spell logs -f {run_id}")
         return exit_codes.COMPLETE
