@@ -12,30 +12,28 @@ output is the spell / raw-SDK median ratio.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from spellray.client import Client
+from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
+from spellray.cluster.local import start_ray_head as start_local_ray_head
+from spellray.settings import Settings
 
 RAY_CLI = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
 WARMUP_ROUNDS = 2
-STARTUP_TIMEOUT = 120.0
 JOB_TIMEOUT = 120.0
 
 
@@ -45,48 +43,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def start_ray_head(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A private head on free ports, in its own session so we can kill its whole group."""
-    gcs, dashboard, agent, client = (free_port() for _ in range(4))
-    args = [*RAY_CLI, "start", "--head", "--block", "--port", str(gcs),
-            "--dashboard-port", str(dashboard), "--dashboard-host", "127.0.0.1",
-            "--node-ip-address", "127.0.0.1", "--num-cpus", "4", "--disable-usage-stats",
-            "--dashboard-agent-listen-port", str(agent), "--ray-client-server-port", str(client),
-            # Own temp dir: keeps our session apart from other Ray clusters on this machine.
-            "--temp-dir", str(workdir / "ray")]
-    with (workdir / "ray-head.log").open("wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    address = f"http://127.0.0.1:{dashboard}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not http_ok(f"{address}/api/version"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_group(process)
-            raise RuntimeError(f"the Ray head did not start; see {workdir / 'ray-head.log'}")
-        time.sleep(0.5)
-    return process, address
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the head's process group, SIGKILL after 5 s (the raylet otherwise lingers)."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-    # Whatever is left in the group, even if the leader already exited.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+def start_ray_head(workdir: Path) -> tuple[int, str]:
+    """A private head on free ports, started the way spellray starts its local one."""
+    address = f"http://127.0.0.1:{free_port()}"
+    settings = Settings(home=workdir / "ray-home", ray_address=address,
+                        ray_gcs_port=free_port(), ray_num_cpus=4)
+    return start_local_ray_head(settings), address
 
 
 def run_checked(args: list[str], what: str, env: dict[str, str] | None = None,
@@ -121,7 +83,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPELLRAY_")}
     env["SPELLRAY_HOME"] = str(workdir / "home")
 
-    head: subprocess.Popen[bytes] | None = None
+    head: int | None = None
     server_started = False
     succeeded = False
     began = time.perf_counter()
@@ -202,7 +164,7 @@ def main() -> None:
             subprocess.run([*SPELL_CLI, "server", "stop"], env=env, capture_output=True,
                            timeout=60, check=False)
         if head is not None:
-            stop_group(head)
+            stop_process_group(head, timeout=RAY_STOP_GRACE)
         if succeeded:
             shutil.rmtree(workdir, ignore_errors=True)
         else:  # keep the Ray and server logs for whoever debugs the failure

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,10 +66,13 @@ class Runs:
     def __init__(self, api: _Api) -> None:
         self._api = api
 
-    def upload_code(self, folder: Path, limit_mb: int = 256) -> dict[str, Any]:
-        """Package ``folder`` and upload it unless the server has the same bytes already."""
+    def upload_code(self, folder: Path, limit_mb: int | None = None) -> dict[str, Any]:
+        """Package ``folder`` and upload it unless the server has the same bytes already.
+        ``limit_mb`` defaults to SPELLRAY_CODE_LIMIT_MB."""
         from spellray.storage.code_package import package_folder
 
+        if limit_mb is None:
+            limit_mb = get_settings().code_limit_mb
         package = package_folder(folder, limit_mb)
         try:
             self._api.request("HEAD", f"/api/code/{package.sha256}")
@@ -84,7 +86,7 @@ class Runs:
     def new(self, command: str, *, machine_type: str = "CPU", env: dict[str, str] | None = None,
             params: dict[str, str] | None = None, description: str | None = None,
             labels: list[str] | None = None, code_dir: Path | str | None = ".",
-            code: dict[str, Any] | None = None, code_limit_mb: int = 256) -> Run:
+            code: dict[str, Any] | None = None, code_limit_mb: int | None = None) -> Run:
         """Start a run of ``command`` with the code in ``code_dir`` (None: no code), or with
         ``code`` that ``upload_code`` already uploaded."""
         try:
@@ -161,7 +163,7 @@ def from_environment(settings: Settings | None = None, start: bool = True) -> Cl
     """
     settings = settings or get_settings()
     if settings.server_url:
-        token = settings.token or os.environ.get("SPELLRAY_TOKEN", "")
+        token = settings.token  # SPELLRAY_TOKEN; inside a run, the run's own token
         if not token and settings.token_file.exists():
             token = settings.token_file.read_text().strip()
         return Client(settings.server_url, token)

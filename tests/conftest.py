@@ -3,64 +3,36 @@ spellray servers started through the real CLI."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Spell, free_port, wait_for
-
-
-def _ray_up(address: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{address}/api/version", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
+from spellray.cluster.local import start_ray_head as start_local_ray_head
+from spellray.settings import Settings
+from tests.helpers import Spell, free_port
 
 
 def start_ray_head(tmp: Path, num_cpus: int = 8,
-                   dashboard_port: int | None = None) -> tuple[subprocess.Popen, str]:
-    dashboard = dashboard_port or free_port()
-    args = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start",
-            "--head", "--block", "--port", str(free_port()), "--dashboard-port", str(dashboard),
-            "--dashboard-host", "127.0.0.1", "--node-ip-address", "127.0.0.1",
-            "--num-cpus", str(num_cpus), "--disable-usage-stats",
-            "--dashboard-agent-listen-port", str(free_port()),
-            "--ray-client-server-port", str(free_port())]
-    log = (tmp / "ray-head.log").open("ab")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    address = f"http://127.0.0.1:{dashboard}"
-    wait_for(lambda: _ray_up(address) or process.poll() is not None, 120, what="Ray head")
-    assert process.poll() is None, (tmp / "ray-head.log").read_text()[-2000:]
-    return process, address
+                   dashboard_port: int | None = None) -> tuple[int, str]:
+    """A private Ray head on free 127.0.0.1 ports, started by spellray's own code."""
+    address = f"http://127.0.0.1:{dashboard_port or free_port()}"
+    settings = Settings(home=tmp / "ray-home", ray_address=address, ray_gcs_port=free_port(),
+                        ray_num_cpus=num_cpus)
+    return start_local_ray_head(settings), address
 
 
-def stop_ray_head(process: subprocess.Popen) -> None:
-    """As `spell server stop` does: SIGTERM, then SIGKILL the group after a grace period
-    (the raylet otherwise waits ~30 s for the GCS that is already gone)."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+def stop_ray_head(pid: int) -> None:
+    stop_process_group(pid, timeout=RAY_STOP_GRACE)
 
 
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, address = start_ray_head(tmp_path_factory.mktemp("ray"))
+    pid, address = start_ray_head(tmp_path_factory.mktemp("ray"))
     yield address
-    stop_ray_head(process)
+    stop_ray_head(pid)
 
 
 def make_spell(tmp: Path, ray_address: str) -> Spell:

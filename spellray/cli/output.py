@@ -20,14 +20,10 @@ def styled_status(status: str) -> str:
     return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def ago(moment: datetime | None) -> str:
     if moment is None:
         return "-"
-    seconds = (datetime.now(timezone.utc) - _aware(moment)).total_seconds()
+    seconds = (datetime.now(timezone.utc) - moment).total_seconds()
     return f"{duration(seconds)} ago"
 
 
@@ -45,5 +41,4 @@ def duration(seconds: float | None) -> str:
 def run_duration(start: datetime | None, end: datetime | None) -> str:
     if start is None:
         return "-"
-    end = _aware(end) if end else datetime.now(timezone.utc)
-    return duration((end - _aware(start)).total_seconds())
+    return duration(((end or datetime.now(timezone.utc)) - start).total_seconds())

@@ -91,15 +91,9 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> int:
     """Run a command on the cluster: spell run "python train.py"."""
-    from spellray.settings import get_settings
-
     text = _command_text(command)
-    if not text.strip():
-        from spellray.errors import InvalidInput
-
-        raise InvalidInput('the command is empty: give one, e.g. spell run "python train.py"')
     client = _client()
-    code = client.runs.upload_code(Path.cwd(), get_settings().code_limit_mb)
+    code = client.runs.upload_code(Path.cwd())
     if code["git_dirty"] and not force:
         err.print("[yellow]warning:[/] the code has uncommitted changes; the run records "
                   "the commit as dirty (-f hides this)")

@@ -23,6 +23,9 @@ from spellray.errors import RayUnavailable, ServerUnavailable
 from spellray.settings import Settings
 
 START_TIMEOUT = 120.0
+# After SIGTERM the raylet waits ~30 s for a GCS that is already gone; `ray stop` also ends
+# with SIGKILL after a grace period. The process group is ours alone.
+RAY_STOP_GRACE = 5.0
 
 
 def _get(url: str, token: str | None = None, timeout: float = 2.0) -> int:
@@ -157,40 +160,38 @@ def _ray_is_local(settings: Settings) -> bool:
     return urlparse(settings.ray_address).hostname in ("127.0.0.1", "localhost")
 
 
-def _needs_ray_restart(settings: Settings) -> bool:
-    """A head spellray started has died. (A head someone else runs is theirs to restart;
-    commands that need only storage, such as `spell logs`, go on working meanwhile.)"""
-    state = read_state(settings)
-    return bool(state.get("ray_managed")) and not ray_reachable(settings.ray_address)
-
-
 def ensure_local_server(settings: Settings) -> str:
-    """Start what is not running yet (a Ray head only if none is reachable); return the URL."""
+    """Start what is not running yet; return the server's URL.
+
+    A Ray head is started when none answers, except that a head someone else runs is theirs
+    to restart: while it is down, commands that need only storage (`spell logs`) still work.
+    """
+    state = read_state(settings)
     url = local_server_url(settings)
-    if url and not _needs_ray_restart(settings):
-        return url
+    if url and not (state.get("ray_managed") and not ray_reachable(settings.ray_address)):
+        return url  # the common case: one request to the server, none to Ray
     with _start_lock(settings):
         state = read_state(settings)
-        ray_pid = state.get("ray_pid") if pid_alive(state.get("ray_pid")) else None
-        if url := local_server_url(settings):
-            if _needs_ray_restart(settings):
-                state["ray_pid"] = start_ray_head(settings)
-                _write_state(settings, state)
+        url = local_server_url(settings)
+        if not ray_reachable(settings.ray_address) and (state.get("ray_managed") or not url):
+            state.update(ray_pid=start_ray_head(settings), ray_managed=True)
+        elif not pid_alive(state.get("ray_pid")):
+            state.update(ray_pid=None, ray_managed=False)  # the head that answers is not ours
+        state["ray_address"] = settings.ray_address
+        _write_state(settings, state)  # a head we started is recorded even if the server fails
+        if url:
             return url
-        if not ray_reachable(settings.ray_address):
-            ray_pid = start_ray_head(settings)
         port = settings.server_port or _free_port(state.get("port") or 8300)
-        url = f"http://127.0.0.1:{port}"
         log = settings.log_dir / "server.log"
         process = _spawn([sys.executable, "-m", "spellray.server", "--port", str(port)], log)
-        _write_state(settings, {"server_pid": process.pid, "port": port, "ray_pid": ray_pid,
-                                "ray_managed": ray_pid is not None,
-                                "ray_address": settings.ray_address})
+        state.update(server_pid=process.pid, port=port)
+        _write_state(settings, state)
+        url = f"http://127.0.0.1:{port}"
         _wait_until(lambda: _server_ready(url, settings), process, "the spellray server", log)
         return url
 
 
-def _terminate(pid: int, timeout: float) -> None:
+def stop_process_group(pid: int, timeout: float) -> None:
     """SIGTERM the process group we started, SIGKILL it after ``timeout`` seconds."""
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -211,12 +212,10 @@ def stop_local(settings: Settings) -> list[str]:
     state = read_state(settings)
     stopped = []
     if pid_alive(state.get("server_pid")):
-        _terminate(state["server_pid"], timeout=30)
+        stop_process_group(state["server_pid"], timeout=30)
         stopped.append(f"the spellray server (pid {state['server_pid']})")
     if pid_alive(state.get("ray_pid")):
-        # After SIGTERM the raylet waits ~30 s for the GCS that is already gone; `ray stop`
-        # also ends with SIGKILL after a grace period. The group is ours alone.
-        _terminate(state["ray_pid"], timeout=5)
+        stop_process_group(state["ray_pid"], timeout=RAY_STOP_GRACE)
         stopped.append(f"the local Ray head (pid {state['ray_pid']})")
     if state:
         state.update(server_pid=None, ray_pid=None, ray_managed=False)

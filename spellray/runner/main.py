@@ -37,10 +37,11 @@ class Runner:
                                  os.environ.get("SPELLRAY_TOKEN", ""), run_id)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"spellray-run-{run_id}-"))
         self.spell_dir = join("runs", run_id, ".spell")
-        self.log = LogSink(storage, f"{self.spell_dir}/log", self.workdir.parent /
-                           f"{self.workdir.name}.log")
+        self.log_copy = self.workdir.with_name(f"{self.workdir.name}.log")
+        self.log = LogSink(storage, f"{self.spell_dir}/log", self.log_copy)
         self.terminated = False
         self.child: subprocess.Popen[bytes] | None = None
+        # run.json as the server wrote it; the runner adds its result and writes it back.
         self.record: dict = {"id": run_id}
 
     # -- signals --------------------------------------------------------------------------
@@ -55,17 +56,15 @@ class Runner:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.reporter.send("building")
-        record = json.loads(self.storage.read_bytes(f"{self.spell_dir}/run.json"))
-        self.record = record
+        self.record = json.loads(self.storage.read_bytes(f"{self.spell_dir}/run.json"))
         manifest: dict[str, int] = {}
-        if record.get("code"):
-            data = self.storage.read_bytes(join("code", f"{record['code']['sha256']}.zip"))
+        if code := self.record.get("code"):
+            data = self.storage.read_bytes(join("code", f"{code['sha256']}.zip"))
             manifest = unpack(data, self.workdir)
         if self.terminated:
-            return self._finish(record, None)
+            return self._finish(None, manifest)
         self.reporter.send("running")
-        exit_code = self._run_command(record["command"])
-        return self._finish(record, exit_code, manifest)
+        return self._finish(self._run_command(self.record["command"]), manifest)
 
     def _run_command(self, command: str) -> int:
         shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
@@ -92,20 +91,19 @@ class Runner:
         watcher.kill()
         return 128 - code if code < 0 else code  # shell convention for "killed by signal"
 
-    def _finish(self, record: dict, exit_code: int | None,
-                manifest: dict[str, int] | None = None) -> int:
+    def _finish(self, exit_code: int | None, manifest: dict[str, int]) -> int:
         if self.terminated and self.reporter.current_status() in ("killed", "ended"):
             # `spell kill`: end now, outputs not saved; the log is kept.
-            return self._write_result(record, "killed", exit_code, "killed by user")
+            return self._write_result("killed", exit_code, "killed by user")
         self.reporter.send("saving")
-        saved = self._save_outputs(manifest or {})
+        saved = self._save_outputs(manifest)
         if self.terminated:
             status, reason = "stopped", "stopped by user"
         elif exit_code == 0:
             status, reason = "complete", None
         else:
             status, reason = "failed", f"the command exited with code {exit_code}"
-        return self._write_result(record, status, exit_code, reason, saved)
+        return self._write_result(status, exit_code, reason, saved)
 
     def _save_outputs(self, manifest: dict[str, int]) -> list[str]:
         outputs = changed_files(self.workdir, manifest, skip=set())
@@ -113,17 +111,17 @@ class Runner:
             self.storage.upload_file(self.workdir / rel, join("runs", self.run_id, rel))
         return outputs
 
-    def _write_result(self, record: dict, status: str, exit_code: int | None,
-                      reason: str | None, outputs: list[str] | None = None) -> int:
+    def _write_result(self, status: str, exit_code: int | None, reason: str | None,
+                      outputs: list[str] | None = None) -> int:
         self.log.close()
-        record["result"] = {"status": status, "exit_code": exit_code, "reason": reason,
+        self.record["result"] = {"status": status, "exit_code": exit_code, "reason": reason,
                             "outputs": outputs or [], "ended_at": time.time()}
         self.storage.write_bytes(f"{self.spell_dir}/run.json",
-                                 json.dumps(record, indent=2).encode())
+                                 json.dumps(self.record, indent=2).encode())
         self.reporter.send(status, reason, exit_code)
         self.reporter.close(REPORT_DRAIN_SECONDS)
         shutil.rmtree(self.workdir, ignore_errors=True)
-        Path(f"{self.workdir}.log").unlink(missing_ok=True)
+        self.log_copy.unlink(missing_ok=True)
         return 0 if status == "complete" else 1
 
 
@@ -141,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         reason = f"the runner failed: {type(exc).__name__}: {exc}"
         try:
             runner.log.line(f"spellray: {reason}")
-            return runner._write_result(runner.record, "failed", None, reason)
+            return runner._write_result("failed", None, reason)
         except Exception:
             print(reason, file=sys.stderr)
             runner.reporter.send("failed", reason)

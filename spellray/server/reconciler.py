@@ -7,8 +7,10 @@ import json
 import logging
 import threading
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from spellray.errors import NotFound, RayUnavailable, SpellrayError
@@ -18,6 +20,9 @@ from spellray.server.context import ServerContext
 from spellray.server.ray_jobs import map_job_status
 from spellray.server.services.run_status import change_status
 from spellray.server.services.runs import record_path
+
+if TYPE_CHECKING:
+    from ray.job_submission import JobDetails
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +79,9 @@ class Reconciler:
                     log.info("reconciler: run %s changed concurrently: %s", run_id, exc)
                     session.rollback()
 
-    def _reconcile_run(self, session, run: db.Run, jobs: dict) -> None:
+    def _reconcile_run(self, session: Session, run: db.Run, jobs: dict[str, JobDetails]) -> None:
         if run.ray_submission_id is None:
-            if db.utcnow() - _aware(run.created_at) > UNSUBMITTED_GRACE:
+            if db.utcnow() - run.created_at > UNSUBMITTED_GRACE:
                 change_status(session, run, RunStatus.failed,
                               "never submitted to Ray (the server stopped while submitting)")
             return
@@ -85,7 +90,7 @@ class Reconciler:
             change_status(session, run, RunStatus.failed,
                           "its Ray job vanished (was the Ray cluster restarted?)")
             return
-        ray_status = str(job.status.value if hasattr(job.status, "value") else job.status)
+        ray_status = job.status.value
         mapped = map_job_status(ray_status, run.stop_requested)
         if not mapped.is_terminal:
             change_status(session, run, mapped)
@@ -100,9 +105,3 @@ class Reconciler:
             reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
         change_status(session, run, mapped, reason)
 
-
-def _aware(moment):
-    # SQLite hands back naive datetimes; they were stored as UTC.
-    from datetime import timezone
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -65,6 +65,10 @@ def substitute_params(command: str, params: dict[str, str]) -> str:
     return command
 
 
+def _not_found(run_id: int) -> RunNotFound:
+    return RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
+
+
 def to_schema(run: db.Run) -> Run:
     spec = run.spec or {}
     code = None
@@ -89,7 +93,7 @@ class RunService:
     def _load(self, session: Session, run_id: int) -> db.Run:
         run = session.get(db.Run, run_id)
         if run is None:
-            raise RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
+            raise _not_found(run_id)
         return run
 
     # -- submit ---------------------------------------------------------------------------
@@ -99,15 +103,14 @@ class RunService:
             raise InvalidInput(f"code package {request.code.sha256[:12]} is not uploaded; "
                                "PUT it to /api/code/<sha256> first")
         command = substitute_params(request.command, request.params)
+        code = request.code
         with self.ctx.sessions() as session:
             run = db.Run(
                 command=command, machine_type=machine_type.name, status=RunStatus.requested.value,
                 description=request.description,
-                spec={"env": request.env, "params": request.params,
-                      "raw_command": request.command},
-                code_sha256=request.code.sha256 if request.code else None,
-                git_commit=request.code.git_commit if request.code else None,
-                git_dirty=request.code.git_dirty if request.code else None,
+                spec={"env": request.env, "params": request.params},
+                code_sha256=code and code.sha256, git_commit=code and code.git_commit,
+                git_dirty=code and code.git_dirty,
             )
             run.labels = [db.RunLabel(label=label) for label in request.labels]
             session.add(run)
@@ -191,25 +194,30 @@ class RunService:
             time.sleep(LOG_POLL_INTERVAL)
 
     def _log_chunk(self, run_id: int, offset: int) -> LogChunk:
-        run = self.get(run_id)
-        terminal = run.status.is_terminal
+        # Only the columns a log chunk needs: a long poll asks this 20 times a second.
+        with self.ctx.sessions() as session:
+            row = session.execute(
+                select(db.Run.status, db.Run.status_reason, db.Run.exit_code,
+                       db.Run.ray_submission_id).where(db.Run.id == run_id)
+            ).one_or_none()
+        if row is None:
+            raise _not_found(run_id)
+        status = RunStatus(row.status)
+        terminal = status.is_terminal
         size = self.ctx.storage.size(log_path(run_id))
         if size is None:
             # The runner never wrote a log (it died early): Ray's own log is all there is.
             text = ""
-            if terminal and run.ray_submission_id:
-                text = self.ctx.ray.logs(run.ray_submission_id)
-            data = text.encode()[offset:]
-            return LogChunk(text=data.decode(errors="replace"), offset=offset + len(data),
-                            status=run.status, status_reason=run.status_reason,
-                            exit_code=run.exit_code, finished=terminal)
-        data = self.ctx.storage.read_bytes(log_path(run_id), offset) if offset < size else b""
-        if not terminal:
-            data = data[: data.rfind(b"\n") + 1]  # whole lines only while the run writes
+            if terminal and row.ray_submission_id:
+                text = self.ctx.ray.logs(row.ray_submission_id)
+            data, size = text.encode()[offset:], offset
+        else:
+            data = self.ctx.storage.read_bytes(log_path(run_id), offset) if offset < size else b""
+            if not terminal:
+                data = data[: data.rfind(b"\n") + 1]  # whole lines only while the run writes
         new_offset = offset + len(data)
-        return LogChunk(text=data.decode(errors="replace"), offset=new_offset,
-                        status=run.status, status_reason=run.status_reason,
-                            exit_code=run.exit_code,
+        return LogChunk(text=data.decode(errors="replace"), offset=new_offset, status=status,
+                        status_reason=row.status_reason, exit_code=row.exit_code,
                         finished=terminal and new_offset >= size)
 
     # -- change ---------------------------------------------------------------------------
