@@ -84,8 +84,23 @@ class Spell:
         return response.json()
 
     def wait_status(self, run_id: int, *statuses: str, timeout: float = 120) -> dict[str, Any]:
-        return wait_for(lambda: (i := self.run_info(run_id))["status"] in statuses and i,
-                        timeout, what=f"run {run_id} to be {' or '.join(statuses)}")
+        try:
+            return wait_for(lambda: (i := self.run_info(run_id))["status"] in statuses and i,
+                            timeout, what=f"run {run_id} to be {' or '.join(statuses)}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnose(run_id)}") from None
+
+    def diagnose(self, run_id: int) -> str:
+        """What a stuck run looks like from every side, for the failure message."""
+        info = self.run_info(run_id)
+        job = subprocess.run(["ray", "job", "status", "--address", self.ray_address,
+                              info.get("ray_submission_id") or "?"],
+                             capture_output=True, text=True, timeout=60)
+        server_log = (self.home / "logs" / "server.log").read_text().splitlines()[-30:]
+        return "\n".join([f"run: {json.dumps(info, default=str)}",
+                          f"ray job status: {job.stdout.strip()} {job.stderr.strip()[-500:]}",
+                          f"runner result: {self.result(run_id)}",
+                          "server log tail:", *server_log])
 
     @property
     def storage(self) -> Path:

@@ -31,6 +31,9 @@ def map_job_status(ray_status: str, stop_requested: str | None) -> RunStatus:
     return RunStatus.failed
 
 
+# Seconds one request to Ray's dashboard may take before the call counts as failed.
+RAY_REQUEST_TIMEOUT = 60
+
 # How long a submission waits for the job agent of a Ray head that is still starting.
 AGENT_WAIT_SECONDS = 30
 
@@ -43,8 +46,16 @@ class RayJobs:
     def _client(self) -> JobSubmissionClient:
         from ray.job_submission import JobSubmissionClient
 
+        class TimedJobSubmissionClient(JobSubmissionClient):
+            # Ray's SDK sends its requests with no timeout: a dashboard that stops answering
+            # would hang the reconciler thread for good. A timeout raises (an OSError), and
+            # the next pass tries again.
+            def _do_request(self, *args: Any, **kwargs: Any) -> Any:
+                kwargs.setdefault("timeout", RAY_REQUEST_TIMEOUT)
+                return super()._do_request(*args, **kwargs)
+
         try:
-            return JobSubmissionClient(self.address)
+            return TimedJobSubmissionClient(self.address)
         except Exception as exc:  # ConnectionError, or RuntimeError from the version check
             raise RayUnavailable(
                 f"the Ray cluster at {self.address} is unreachable ({exc}); "
