@@ -20,6 +20,7 @@ from spellray.errors import (
 )
 from spellray.schemas import (
     LogChunk,
+    Mount,
     OutputFile,
     Run,
     RunList,
@@ -86,13 +87,16 @@ class Runs:
     def new(self, command: str, *, machine_type: str = "CPU", env: dict[str, str] | None = None,
             params: dict[str, str] | None = None, description: str | None = None,
             labels: list[str] | None = None, code_dir: Path | str | None = ".",
-            code: dict[str, Any] | None = None, code_limit_mb: int | None = None) -> Run:
+            code: dict[str, Any] | None = None, code_limit_mb: int | None = None,
+            mounts: list[str] | None = None) -> Run:
         """Start a run of ``command`` with the code in ``code_dir`` (None: no code), or with
-        ``code`` that ``upload_code`` already uploaded."""
+        ``code`` that ``upload_code`` already uploaded. ``mounts`` are Spell's
+        ``RESOURCE[:PATH]`` strings."""
         try:
             body = RunRequest(
                 command=command, machine_type=machine_type, env=env or {},
                 params=params or {}, description=description, labels=labels or [],
+                mounts=[parse_mount(m) for m in mounts or []],
                 code=code or (self.upload_code(Path(code_dir), code_limit_mb)
                               if code_dir else None),
             )
@@ -145,11 +149,24 @@ class Runs:
         return Run.model_validate(self._api.request(method, f"/api/runs/{run_id}/labels/{label}"))
 
 
+def parse_mount(spec: str) -> Mount:
+    """``RESOURCE[:PATH]``; PATH defaults to the resource's last name, in the working dir."""
+    resource, _, path = spec.partition(":")
+    resource = resource.strip().rstrip("/")
+    if not resource:
+        raise InvalidInput(f"the mount {spec!r} names no resource; use e.g. -m runs/42:model")
+    return Mount(resource=resource, path=path or resource.rsplit("/", 1)[-1])
+
+
 class Client:
     def __init__(self, url: str, token: str) -> None:
+        from spellray.resources_client import Links, Resources
+
         self._api = _Api(url, token)
         self.url = self._api.url
         self.runs = Runs(self._api)
+        self.resources = Resources(self._api)
+        self.links = Links(self._api)
 
     def info(self) -> ServerInfo:
         return ServerInfo.model_validate(self._api.request("GET", "/api/info"))

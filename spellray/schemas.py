@@ -51,6 +51,15 @@ class CodeRef(Schema):
     git_dirty: bool | None = None
 
 
+class Mount(Schema):
+    """`-m RESOURCE[:PATH]`: a storage resource (or a link) materialized at PATH before the
+    command starts. ``resolved`` is the storage path the server found for ``resource``."""
+
+    resource: str
+    path: str
+    resolved: str | None = None
+
+
 class RunRequest(Schema):
     command: str
     machine_type: str = "CPU"
@@ -59,6 +68,7 @@ class RunRequest(Schema):
     description: str | None = None
     labels: list[str] = Field(default_factory=list)
     code: CodeRef | None = None
+    mounts: list[Mount] = Field(default_factory=list)
 
     @field_validator("command")
     @classmethod
@@ -116,6 +126,7 @@ class Run(Schema):
     description: str | None = None
     labels: list[str] = Field(default_factory=list)
     code: CodeRef | None = None
+    mounts: list[Mount] = Field(default_factory=list)
     ray_submission_id: str | None = None
     created_at: datetime
     started_at: datetime | None = None
@@ -164,3 +175,25 @@ class ServerInfo(Schema):
     ray_address: str
     storage_uri: str
     machine_types: list[MachineType]
+
+
+class ResourceEntry(Schema):
+    """One file or folder in the storage tree (or a link, at the root)."""
+
+    path: str
+    name: str
+    size: int
+    is_dir: bool
+    modified: datetime | None = None
+    link_to: str | None = None
+
+
+class ResourceList(Schema):
+    path: str
+    entries: list[ResourceEntry]
+
+
+class Link(Schema):
+    alias: str
+    path: str
+    created_at: datetime | None = None

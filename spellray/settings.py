@@ -6,6 +6,7 @@ different environments, and reading a few variables is cheap.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -33,6 +34,15 @@ class Settings(BaseSettings):
     # Seconds the runner gets to save outputs after `spell stop` before Ray kills it.
     stop_grace_seconds: int = 60
     debug: bool = False
+    # Object storage (s3:// storage_uri). Empty: the usual AWS_* variables, read when the
+    # storage is opened (see ``resolved_storage_options``).
+    storage_endpoint_url: str = ""
+    storage_region: str = ""
+    storage_access_key_id: str = ""
+    storage_secret_access_key: str = ""
+    # Node-local cache of remote storage files that runs mount. None: ``home / "cache"``.
+    cache_dir: Path | None = None
+    cache_limit_gb: float = 20
 
     @property
     def state_file(self) -> Path:
@@ -53,6 +63,48 @@ class Settings(BaseSettings):
     def resolved_storage_uri(self) -> str:
         return self.storage_uri or str(self.home / "storage")
 
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.home / "cache"
+
+    @property
+    def cache_limit_bytes(self) -> int:
+        return int(self.cache_limit_gb * 1024**3)
+
+    def resolved_storage_options(self) -> dict[str, str]:
+        """Endpoint, region and keys for object storage: SPELLRAY_STORAGE_*, else AWS_*.
+
+        The fallback is explicit rather than left to the AWS SDK inside pyarrow, so one rule
+        holds for every pyarrow version (older ones ignore AWS_ENDPOINT_URL). Only the
+        values that are set appear.
+        """
+        env = os.environ
+        found = {
+            "endpoint_url": self.storage_endpoint_url or env.get("AWS_ENDPOINT_URL_S3", "")
+            or env.get("AWS_ENDPOINT_URL", ""),
+            "region": self.storage_region or env.get("AWS_REGION", "")
+            or env.get("AWS_DEFAULT_REGION", ""),
+            "access_key_id": self.storage_access_key_id or env.get("AWS_ACCESS_KEY_ID", ""),
+            "secret_access_key": self.storage_secret_access_key
+            or env.get("AWS_SECRET_ACCESS_KEY", ""),
+        }
+        return {k: v for k, v in found.items() if v}
+
 
 def get_settings() -> Settings:
     return Settings()
+
+
+_STORAGE_ENV = {
+    "SPELLRAY_STORAGE_URI": "storage_uri",
+    "SPELLRAY_STORAGE_ENDPOINT_URL": "storage_endpoint_url",
+    "SPELLRAY_STORAGE_REGION": "storage_region",
+    "SPELLRAY_STORAGE_ACCESS_KEY_ID": "storage_access_key_id",
+    "SPELLRAY_STORAGE_SECRET_ACCESS_KEY": "storage_secret_access_key",
+}
+
+
+def storage_env(settings: Settings) -> dict[str, str]:
+    """The SPELLRAY_STORAGE_* variables that are set, for a run's environment: the runner
+    may start on any node and must reach storage the same way the server does."""
+    values = {name: getattr(settings, field) for name, field in _STORAGE_ENV.items()}
+    return {name: str(value) for name, value in values.items() if value}

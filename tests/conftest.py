@@ -13,6 +13,7 @@ from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 from spellray.cluster.local import start_ray_head as start_local_ray_head
 from spellray.settings import Settings
 from tests.helpers import Spell, free_port
+from tests.s3 import MotoS3, start_moto_server
 
 
 def start_ray_head(tmp: Path, num_cpus: int = 8,
@@ -69,3 +70,11 @@ def project(tmp_path: Path) -> Path:
     subprocess.run([*git, "add", "-A"], cwd=folder, check=True)
     subprocess.run([*git, "commit", "-qm", "init"], cwd=folder, check=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    """A real S3 endpoint over HTTP (moto's server) for the whole session."""
+    server = start_moto_server(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from spellray.cli import runs, server
+from spellray.cli import resources, runs, server
 
 app = typer.Typer(
     name="spell",
@@ -17,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 runs.register(app)
+resources.register(app)
 app.add_typer(server.app, name="server")
 
 

@@ -82,6 +82,7 @@ def _last_lines(text: str, count: int) -> str:
 def run(
     command: Annotated[list[str], typer.Argument(help="The command (quoted, or after --)")],
     machine_type: Annotated[str, typer.Option("--machine-type", "-t", help="Machine type")] = "CPU",
+    mount: Annotated[list[str], typer.Option("--mount", "-m", help="RESOURCE[:PATH] to mount, e.g. runs/42/model:model (repeatable)")] = [],  # noqa: B006,E501
     env: Annotated[list[str], typer.Option("--env", "-e", help="NAME=VALUE (repeatable)")] = [],  # noqa: B006
     description: Annotated[str | None, typer.Option("--description", "-d")] = None,
     label: Annotated[list[str], typer.Option("--label", help="Label (repeatable)")] = [],  # noqa: B006
@@ -99,7 +100,7 @@ def run(
                   "the commit as dirty (-f hides this)")
     created = client.runs.new(text, machine_type=machine_type, env=_pairs(env, "-e"),
                               params=_pairs(param, "--param"), description=description,
-                              labels=label, code=code)
+                              labels=label, code=code, mounts=mount)
     run_id = created.id
     if verbose:
         err.print(f"[dim]code {code['sha256'][:12]} · commit {code['git_commit'] or '-'} · "
@@ -148,6 +149,9 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
         ("Labels", ", ".join(item.labels) or "-"),
         ("Params", ", ".join(f"{k}={v}" for k, v in item.params.items()) or "-"),
         ("Env", ", ".join(f"{k}={v}" for k, v in item.env.items()) or "-"),
+        ("Mounts", ", ".join(f"{m.resource}"
+                             f"{f' ({m.resolved})' if m.resolved != m.resource else ''}"
+                             f" at {m.path}" for m in item.mounts) or "-"),
         ("Code", f"{item.code.sha256[:12]}" + (f" · git {item.code.git_commit[:10]}"
                                                f"{' (dirty)' if item.code.git_dirty else ''}"
                                                if item.code and item.code.git_commit else "")

@@ -43,6 +43,10 @@ class Runner:
         self.child: subprocess.Popen[bytes] | None = None
         # run.json as the server wrote it; the runner adds its result and writes it back.
         self.record: dict = {"id": run_id}
+        # What -m materialized: kept out of the outputs, and reported in the result.
+        self.mount_paths: set[str] = set()
+        self.mounted: list[dict] = []
+        self.outside_mounts: list[Path] = []  # absolute -m paths, removed when the run ends
 
     # -- signals --------------------------------------------------------------------------
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
@@ -61,10 +65,38 @@ class Runner:
         if code := self.record.get("code"):
             data = self.storage.read_bytes(join("code", f"{code['sha256']}.zip"))
             manifest = unpack(data, self.workdir)
+        self._mount(self.record.get("mounts") or [])
         if self.terminated:
             return self._finish(None, manifest)
         self.reporter.send("running")
         return self._finish(self._run_command(self.record["command"]), manifest)
+
+    def _mount(self, mounts: list[dict]) -> None:
+        """Materialize each `-m` resource before the command starts (local storage: links
+        into it; object stores: through this node's cache)."""
+        from spellray.settings import get_settings
+        from spellray.storage.cache import NodeCache
+        from spellray.storage.mounts import materialize
+
+        if not mounts:
+            return
+        settings = get_settings()
+        cache = NodeCache(settings.resolved_cache_dir(), settings.cache_limit_bytes)
+        for mount in mounts:
+            dest = Path(mount["path"])
+            result = materialize(self.storage, mount["resolved"],
+                                 dest if dest.is_absolute() else self.workdir / dest, cache)
+            if dest.is_absolute():
+                self.outside_mounts.append(dest)
+            else:
+                self.mount_paths.add(dest.as_posix())
+            self.mounted.append({"resource": mount["resource"], "path": mount["path"],
+                                 "files": result.files, "bytes": result.bytes,
+                                 "bytes_downloaded": result.bytes_downloaded,
+                                 "seconds": round(result.seconds, 4)})
+            self.log.line(f"spellray: mounted {mount['resource']} at {mount['path']} "
+                          f"({result.files} files, {result.bytes_downloaded} bytes downloaded "
+                          f"in {result.seconds:.2f} s)")
 
     def _run_command(self, command: str) -> int:
         shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
@@ -106,7 +138,7 @@ class Runner:
         return self._write_result(status, exit_code, reason, saved)
 
     def _save_outputs(self, manifest: dict[str, int]) -> list[str]:
-        outputs = changed_files(self.workdir, manifest, skip=set())
+        outputs = changed_files(self.workdir, manifest, skip=self.mount_paths)
         for rel in outputs:
             self.storage.upload_file(self.workdir / rel, join("runs", self.run_id, rel))
         return outputs
@@ -115,12 +147,18 @@ class Runner:
                       outputs: list[str] | None = None) -> int:
         self.log.close()
         self.record["result"] = {"status": status, "exit_code": exit_code, "reason": reason,
-                            "outputs": outputs or [], "ended_at": time.time()}
+                            "outputs": outputs or [], "mounts": self.mounted,
+                            "ended_at": time.time()}
         self.storage.write_bytes(f"{self.spell_dir}/run.json",
                                  json.dumps(self.record, indent=2).encode())
         self.reporter.send(status, reason, exit_code)
         self.reporter.close(REPORT_DRAIN_SECONDS)
         shutil.rmtree(self.workdir, ignore_errors=True)
+        for dest in self.outside_mounts:
+            if dest.is_symlink() or dest.is_file():
+                dest.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(dest, ignore_errors=True)
         self.log_copy.unlink(missing_ok=True)
         return 0 if status == "complete" else 1
 
@@ -130,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", type=int)
     parser.add_argument("--storage", required=True)
     args = parser.parse_args(argv)
-    runner = Runner(args.run_id, Storage(args.storage))
+    from spellray.settings import get_settings
+
+    runner = Runner(args.run_id, Storage(args.storage, get_settings()))
     try:
         return runner.run()
     except Exception as exc:

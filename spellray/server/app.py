@@ -19,8 +19,9 @@ from spellray.server.auth import check_token, ensure_admin_token
 from spellray.server.context import ServerContext
 from spellray.server.ray_jobs import RayJobs
 from spellray.server.reconciler import Reconciler
-from spellray.server.routers import code, info, runs
+from spellray.server.routers import code, info, links, resources, runs
 from spellray.settings import Settings, get_settings
+from spellray.storage.public_data import seed_public
 from spellray.storage.store import Storage
 
 log = logging.getLogger("spellray.server")
@@ -44,9 +45,11 @@ def build_context(settings: Settings, advertise_url: str) -> ServerContext:
     sessions = db.make_session_factory(db.make_engine(url))
     with sessions() as session:
         ensure_admin_token(session, settings.token_file)
+    storage = Storage(settings.resolved_storage_uri(), settings)
+    seed_public(storage)
     return ServerContext(
         settings=settings, sessions=sessions,
-        storage=Storage(settings.resolved_storage_uri()), ray=RayJobs(settings.ray_address),
+        storage=storage, ray=RayJobs(settings.ray_address),
         server_id=_server_id(sessions), advertise_url=advertise_url,
         machine_types=load_machine_types(settings.home),
     )
@@ -75,7 +78,7 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="spellray", lifespan=lifespan,
                   dependencies=[Depends(require_token)])
-    for router in (runs.router, code.router, info.router):
+    for router in (runs.router, code.router, info.router, resources.router, links.router):
         app.include_router(router)
 
     @app.exception_handler(SpellrayError)

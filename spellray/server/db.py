@@ -118,6 +118,16 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Link(Base):
+    """`spell link NAME PATH`: a name for a resource path, resolved wherever one is accepted."""
+
+    __tablename__ = "links"
+
+    alias: Mapped[str] = mapped_column(String(200), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Meta(Base):
     """Key/value facts about this server, such as its identity."""
 

@@ -107,6 +107,13 @@ class RayJobs:
         details = self._call("list jobs", lambda: self._client.list_jobs())
         return {job.submission_id: job for job in details if job.submission_id}
 
+    def job(self, submission_id: str) -> JobDetails | None:
+        """One job, asked now (None if Ray has no such job)."""
+        try:
+            return self._call("look up a run", lambda: self._client.get_job_info(submission_id))
+        except LookupError:
+            return None
+
     def logs(self, submission_id: str) -> str:
         try:
             return self._call("read logs", lambda: self._client.get_job_logs(submission_id))

@@ -85,7 +85,9 @@ class Reconciler:
                 change_status(session, run, RunStatus.failed,
                               "never submitted to Ray (the server stopped while submitting)")
             return
-        job = jobs.get(run.ray_submission_id)
+        # The job list was read before this run's row: a run submitted since is missing from
+        # it, so ask Ray about this one job before calling it vanished.
+        job = jobs.get(run.ray_submission_id) or self.ctx.ray.job(run.ray_submission_id)
         if job is None:
             change_status(session, run, RunStatus.failed,
                           "its Ray job vanished (was the Ray cluster restarted?)")

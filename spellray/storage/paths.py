@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from spellray.errors import UnsafePath
+from spellray.errors import InvalidInput, UnsafePath
 
 # Percent-encodings of '.', '/', '\' and NUL: a path that carries them was encoded to slip
 # past a check somewhere, and no resource name needs them.
@@ -36,3 +36,20 @@ def clean_resource_path(path: str) -> str:
 def join(*parts: str | int) -> str:
     """Join path parts and clean the result."""
     return clean_resource_path("/".join(str(p) for p in parts))
+
+
+# The top of the storage tree a user addresses; `code/` is internal.
+ROOTS = ("runs", "uploads", "public")
+# Spell's rule: an alias holds none of / . " \ [ ] : ; | = ,  (nor, here, whitespace or the
+# URL characters % ? #: an alias travels in a URL path).
+_BAD_ALIAS = re.compile(r'[/."\\\[\]:;|=,\s%?#]')
+
+
+def validate_alias(alias: str) -> str:
+    """A link name, or InvalidInput: it is resolved as the first segment of a path."""
+    if not alias or len(alias) > 200 or _BAD_ALIAS.search(alias):
+        raise InvalidInput(f"{alias!r} is not a valid link name: use 1-200 characters and "
+                           'none of / . " \\ [ ] : ; | = , or spaces')
+    if alias in (*ROOTS, "code"):
+        raise InvalidInput(f"{alias!r} names a storage folder; pick another link name")
+    return alias

@@ -5,18 +5,27 @@ URI pyarrow.fs opens) goes through pyarrow.fs. A local folder, the default, is s
 the standard library instead: importing pyarrow costs ~350 ms, and the runner pays start-up
 time in every run. Every path goes through ``clean_resource_path`` first; local paths are
 checked again after resolving symlinks.
+
+On S3, folders are implicit: a folder exists while some key starts with ``folder/``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from spellray.errors import NotFound, StorageError, UnsafePath
 from spellray.storage.paths import clean_resource_path
+
+if TYPE_CHECKING:
+    from spellray.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -27,8 +36,40 @@ class Entry:
     mtime: float | None
 
 
+def _tmp_name(target: Path) -> Path:
+    # Hidden and ending in .tmp, so listings skip it; unique per writer, so two writers of
+    # one file never share a temp file.
+    return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _s3_filesystem(uri: str, settings: Settings) -> tuple[Any, str]:
+    """An S3FileSystem built from SPELLRAY_STORAGE_* (else AWS_*), and the bucket/prefix."""
+    import pyarrow.fs as pafs
+
+    parts = urlsplit(uri)
+    root = f"{parts.netloc}{parts.path}".rstrip("/")
+    opts = settings.resolved_storage_options()
+    kwargs: dict[str, Any] = {
+        "access_key": opts.get("access_key_id"),
+        "secret_key": opts.get("secret_access_key"),
+        "region": opts.get("region"),
+        # A small write becomes one PutObject instead of a multipart upload (3 requests).
+        "allow_delayed_open": True,
+    }
+    endpoint = opts.get("endpoint_url", "")
+    if endpoint:
+        ep = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        kwargs["scheme"] = ep.scheme
+        kwargs["endpoint_override"] = ep.netloc
+    elif not kwargs["region"]:
+        # On AWS itself, ask the bucket where it lives rather than guessing us-east-1.
+        with suppress(OSError):
+            kwargs["region"] = pafs.resolve_s3_region(parts.netloc)
+    return pafs.S3FileSystem(**kwargs), root
+
+
 class Storage:
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, settings: Settings | None = None) -> None:
         self.uri = uri
         self.local_root: Path | None = None
         self._fs: Any = None
@@ -40,10 +81,21 @@ class Storage:
         import pyarrow.fs as pafs
 
         try:
-            self._fs, root = pafs.FileSystem.from_uri(uri)
+            if uri.startswith("s3://"):
+                # Without settings, read SPELLRAY_STORAGE_* from the environment: a caller
+                # that forgets to pass them still reaches the same endpoint as the server.
+                if settings is None:
+                    from spellray.settings import get_settings
+
+                    settings = get_settings()
+                self._fs, root = _s3_filesystem(uri, settings)
+            else:
+                self._fs, root = pafs.FileSystem.from_uri(uri)
         except Exception as exc:  # pyarrow raises several types for bad URIs
             raise StorageError(f"cannot open storage {uri!r}: {exc}") from exc
         self._root = root.rstrip("/")
+        if not self._root:
+            raise StorageError(f"cannot open storage {uri!r}: name a bucket, s3://bucket/prefix")
 
     # -- paths ----------------------------------------------------------------------------
     def _local(self, path: str) -> Path:
@@ -63,6 +115,16 @@ class Storage:
         """The real file system path for local storage (mounts need no copy), else None."""
         return self._local(path) if self.local_root is not None else None
 
+    def _rel(self, remote: str) -> str:
+        return remote[len(self._root):].lstrip("/")
+
+    def _entry(self, info: Any) -> Entry:
+        import pyarrow.fs as pafs
+
+        mtime = info.mtime.timestamp() if info.mtime else None
+        is_dir = info.type == pafs.FileType.Directory
+        return Entry(self._rel(info.path), 0 if is_dir else info.size or 0, is_dir, mtime)
+
     # -- reading --------------------------------------------------------------------------
     def exists(self, path: str) -> bool:
         if self.local_root is not None:
@@ -80,6 +142,51 @@ class Storage:
 
         info = self._fs.get_file_info(self._remote(path))
         return info.size if info.type == pafs.FileType.File else None
+
+    def info(self, path: str) -> Entry | None:
+        """The file or folder at ``path``, or None. On S3 a folder is any key prefix."""
+        rel = clean_resource_path(path)
+        if self.local_root is not None:
+            full = self._local(rel)
+            try:
+                st = full.stat()
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            is_dir = full.is_dir()
+            return Entry(rel, 0 if is_dir else st.st_size, is_dir, st.st_mtime)
+        if not rel:
+            return Entry("", 0, True, None)  # the bucket/prefix itself, even when empty
+        import pyarrow.fs as pafs
+
+        info = self._fs.get_file_info(self._remote(rel))
+        return None if info.type == pafs.FileType.NotFound else self._entry(info)
+
+    def identity(self, path: str) -> tuple[str, int, float | None]:
+        """What identifies the current content of a file: (where, size, mtime).
+
+        pyarrow.fs does not expose the ETag, so size plus mtime stands in for it: S3 sets
+        LastModified on every PUT. Its resolution is one second, so a rewrite of the same
+        size within the same second goes unnoticed.
+        """
+        entry = self.info(path)
+        if entry is None or entry.is_dir:
+            raise NotFound(f"{path} is not a file in storage")
+        return self.entry_identity(entry)
+
+    def entry_identity(self, entry: Entry) -> tuple[str, int, float | None]:
+        """``identity`` from a listing entry, to spare one request per file."""
+        if self.local_root is not None:
+            return (str(self.local_root / entry.path), entry.size, entry.mtime)
+        return (f"{self.uri.rstrip('/')}/{entry.path}", entry.size, entry.mtime)
+
+    def open_input(self, path: str) -> IO[bytes]:
+        """A readable binary stream of a file; close it (it is a context manager)."""
+        try:
+            if self.local_root is not None:
+                return self._local(path).open("rb")
+            return self._fs.open_input_stream(self._remote(path))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound(f"{path} does not exist in storage") from exc
 
     def read_bytes(self, path: str, offset: int = 0) -> bytes:
         try:
@@ -101,12 +208,13 @@ class Storage:
 
         selector = pafs.FileSelector(self._remote(path), recursive=recursive,
                                      allow_not_found=True)
-        entries = []
-        for info in self._fs.get_file_info(selector):
-            rel = info.path[len(self._root):].lstrip("/")
-            mtime = info.mtime.timestamp() if info.mtime else None
-            entries.append(Entry(rel, info.size or 0, info.type == pafs.FileType.Directory, mtime))
-        return sorted(entries, key=lambda e: e.path)
+        try:
+            infos = self._fs.get_file_info(selector)
+        except (NotADirectoryError, FileNotFoundError):
+            return []  # a file, as on local storage
+        # One ListObjects call brings every file's size and LastModified, so a recursive
+        # listing is all a mount needs to know.
+        return sorted((self._entry(info) for info in infos), key=lambda e: e.path)
 
     def _list_local(self, path: str, recursive: bool) -> list[Entry]:
         assert self.local_root is not None
@@ -124,15 +232,12 @@ class Storage:
                                  st.st_mtime))
         return sorted(entries, key=lambda e: e.path)
 
-    def download_file(self, path: str, dest: Path) -> None:
+    def download_file(self, path: str, dest: Path) -> int:
+        """Copy a file out of storage to ``dest``; return the number of bytes."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if self.local_root is not None:
-            shutil.copyfile(self._local(path), dest)
-            return
-        import pyarrow.fs as pafs
-
-        pafs.copy_files(self._remote(path), str(dest), source_filesystem=self._fs,
-                        destination_filesystem=pafs.LocalFileSystem())
+        with self.open_input(path) as src, dest.open("wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+            return out.tell()
 
     # -- writing --------------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes) -> None:
@@ -140,12 +245,45 @@ class Storage:
         if self.local_root is not None:
             target = self._local(path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp = _tmp_name(target)
             tmp.write_bytes(data)
             os.replace(tmp, target)
             return
         with self._fs.open_output_stream(self._remote(path)) as f:
             f.write(data)
+
+    @contextmanager
+    def open_output(self, path: str) -> Iterator[IO[bytes]]:
+        """A writable binary stream for a whole file. Local storage writes a hidden temp file
+        and renames it on a clean exit (removes it on an exception), so readers never see
+        half a file; S3 creates the object when the stream closes (a failed write leaves
+        no object)."""
+        rel = clean_resource_path(path)
+        if not rel:
+            raise UnsafePath("cannot write to the storage root; name a file")
+        if self.local_root is None:
+            remote = self._remote(rel)
+            stream = self._fs.open_output_stream(remote)
+            try:
+                yield stream
+            except BaseException:
+                # pyarrow cannot abort an upload: closing (even by the destructor) stores what
+                # was written. Store it, then delete it, so no half file is left behind.
+                with suppress(Exception):
+                    stream.close()
+                    self._fs.delete_file(remote)
+                raise
+            stream.close()
+            return
+        target = self._local(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp_name(target)
+        try:
+            with tmp.open("wb") as f:
+                yield f
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def upload_file(self, source: Path, path: str) -> None:
         if self.local_root is not None:
@@ -153,11 +291,8 @@ class Storage:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
             return
-        import pyarrow.fs as pafs
-
-        pafs.copy_files(str(source), self._remote(path),
-                        source_filesystem=pafs.LocalFileSystem(),
-                        destination_filesystem=self._fs)
+        with source.open("rb") as src, self._fs.open_output_stream(self._remote(path)) as out:
+            shutil.copyfileobj(src, out, 1 << 20)
 
     def open_append(self, path: str) -> IO[bytes] | None:
         """An append stream where storage is a local folder, else None (object stores

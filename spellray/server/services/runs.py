@@ -21,6 +21,7 @@ from spellray.errors import (
 from spellray.schemas import (
     CodeRef,
     LogChunk,
+    Mount,
     OutputFile,
     Run,
     RunList,
@@ -33,7 +34,9 @@ from spellray.schemas import (
 from spellray.server import db
 from spellray.server.auth import issue_run_token
 from spellray.server.context import ServerContext
+from spellray.server.services.mounts import resolve_mounts
 from spellray.server.services.run_status import change_status
+from spellray.settings import storage_env
 from spellray.storage.paths import join
 
 SPELL_DIR = ".spell"
@@ -79,6 +82,7 @@ def to_schema(run: db.Run) -> Run:
         exit_code=run.exit_code, command=run.command, machine_type=run.machine_type,
         env=spec.get("env", {}), params=spec.get("params", {}), description=run.description,
         labels=[label.label for label in run.labels], code=code,
+        mounts=[Mount.model_validate(m) for m in spec.get("mounts", [])],
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
         history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
@@ -105,10 +109,13 @@ class RunService:
         command = substitute_params(request.command, request.params)
         code = request.code
         with self.ctx.sessions() as session:
+            # A missing resource fails the submission now, not the run later.
+            mounts = resolve_mounts(session, self.ctx.storage, request.mounts)
             run = db.Run(
                 command=command, machine_type=machine_type.name, status=RunStatus.requested.value,
                 description=request.description,
-                spec={"env": request.env, "params": request.params},
+                spec={"env": request.env, "params": request.params,
+                      "mounts": [m.model_dump() for m in mounts]},
                 code_sha256=code and code.sha256, git_commit=code and code.git_commit,
                 git_dirty=code and code.git_dirty,
             )
@@ -123,6 +130,7 @@ class RunService:
         self.ctx.storage.write_bytes(record_path(run_id), json.dumps({
             "id": run_id, "command": command, "machine_type": machine_type.name,
             "params": request.params, "code": request.code.model_dump() if request.code else None,
+            "mounts": [m.model_dump() for m in mounts],
         }, indent=2).encode())
         submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
         # exec: the job's process is the runner itself, not a shell around it.
@@ -130,6 +138,7 @@ class RunService:
                       f"--storage {shlex.quote(self.ctx.storage.uri)}")
         env_vars = {
             **request.env,
+            **storage_env(self.ctx.settings),
             "SPELLRAY_RUN_ID": str(run_id),
             "SPELLRAY_SERVER_URL": self.ctx.advertise_url,
             "SPELLRAY_TOKEN": token,

@@ -1,0 +1,167 @@
+"""The SDK's storage side: ``client.resources`` (ls, cp, upload, rm) and ``client.links``.
+
+Files move over HTTP through the server, streamed in pieces and several files at a time, so
+a laptop needs no storage credentials and every path is checked in one place (the server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from spellray.errors import Conflict, InvalidInput, ServerUnavailable
+from spellray.schemas import Link, ResourceEntry, ResourceList
+from spellray.storage.paths import validate_alias
+
+if TYPE_CHECKING:
+    from spellray.client import _Api
+
+CHUNK = 1 << 20
+# Files in flight at once: enough to keep a server and an object store busy with small files.
+PARALLEL_FILES = 4
+Progress = Callable[[int], None]
+
+
+def _no_progress(_: int) -> None:
+    return None
+
+
+class Resources:
+    def __init__(self, api: _Api) -> None:
+        self._api = api
+
+    def ls(self, path: str = "") -> ResourceList:
+        return ResourceList.model_validate(
+            self._api.request("GET", "/api/resources", params={"path": path}))
+
+    def tree(self, path: str) -> ResourceList:
+        """Every file under ``path`` (or the file itself)."""
+        return ResourceList.model_validate(
+            self._api.request("GET", "/api/resources/tree", params={"path": path}))
+
+    def rm(self, path: str) -> str:
+        return self._api.request("DELETE", "/api/resources", params={"path": path})["removed"]
+
+    # -- copy out -------------------------------------------------------------------------
+    def plan_copy(self, path: str, local_dir: Path, force: bool = False
+                  ) -> list[tuple[ResourceEntry, Path]]:
+        """Which storage file goes to which local path, like ``cp -r SOURCE DIR``. Refuses
+        (before writing anything) when a local file would be overwritten without ``force``."""
+        tree = self.tree(path)
+        base = PurePosixPath(tree.path)
+        single = len(tree.entries) == 1 and tree.entries[0].path == tree.path
+        plan = []
+        for entry in tree.entries:
+            inner = PurePosixPath(entry.path).relative_to(base)
+            rel = base.name if single else f"{base.name}/{inner}"
+            plan.append((entry, local_dir / rel))
+        clashes = [str(target) for _, target in plan if target.exists()]
+        if clashes and not force:
+            raise Conflict(f"{clashes[0]} exists (and {len(clashes) - 1} more); "
+                           "use -f to overwrite")
+        return plan
+
+    def copy(self, plan: list[tuple[ResourceEntry, Path]], progress: Progress = _no_progress
+             ) -> int:
+        with ThreadPoolExecutor(PARALLEL_FILES) as pool:
+            return sum(pool.map(lambda item: self.download_file(item[0].path, item[1], progress),
+                                plan))
+
+    def download_file(self, path: str, target: Path, progress: Progress = _no_progress) -> int:
+        """Stream one storage file to ``target`` through a temp file: a copy that dies half-way
+        never leaves half a file under the real name."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.spellray-part")
+        written = 0
+        try:
+            with self._stream("GET", "/api/resources/content", params={"path": path}) as reply, \
+                    tmp.open("wb") as out:
+                for chunk in reply.iter_bytes(CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+                    progress(len(chunk))
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return written
+
+    # -- upload ---------------------------------------------------------------------------
+    def upload(self, local: Path, name: str | None = None, compress: bool = False,
+               progress: Progress = _no_progress) -> str:
+        """Upload a file or folder to uploads/<name> (default: its own name). An upload that
+        was interrupted resumes under the same name; a finished one is never overwritten."""
+        local = Path(local)
+        if not local.exists():
+            raise InvalidInput(f"{local} does not exist; give a file or folder to upload")
+        name = name or local.resolve().name
+        files = ([(local, "")] if local.is_file() else
+                 [(p, p.relative_to(local).as_posix()) for p in sorted(local.rglob("*"))
+                  if p.is_file()])
+        if not files:
+            raise InvalidInput(f"{local} holds no files to upload")
+        self._api.request("POST", "/api/resources/uploads/begin", params={"name": name})
+        with ThreadPoolExecutor(PARALLEL_FILES) as pool:
+            list(pool.map(lambda f: self._put(name, f[0], f[1], compress, progress), files))
+        self._api.request("POST", "/api/resources/uploads/finish", params={"name": name})
+        return f"uploads/{name}"
+
+    def _put(self, name: str, source: Path, rel: str, compress: bool, progress: Progress) -> None:
+        headers = {"Content-Encoding": "gzip"} if compress else {}
+        with self._stream("PUT", "/api/resources/uploads/content",
+                          params={"name": name, "path": rel}, headers=headers,
+                          content=_file_chunks(source, compress, progress)):
+            pass
+
+    @contextlib.contextmanager
+    def _stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A streamed request with the SDK's errors (the JSON API path reads whole bodies)."""
+        from spellray.client import _error_from
+
+        try:
+            with self._api._http.stream(method, path, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(
+                f"the spellray server at {self._api.url} is not answering "
+                f"({exc.__class__.__name__}); start it with: spell server start"
+            ) from exc
+
+
+def _file_chunks(source: Path, compress: bool, progress: Progress) -> Iterator[bytes]:
+    # Level 1: -c is for slow links, where most of gzip's gain comes at its cheapest level.
+    deflate = zlib.compressobj(1, wbits=31) if compress else None
+    with source.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            progress(len(chunk))
+            yield deflate.compress(chunk) if deflate else chunk
+    if deflate:
+        yield deflate.flush()
+
+
+class Links:
+    def __init__(self, api: _Api) -> None:
+        self._api = api
+
+    def list(self) -> list[Link]:
+        return [Link.model_validate(x) for x in self._api.request("GET", "/api/links")]
+
+    def get(self, alias: str) -> Link:
+        return Link.model_validate(
+            self._api.request("GET", f"/api/links/{validate_alias(alias)}"))
+
+    def create(self, alias: str, path: str) -> Link:
+        return Link.model_validate(self._api.request(
+            "PUT", f"/api/links/{validate_alias(alias)}", json={"alias": alias, "path": path}))
+
+    def delete(self, alias: str) -> None:
+        self._api.request("DELETE", f"/api/links/{validate_alias(alias)}")

@@ -1,0 +1,40 @@
+"""HTTP routes for links (`spell link` / `spell unlink`): thin over services/links.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from spellray.schemas import Link
+from spellray.server.services.links import LinkService
+
+router = APIRouter(prefix="/api/links", tags=["links"])
+
+
+def service(request: Request) -> LinkService:
+    ctx = request.app.state.ctx
+    return LinkService(ctx.sessions, ctx.storage)
+
+
+Service = Annotated[LinkService, Depends(service)]
+
+
+@router.get("", response_model=list[Link])
+def list_links(links: Service) -> list[Link]:
+    return links.list()
+
+
+@router.get("/{alias}", response_model=Link)
+def get_link(alias: str, links: Service) -> Link:
+    return links.get(alias)
+
+
+@router.put("/{alias}", response_model=Link, status_code=201)
+def create_link(alias: str, body: Link, links: Service) -> Link:
+    return links.create(alias, body.path)
+
+
+@router.delete("/{alias}", status_code=204)
+def delete_link(alias: str, links: Service) -> None:
+    links.delete(alias)

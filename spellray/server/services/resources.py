@@ -1,0 +1,142 @@
+"""The storage tree as users see it: browse, download, upload, remove (`spell ls / cp /
+upload / rm`). Every path is resolved through links and cleaned before storage sees it."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from typing import IO
+
+from sqlalchemy import select
+
+from spellray.errors import Conflict, InvalidInput, NotFound
+from spellray.schemas import ResourceEntry, ResourceList
+from spellray.server import db
+from spellray.server.context import ServerContext
+from spellray.server.services.links import ROOTS, resolve
+from spellray.storage.paths import clean_resource_path, join
+from spellray.storage.store import Entry
+
+CHUNK = 1 << 20
+# An upload in progress leaves a marker here, so an interrupted upload can be resumed while a
+# finished one is never overwritten.
+INCOMPLETE_UPLOADS = ".spell/incomplete-uploads"
+
+
+def _modified(mtime: float | None) -> datetime | None:
+    return datetime.fromtimestamp(mtime, timezone.utc) if mtime is not None else None
+
+
+def _entry(e: Entry) -> ResourceEntry:
+    return ResourceEntry(path=e.path, name=posixpath.basename(e.path), size=e.size,
+                         is_dir=e.is_dir, modified=_modified(e.mtime))
+
+
+def upload_path(name: str) -> str:
+    path = clean_resource_path(name)
+    if not path:
+        raise InvalidInput("give the upload a name, e.g. spell upload data -n mnist")
+    return join("uploads", path)
+
+
+class ResourceService:
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.storage = ctx.storage
+
+    def resolve(self, path: str) -> str:
+        with self.ctx.sessions() as session:
+            return resolve(session, path)
+
+    def _existing(self, path: str) -> tuple[str, Entry]:
+        resolved = self.resolve(path)
+        info = self.storage.info(resolved) if resolved else None
+        if info is None:
+            raise NotFound(f"there is no {path!r} in storage; `spell ls` shows what there is")
+        return resolved, info
+
+    # -- browse ---------------------------------------------------------------------------
+    def ls(self, path: str) -> ResourceList:
+        if not clean_resource_path(path):
+            return ResourceList(path="", entries=self._root())
+        resolved, info = self._existing(path)
+        if not info.is_dir:
+            return ResourceList(path=resolved, entries=[_entry(info)])
+        entries = [_entry(e) for e in self.storage.list(resolved)]
+        if resolved == "uploads":
+            entries = [e for e in entries if not self._incomplete(e.path)]
+        return ResourceList(path=resolved, entries=entries)
+
+    def _root(self) -> list[ResourceEntry]:
+        entries = [
+            _entry(info) if (info := self.storage.info(root)) else
+            ResourceEntry(path=root, name=root, size=0, is_dir=True)
+            for root in ROOTS
+        ]
+        with self.ctx.sessions() as session:
+            for link in session.scalars(select(db.Link).order_by(db.Link.alias)):
+                entries.append(ResourceEntry(path=link.alias, name=link.alias, size=0,
+                                             is_dir=False, modified=link.created_at,
+                                             link_to=link.path))
+        return entries
+
+    def tree(self, path: str) -> ResourceList:
+        """Every file under ``path`` (or the file itself), for copying a folder out."""
+        resolved, info = self._existing(path)
+        if not info.is_dir:
+            return ResourceList(path=resolved, entries=[_entry(info)])
+        files = [_entry(e) for e in self.storage.list(resolved, recursive=True) if not e.is_dir]
+        return ResourceList(path=resolved, entries=files)
+
+    def download(self, path: str) -> tuple[int, Iterator[bytes]]:
+        resolved, info = self._existing(path)
+        if info.is_dir:
+            raise InvalidInput(f"{path!r} is a folder; list its files with /api/resources/tree")
+        stream = self.storage.open_input(resolved)
+
+        def chunks() -> Iterator[bytes]:
+            with stream:
+                while chunk := stream.read(CHUNK):
+                    yield chunk
+
+        return info.size, chunks()
+
+    # -- upload ---------------------------------------------------------------------------
+    def _incomplete(self, path: str) -> bool:
+        return self.storage.exists(join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/")))
+
+    def begin_upload(self, name: str) -> bool:
+        """Start (or resume) uploads/<name>; return whether an interrupted upload resumes."""
+        path = upload_path(name)
+        marker = join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/"))
+        resuming = self.storage.exists(marker)
+        if self.storage.exists(path) and not resuming:
+            raise Conflict(f"{path} exists already; pick another name with -n, or "
+                           f"`spell rm {path}` first")
+        self.storage.write_bytes(marker, b"")
+        return resuming
+
+    def open_upload(self, name: str, rel: str) -> AbstractContextManager[IO[bytes]]:
+        path = upload_path(name)
+        marker = join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/"))
+        if not self.storage.exists(marker):
+            raise InvalidInput(f"no upload of {path} is in progress; begin it first")
+        return self.storage.open_output(join(path, rel) if clean_resource_path(rel) else path)
+
+    def finish_upload(self, name: str) -> None:
+        path = upload_path(name)
+        if not self.storage.exists(path):
+            raise InvalidInput(f"nothing was uploaded to {path}")
+        self.storage.delete(join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/")))
+
+    # -- remove ---------------------------------------------------------------------------
+    def rm(self, path: str) -> str:
+        resolved, _ = self._existing(path)
+        head, _, rest = resolved.partition("/")
+        if head != "uploads" or not rest:
+            raise InvalidInput(f"{path!r} cannot be removed: only uploads can "
+                               "(runs keep their outputs, public/ is read-only)")
+        self.storage.delete(resolved)
+        return resolved

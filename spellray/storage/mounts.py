@@ -1,0 +1,130 @@
+"""Mounting a storage resource (a file or folder) into a run's working directory.
+
+The mount is a real directory tree whose files are symlinks, one per file: to the storage file
+itself on local storage (no copy), to the node cache's copy on remote storage. Per-file links
+rather than one link to the folder, so a file the run creates inside the mount lands in the
+working directory, never in storage or the cache.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from spellray.errors import InvalidInput, NotFound
+from spellray.storage.cache import NodeCache
+from spellray.storage.paths import clean_resource_path
+from spellray.storage.store import Entry, Storage
+
+DOWNLOAD_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class MountResult:
+    resource: str
+    dest: Path
+    files: int
+    bytes: int
+    bytes_downloaded: int
+    seconds: float
+
+
+def _check_dest(dest: Path) -> None:
+    if dest.is_symlink() or dest.is_file():
+        raise InvalidInput(f"cannot mount at {dest}: a file is there already")
+    if dest.is_dir() and any(dest.iterdir()):
+        raise InvalidInput(f"cannot mount at {dest}: the folder exists and is not empty")
+
+
+def _os_error(dest: Path, exc: OSError) -> InvalidInput:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InvalidInput(f"cannot mount at {dest}: permission denied; use a relative path")
+    return InvalidInput(f"cannot mount at {dest}: {exc.strerror or exc}")
+
+
+def materialize(storage: Storage, resource: str, dest: Path, cache: NodeCache) -> MountResult:
+    """Make ``dest`` show storage ``resource`` (a clean path such as runs/3/model)."""
+    started = time.monotonic()
+    rel = clean_resource_path(resource)
+    if not rel:
+        raise InvalidInput("mount a file or folder inside storage, such as uploads/data")
+    info = storage.info(rel)
+    if info is None:
+        raise NotFound(f"cannot mount {resource}: it does not exist in storage "
+                       "(`spell ls` shows what there is)")
+    try:
+        _check_dest(dest)
+        created = not dest.exists()
+    except OSError as exc:
+        raise _os_error(dest, exc) from exc
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if info.is_dir:
+            dest.mkdir(exist_ok=True)
+            files, size, downloaded = _mount_folder(storage, rel, dest, cache)
+        else:
+            files, size, downloaded = _link_files(storage, [info], {info.path: dest}, cache)
+    except OSError as exc:
+        _undo(dest, created)
+        raise _os_error(dest, exc) from exc
+    except BaseException:
+        _undo(dest, created)
+        raise
+    return MountResult(resource=rel, dest=dest, files=files, bytes=size,
+                       bytes_downloaded=downloaded, seconds=time.monotonic() - started)
+
+
+def _undo(dest: Path, created: bool) -> None:
+    """Leave no half-built mount behind (an empty folder the user made stays)."""
+    if dest.is_symlink() or dest.is_file():
+        dest.unlink(missing_ok=True)
+    elif dest.is_dir():
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        else:
+            for child in dest.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+
+
+def _mount_folder(storage: Storage, rel: str, dest: Path,
+                  cache: NodeCache) -> tuple[int, int, int]:
+    entries = storage.list(rel, recursive=True)
+    targets: dict[str, Path] = {}
+    files: list[Entry] = []
+    for entry in entries:
+        local = dest / entry.path[len(rel) + 1:]
+        if entry.is_dir:
+            local.mkdir(parents=True, exist_ok=True)  # keep empty folders too
+        else:
+            files.append(entry)
+            targets[entry.path] = local
+    return _link_files(storage, files, targets, cache)
+
+
+def _link_files(storage: Storage, files: list[Entry], targets: dict[str, Path],
+                cache: NodeCache) -> tuple[int, int, int]:
+    """Symlink each file to its storage file (local) or cached copy (remote); return
+    (files, bytes, bytes downloaded)."""
+    downloaded = 0
+    if storage.local_root is not None:
+        sources = {e.path: storage.local_path(e.path) for e in files}
+    else:
+        with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
+            fetched = list(pool.map(
+                lambda e: cache.fetch(storage, e.path, e, evict=False), files))
+        sources = {e.path: path for e, (path, _) in zip(files, fetched, strict=True)}
+        downloaded = sum(n for _, n in fetched)
+        # Evict only now, and never this mount's own files.
+        cache.evict(keep=[path for path, _ in fetched])
+    for entry in files:
+        link = targets[entry.path]
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(sources[entry.path])
+    return len(files), sum(e.size for e in files), downloaded
