@@ -258,9 +258,7 @@ def test_concurrent_fetches_download_once(s3: Storage, moto_s3: MotoS3, bucket: 
     assert moto_s3.object_gets(bucket, "spell/public/shared.bin") == ["spell/public/shared.bin"]
 
 
-@pytest.mark.xfail(raises=OSError, strict=False,
-                   reason="moto 5.2.1 answers CompleteMultipartUpload with the wrong root "
-                          "element (getmoto/moto#10055); real S3 is fine")
+# moto before 5.2.5 answered CompleteMultipartUpload wrongly (getmoto/moto#10055): pinned.
 def test_large_object_multipart_upload(s3: Storage, tmp_path: Path) -> None:
     # pyarrow switches to a multipart upload above ~10 MB.
     source = tmp_path / "big.bin"
