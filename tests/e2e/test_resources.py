@@ -156,3 +156,21 @@ def test_symlink_out_of_storage_is_refused(spell: Spell) -> None:
         assert spell("ls", "uploads/escape").returncode == 1
     finally:
         escape.unlink()
+
+
+def test_interrupted_upload_resumes_and_stays_hidden_until_done(spell: Spell,
+                                                                tmp_path: Path) -> None:
+    data = tmp_path / "half"
+    data.mkdir()
+    (data / "one.txt").write_text("one")
+    (data / "two.txt").write_text("two")
+    # An upload that died after its first file: begun, one file sent, never finished.
+    assert spell.api("POST", "/api/resources/uploads/begin", params={"name": "half"}).is_success
+    put = spell.api("PUT", "/api/resources/uploads/content",
+                    params={"name": "half", "path": "one.txt"}, content=b"one")
+    assert put.status_code == 201
+    assert "half" not in _ok(spell("ls", "uploads"))  # not listed while incomplete
+    _ok(spell("upload", str(data)))  # the same name resumes instead of clashing
+    assert "half/" in _ok(spell("ls", "uploads"))
+    assert (spell.storage / "uploads" / "half" / "two.txt").read_text() == "two"
+    assert spell("upload", str(data)).returncode == 1  # finished: never overwritten
