@@ -122,17 +122,6 @@ def test_unwritable_dest_says_use_a_relative_path(local: Storage, cache: NodeCac
 
 
 # -- S3 ---------------------------------------------------------------------------------------
-@pytest.fixture
-def bucket(moto_s3: MotoS3) -> str:
-    return moto_s3.create_bucket()
-
-
-@pytest.fixture
-def s3(moto_s3: MotoS3, bucket: str) -> Storage:
-    settings = moto_s3.settings(bucket, "spell")
-    return Storage(settings.resolved_storage_uri(), settings)
-
-
 def test_s3_mount_downloads_into_the_cache(s3: Storage, moto_s3: MotoS3, bucket: str,
                                            cache: NodeCache, tmp_path: Path) -> None:
     fill(s3, "runs/3", MODEL)

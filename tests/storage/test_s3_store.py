@@ -13,14 +13,8 @@ from tests.s3 import MotoS3
 
 
 @pytest.fixture
-def bucket(moto_s3: MotoS3) -> str:
-    return moto_s3.create_bucket()
-
-
-@pytest.fixture
-def storage(moto_s3: MotoS3, bucket: str) -> Storage:
-    settings = moto_s3.settings(bucket, "spell")
-    return Storage(settings.resolved_storage_uri(), settings)
+def storage(s3: Storage) -> Storage:
+    return s3
 
 
 def keys(moto_s3: MotoS3, bucket: str) -> list[str]:
