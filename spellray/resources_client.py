@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 # Files in flight at once: enough to keep a server and an object store busy with small files.
-PARALLEL_FILES = 4
+PARALLEL_FILES = 8
 Progress = Callable[[int], None]
 
 

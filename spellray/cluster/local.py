@@ -93,6 +93,10 @@ def _free_port(preferred: int, scan: int = 100) -> int:
         return s.getsockname()[1]
 
 
+# Tries to start the server when another program takes its port first.
+PORT_ATTEMPTS = 3
+
+
 def _tail(path: Path, lines: int = 5) -> str:
     try:
         return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
@@ -181,14 +185,31 @@ def ensure_local_server(settings: Settings) -> str:
         _write_state(settings, state)  # a head we started is recorded even if the server fails
         if url:
             return url
-        port = settings.server_port or _free_port(state.get("port") or 8300)
         log = settings.log_dir / "server.log"
-        process = _spawn([sys.executable, "-m", "spellray.server", "--port", str(port)], log)
-        state.update(server_pid=process.pid, port=port)
-        _write_state(settings, state)
-        url = f"http://127.0.0.1:{port}"
-        _wait_until(lambda: _server_ready(url, settings), process, "the spellray server", log)
-        return url
+        preferred = state.get("port") or 8300
+        for attempt in range(PORT_ATTEMPTS):
+            port = settings.server_port or _free_port(preferred + attempt)
+            logged = log.stat().st_size if log.exists() else 0
+            process = _spawn([sys.executable, "-m", "spellray.server", "--port", str(port)], log)
+            state.update(server_pid=process.pid, port=port)
+            _write_state(settings, state)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                _wait_until(lambda: _server_ready(url, settings), process,  # noqa: B023
+                            "the spellray server", log)
+                return url
+            except ServerUnavailable:
+                # Another program took the free port between our check and the server's
+                # bind: try the next one, unless the user asked for this port.
+                if settings.server_port or not _lost_port_race(log, logged):
+                    raise
+        raise ServerUnavailable(f"no free port for the spellray server near {preferred}")
+
+
+def _lost_port_race(log: Path, since: int) -> bool:
+    with log.open("rb") as f:
+        f.seek(since)
+        return b"address already in use" in f.read()
 
 
 def stop_process_group(pid: int, timeout: float) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import sessionmaker
 
@@ -22,3 +22,5 @@ class ServerContext:
     # The URL runners use to report back (they may be on other nodes).
     advertise_url: str
     machine_types: dict[str, MachineType]
+    # uploads/<name> begun on this server: spares a storage lookup for each file sent.
+    open_uploads: set[str] = field(default_factory=set)

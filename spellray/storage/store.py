@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from spellray.settings import Settings
 
 
+# Bytes per read from an object store: pyarrow turns each read into one ranged GET, and
+# boto3's transfers use 8 MiB.
+READ_BUFFER = 16 << 20
+
+
 @dataclass(frozen=True)
 class Entry:
     path: str
@@ -184,7 +189,10 @@ class Storage:
         try:
             if self.local_root is not None:
                 return self._local(path).open("rb")
-            return self._fs.open_input_stream(self._remote(path))
+            # compression=None: pyarrow would otherwise inflate a file named *.gz on read.
+            # A large buffer: each underlying read is one ranged GET on an object store.
+            return self._fs.open_input_stream(self._remote(path), compression=None,
+                                              buffer_size=READ_BUFFER)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise NotFound(f"{path} does not exist in storage") from exc
 
@@ -236,7 +244,7 @@ class Storage:
         """Copy a file out of storage to ``dest``; return the number of bytes."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         with self.open_input(path) as src, dest.open("wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
+            shutil.copyfileobj(src, out, READ_BUFFER)
             return out.tell()
 
     # -- writing --------------------------------------------------------------------------
@@ -249,7 +257,7 @@ class Storage:
             tmp.write_bytes(data)
             os.replace(tmp, target)
             return
-        with self._fs.open_output_stream(self._remote(path)) as f:
+        with self._fs.open_output_stream(self._remote(path), compression=None) as f:
             f.write(data)
 
     @contextmanager
@@ -263,7 +271,7 @@ class Storage:
             raise UnsafePath("cannot write to the storage root; name a file")
         if self.local_root is None:
             remote = self._remote(rel)
-            stream = self._fs.open_output_stream(remote)
+            stream = self._fs.open_output_stream(remote, compression=None)
             try:
                 yield stream
             except BaseException:
@@ -291,7 +299,8 @@ class Storage:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
             return
-        with source.open("rb") as src, self._fs.open_output_stream(self._remote(path)) as out:
+        with source.open("rb") as src, \
+                self._fs.open_output_stream(self._remote(path), compression=None) as out:
             shutil.copyfileobj(src, out, 1 << 20)
 
     def open_append(self, path: str) -> IO[bytes] | None:

@@ -181,3 +181,19 @@ def test_aws_variables_are_the_fallback(moto_s3: MotoS3, bucket: str,
     storage = Storage(f"s3://{bucket}/spell", settings)
     storage.write_bytes("uploads/a", b"via AWS_*")
     assert keys(moto_s3, bucket) == ["spell/uploads/a"]
+
+
+def test_gz_names_are_bytes_not_codecs(storage: Storage, tmp_path: Path) -> None:
+    # pyarrow guesses a codec from the name unless told not to: a .gz file must round-trip.
+    data = b"\x1f\x8b not really gzip"
+    storage.write_bytes("uploads/x/data.csv.gz", data)
+    assert storage.read_bytes("uploads/x/data.csv.gz") == data
+    with storage.open_input("uploads/x/data.csv.gz") as f:
+        assert f.read() == data
+    source = tmp_path / "real.gz"
+    import gzip
+
+    source.write_bytes(gzip.compress(b"hello"))
+    storage.upload_file(source, "uploads/x/real.gz")
+    assert storage.download_file("uploads/x/real.gz", tmp_path / "back.gz") == source.stat().st_size
+    assert (tmp_path / "back.gz").read_bytes() == source.read_bytes()

@@ -116,12 +116,13 @@ class ResourceService:
             raise Conflict(f"{path} exists already; pick another name with -n, or "
                            f"`spell rm {path}` first")
         self.storage.write_bytes(marker, b"")
+        self.ctx.open_uploads.add(path)
         return resuming
 
     def open_upload(self, name: str, rel: str) -> AbstractContextManager[IO[bytes]]:
         path = upload_path(name)
         marker = join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/"))
-        if not self.storage.exists(marker):
+        if path not in self.ctx.open_uploads and not self.storage.exists(marker):
             raise InvalidInput(f"no upload of {path} is in progress; begin it first")
         return self.storage.open_output(join(path, rel) if clean_resource_path(rel) else path)
 
@@ -129,6 +130,7 @@ class ResourceService:
         path = upload_path(name)
         if not self.storage.exists(path):
             raise InvalidInput(f"nothing was uploaded to {path}")
+        self.ctx.open_uploads.discard(path)
         self.storage.delete(join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/")))
 
     # -- remove ---------------------------------------------------------------------------
@@ -139,4 +141,5 @@ class ResourceService:
             raise InvalidInput(f"{path!r} cannot be removed: only uploads can "
                                "(runs keep their outputs, public/ is read-only)")
         self.storage.delete(resolved)
+        self.ctx.open_uploads.discard(resolved)
         return resolved
