@@ -56,10 +56,13 @@ async def upload_content(request: Request, resources: Service, name: str,
                          path: str = "") -> dict[str, int]:
     gzipped = request.headers.get("content-encoding", "") == "gzip"
     inflate = zlib.decompressobj(wbits=31) if gzipped else None
+    # Storage calls block (opening, writing, and on S3 the upload itself at the end): each
+    # runs in a worker thread, the body batched into ~1 MiB pieces, so the event loop keeps
+    # serving other requests.
+    upload = await to_thread.run_sync(resources.open_upload, name, path)
+    out = await to_thread.run_sync(upload.__enter__)
     written = 0
-    # Storage writes block: batch the body into ~1 MiB pieces and write each in a worker
-    # thread, so the event loop keeps serving other requests.
-    with await to_thread.run_sync(resources.open_upload, name, path) as out:
+    try:
         pending = bytearray()
         async for chunk in request.stream():
             try:
@@ -75,6 +78,10 @@ async def upload_content(request: Request, resources: Service, name: str,
         if pending:
             await to_thread.run_sync(out.write, bytes(pending))
             written += len(pending)
+    except BaseException as exc:
+        await to_thread.run_sync(upload.__exit__, type(exc), exc, exc.__traceback__)
+        raise
+    await to_thread.run_sync(upload.__exit__, None, None, None)
     return {"bytes": written}
 
 
