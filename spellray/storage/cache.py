@@ -58,6 +58,11 @@ class NodeCache:
             return False  # absent, or evicted a moment ago
         return True
 
+    def lookup(self, storage: Storage, entry: Entry) -> Path | None:
+        """The cached copy of a listed file, if there is one (and mark it used)."""
+        target = self.objects / self.key(storage.entry_identity(entry))
+        return target if self._hit(target) else None
+
     def fetch(self, storage: Storage, path: str, entry: Entry | None = None,
               evict: bool = True) -> tuple[Path, int]:
         """A local file with the bytes of storage file ``path``, and how many bytes were
