@@ -9,6 +9,7 @@ working directory, never in storage or the cache.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -127,8 +128,10 @@ def _link_files(storage: Storage, files: list[Entry], targets: dict[str, Path],
         downloaded = sum(n for _, n in fetched)
         if missing:  # evict only after a download, and never this mount's own files
             cache.evict(keep=list(sources.values()))
+    # Each folder made once, then bare os.symlink: on a warm mount of many files this loop
+    # is most of the time.
+    for parent in sorted({targets[e.path].parent for e in files}):
+        parent.mkdir(parents=True, exist_ok=True)
     for entry in files:
-        link = targets[entry.path]
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(sources[entry.path])
+        os.symlink(sources[entry.path], targets[entry.path])
     return len(files), sum(e.size for e in files), downloaded
