@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,31 +23,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from private_cluster import start_ray_head  # beside this script
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from spellray.client import Client
 from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
-from spellray.cluster.local import start_ray_head as start_local_ray_head
-from spellray.settings import Settings
 
 RAY_CLI = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
 WARMUP_ROUNDS = 2
 JOB_TIMEOUT = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_ray_head(workdir: Path) -> tuple[int, str]:
-    """A private head on free ports, started the way spellray starts its local one."""
-    address = f"http://127.0.0.1:{free_port()}"
-    settings = Settings(home=workdir / "ray-home", ray_address=address,
-                        ray_gcs_port=free_port(), ray_num_cpus=4)
-    return start_local_ray_head(settings), address
 
 
 def run_checked(args: list[str], what: str, env: dict[str, str] | None = None,
@@ -88,7 +72,7 @@ def main() -> None:
     succeeded = False
     began = time.perf_counter()
     try:
-        head, address = start_ray_head(workdir)
+        head, address = start_ray_head(workdir, num_cpus=4)
         env["SPELLRAY_RAY_ADDRESS"] = address
         print(f"Ray head at {address} (workdir {workdir})", flush=True)
         server_started = True  # stop it in `finally` even if start fails halfway

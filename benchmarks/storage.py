@@ -26,7 +26,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,29 +38,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests.s3 is not installed; benchmarks run from a checkout
 
+from private_cluster import start_ray_head  # noqa: E402  (beside this script)
+
 from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group  # noqa: E402
-from spellray.cluster.local import start_ray_head as start_local_ray_head  # noqa: E402
-from spellray.settings import Settings  # noqa: E402
 from tests.s3 import MotoS3, start_moto_server  # noqa: E402
 
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
 MB = 1 << 20
 COMMAND_TIMEOUT = 1800.0  # a 512 MB copy through moto can take minutes on a slow machine
 RUN_ID = re.compile(r"run (\d+) started")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_ray_head(workdir: Path) -> tuple[int, str]:
-    """A private 2-CPU head on free ports, started the way spellray starts its local one."""
-    address = f"http://127.0.0.1:{free_port()}"
-    settings = Settings(home=workdir / "ray-home", ray_address=address,
-                        ray_gcs_port=free_port(), ray_num_cpus=2)
-    return start_local_ray_head(settings), address
 
 
 def make_dataset(root: Path, size_mb: int, seed: int = 0) -> tuple[int, int]:
@@ -192,7 +177,7 @@ def main() -> None:
         moto = start_moto_server(workdir)
         s3 = moto.client()
         bucket = moto.create_bucket("bench")
-        head, address = start_ray_head(workdir)
+        head, address = start_ray_head(workdir, num_cpus=2)
         print(f"moto at {moto.endpoint_url}, Ray head at {address}", flush=True)
 
         s3_env = {**base, **moto.env(bucket, "spell"), "SPELLRAY_HOME": str(workdir / "home-s3"),
