@@ -77,10 +77,10 @@ class Resources:
     def download_file(self, path: str, target: Path, progress: Progress = _no_progress) -> int:
         """Stream one storage file to ``target`` through a temp file: a copy that dies half-way
         never leaves half a file under the real name."""
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.spellray-part")
         written = 0
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             with self._stream("GET", "/api/resources/content", params={"path": path}) as reply, \
                     tmp.open("wb") as out:
                 for chunk in reply.iter_bytes(CHUNK):
@@ -88,8 +88,12 @@ class Resources:
                     written += len(chunk)
                     progress(len(chunk))
             os.replace(tmp, target)
+        except OSError as exc:  # the local side: no such folder, no permission, disk full
+            raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}; copy into a "
+                               "folder you can write to") from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
         return written
 
     # -- upload ---------------------------------------------------------------------------
@@ -106,6 +110,10 @@ class Resources:
                   if p.is_file()])
         if not files:
             raise InvalidInput(f"{local} holds no files to upload")
+        unreadable = [str(f) for f, _ in files if not os.access(f, os.R_OK)]
+        if unreadable:
+            raise InvalidInput(f"cannot read {unreadable[0]} (and {len(unreadable) - 1} more); "
+                               "nothing was uploaded")
         self._api.request("POST", "/api/resources/uploads/begin", params={"name": name})
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
             list(pool.map(lambda f: self._put(name, f[0], f[1], compress, progress), files))

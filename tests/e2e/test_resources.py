@@ -174,3 +174,12 @@ def test_interrupted_upload_resumes_and_stays_hidden_until_done(spell: Spell,
     assert "half/" in _ok(spell("ls", "uploads"))
     assert (spell.storage / "uploads" / "half" / "two.txt").read_text() == "two"
     assert spell("upload", str(data)).returncode == 1  # finished: never overwritten
+
+
+def test_local_write_errors_are_one_line(spell: Spell, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = spell("cp", "public/digits/digits.csv", str(blocker / "inside"))
+    assert done.returncode == 1 and "cannot write" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert blocker.read_text() == "not a folder"
