@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,19 +37,34 @@ class _Api:
         self._http = httpx.Client(base_url=self.url, timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}"})
 
+    def _unreachable(self, exc: httpx.TransportError) -> ServerUnavailable:
+        return ServerUnavailable(
+            f"the spellray server at {self.url} is not answering ({exc.__class__.__name__});"
+            " start it with: spell server start"
+        )
+
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ServerUnavailable(
-                f"the spellray server at {self.url} is not answering ({exc.__class__.__name__});"
-                " start it with: spell server start"
-            ) from exc
+            raise self._unreachable(exc) from exc
         if response.status_code >= 400:
             raise _error_from(response)
         if method == "HEAD" or not response.content:
             return None
         return response.json()
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A request whose answer is read in pieces (file downloads), with the same errors."""
+        try:
+            with self._http.stream(method, path, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
 
 
 def _error_from(response: httpx.Response) -> SpellrayError:

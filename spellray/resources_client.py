@@ -12,11 +12,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import httpx
-
-from spellray.errors import Conflict, InvalidInput, ServerUnavailable
+from spellray.errors import Conflict, InvalidInput
 from spellray.schemas import Link, ResourceEntry, ResourceList
 from spellray.storage.paths import validate_alias
 
@@ -81,7 +79,8 @@ class Resources:
         written = 0
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with self._stream("GET", "/api/resources/content", params={"path": path}) as reply, \
+            with self._api.stream("GET", "/api/resources/content",
+                                  params={"path": path}) as reply, \
                     tmp.open("wb") as out:
                 for chunk in reply.iter_bytes(CHUNK):
                     out.write(chunk)
@@ -98,22 +97,12 @@ class Resources:
 
     # -- upload ---------------------------------------------------------------------------
     def upload(self, local: Path, name: str | None = None, compress: bool = False,
-               progress: Progress = _no_progress) -> str:
+               progress: Progress = _no_progress,
+               plan: list[tuple[Path, str]] | None = None) -> str:
         """Upload a file or folder to uploads/<name> (default: its own name). An upload that
         was interrupted resumes under the same name; a finished one is never overwritten."""
-        local = Path(local)
-        if not local.exists():
-            raise InvalidInput(f"{local} does not exist; give a file or folder to upload")
-        name = name or local.resolve().name
-        files = ([(local, "")] if local.is_file() else
-                 [(p, p.relative_to(local).as_posix()) for p in sorted(local.rglob("*"))
-                  if p.is_file()])
-        if not files:
-            raise InvalidInput(f"{local} holds no files to upload")
-        unreadable = [str(f) for f, _ in files if not os.access(f, os.R_OK)]
-        if unreadable:
-            raise InvalidInput(f"cannot read {unreadable[0]} (and {len(unreadable) - 1} more); "
-                               "nothing was uploaded")
+        files = plan or plan_upload(local)
+        name = name or Path(local).resolve().name
         self._api.request("POST", "/api/resources/uploads/begin", params={"name": name})
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
             list(pool.map(lambda f: self._put(name, f[0], f[1], compress, progress), files))
@@ -122,27 +111,27 @@ class Resources:
 
     def _put(self, name: str, source: Path, rel: str, compress: bool, progress: Progress) -> None:
         headers = {"Content-Encoding": "gzip"} if compress else {}
-        with self._stream("PUT", "/api/resources/uploads/content",
+        self._api.request("PUT", "/api/resources/uploads/content",
                           params={"name": name, "path": rel}, headers=headers,
-                          content=_file_chunks(source, compress, progress)):
-            pass
+                          content=_file_chunks(source, compress, progress))
 
-    @contextlib.contextmanager
-    def _stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
-        """A streamed request with the SDK's errors (the JSON API path reads whole bodies)."""
-        from spellray.client import _error_from
 
-        try:
-            with self._api._http.stream(method, path, **kwargs) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _error_from(response)
-                yield response
-        except httpx.TransportError as exc:
-            raise ServerUnavailable(
-                f"the spellray server at {self._api.url} is not answering "
-                f"({exc.__class__.__name__}); start it with: spell server start"
-            ) from exc
+def plan_upload(local: Path) -> list[tuple[Path, str]]:
+    """The files ``spell upload local`` sends, each with its path inside the upload;
+    refuses (before sending anything) a missing, empty or unreadable source."""
+    local = Path(local)
+    if not local.exists():
+        raise InvalidInput(f"{local} does not exist; give a file or folder to upload")
+    files = ([(local, "")] if local.is_file() else
+             [(p, p.relative_to(local).as_posix()) for p in sorted(local.rglob("*"))
+              if p.is_file()])
+    if not files:
+        raise InvalidInput(f"{local} holds no files to upload")
+    unreadable = [str(f) for f, _ in files if not os.access(f, os.R_OK)]
+    if unreadable:
+        raise InvalidInput(f"cannot read {unreadable[0]} (and {len(unreadable) - 1} more); "
+                           "nothing was uploaded")
+    return files
 
 
 def _file_chunks(source: Path, compress: bool, progress: Progress) -> Iterator[bytes]:

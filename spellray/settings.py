@@ -87,6 +87,9 @@ class Settings(BaseSettings):
             "secret_access_key": self.storage_secret_access_key
             or env.get("AWS_SECRET_ACCESS_KEY", ""),
         }
+        endpoint = found["endpoint_url"]
+        if endpoint and "://" not in endpoint:
+            found["endpoint_url"] = f"https://{endpoint}"  # boto3 and pyarrow need a scheme
         return {k: v for k, v in found.items() if v}
 
 

@@ -85,14 +85,12 @@ def upload(
     compress: Annotated[bool, typer.Option("--compress", "-c", help="gzip in transit")] = False,
 ) -> None:
     """Upload a file or folder to uploads/NAME."""
-    from spellray.errors import InvalidInput
+    from spellray.resources_client import plan_upload
 
-    if not path.exists():
-        raise InvalidInput(f"{path} does not exist; give a file or folder to upload")
-    total = path.stat().st_size if path.is_file() else sum(
-        p.stat().st_size for p in path.rglob("*") if p.is_file())
+    plan = plan_upload(path)  # a bad source fails here, before any server starts
+    total = sum(source.stat().st_size for source, _ in plan)
     with _progress(f"uploading {path}", total) as advance:
-        target = _client().resources.upload(path, name, compress, advance)
+        target = _client().resources.upload(path, name, compress, advance, plan)
     console.print(f"uploaded {_size(total, True)} to {target}")
 
 

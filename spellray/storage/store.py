@@ -62,12 +62,10 @@ def _s3_filesystem(uri: str, settings: Settings) -> tuple[Any, str]:
         "access_key": opts.get("access_key_id"),
         "secret_key": opts.get("secret_access_key"),
         "region": opts.get("region"),
-        # A small write becomes one PutObject instead of a multipart upload (3 requests).
-        "allow_delayed_open": True,
     }
     endpoint = opts.get("endpoint_url", "")
     if endpoint:
-        ep = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        ep = urlsplit(endpoint)
         kwargs["scheme"] = ep.scheme
         kwargs["endpoint_override"] = ep.netloc
     elif not kwargs["region"]:
@@ -82,7 +80,8 @@ class Storage:
         self.uri = uri
         self.local_root: Path | None = None
         self._fs: Any = None
-        # Set for s3:// storage: whole-file writes go through boto3's transfer manager.
+        # Set for s3:// storage: every write goes through boto3's transfer manager
+        # (_s3_upload); reads, listings and deletes through pyarrow.fs.
         self._s3_options: dict[str, str] | None = None
         self._boto3: Any = None
         self._boto3_lock = threading.Lock()
@@ -258,16 +257,9 @@ class Storage:
 
     # -- writing --------------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes) -> None:
-        """Write a whole object; atomic on local storage (readers never see half a file)."""
-        if self.local_root is not None:
-            target = self._local(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = _tmp_name(target)
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-            return
-        with self._fs.open_output_stream(self._remote(path), compression=None) as f:
-            f.write(data)
+        """Write a whole object; readers never see half of it (see ``open_output``)."""
+        with self.open_output(path) as out:
+            out.write(data)
 
     @contextmanager
     def open_output(self, path: str) -> Iterator[IO[bytes]]:
@@ -329,11 +321,8 @@ class Storage:
         import boto3
 
         opts = self._s3_options or {}
-        endpoint = opts.get("endpoint_url") or None
-        if endpoint and "://" not in endpoint:
-            endpoint = f"https://{endpoint}"
         return boto3.session.Session().client(
-            "s3", endpoint_url=endpoint,
+            "s3", endpoint_url=opts.get("endpoint_url"),
             region_name=opts.get("region") or None,
             aws_access_key_id=opts.get("access_key_id") or None,
             aws_secret_access_key=opts.get("secret_access_key") or None)
@@ -348,9 +337,8 @@ class Storage:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
             return
-        with source.open("rb") as src, \
-                self._fs.open_output_stream(self._remote(path), compression=None) as out:
-            shutil.copyfileobj(src, out, 1 << 20)
+        with source.open("rb") as src, self.open_output(path) as out:
+            shutil.copyfileobj(src, out, READ_BUFFER)
 
     def open_append(self, path: str) -> IO[bytes] | None:
         """An append stream where storage is a local folder, else None (object stores

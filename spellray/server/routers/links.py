@@ -13,8 +13,7 @@ router = APIRouter(prefix="/api/links", tags=["links"])
 
 
 def service(request: Request) -> LinkService:
-    ctx = request.app.state.ctx
-    return LinkService(ctx.sessions, ctx.storage)
+    return LinkService(request.app.state.ctx)
 
 
 Service = Annotated[LinkService, Depends(service)]

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from spellray.errors import Conflict, InvalidInput, NotFound
 from spellray.schemas import Link
 from spellray.server import db
+from spellray.server.context import ServerContext
 from spellray.storage.paths import ROOTS, clean_resource_path, validate_alias
-from spellray.storage.store import Storage
 
 
 def resolve(session: Session, path: str) -> str:
@@ -32,9 +32,9 @@ def _to_schema(link: db.Link) -> Link:
 
 
 class LinkService:
-    def __init__(self, sessions, storage: Storage) -> None:
-        self.sessions = sessions
-        self.storage = storage
+    def __init__(self, ctx: ServerContext) -> None:
+        self.sessions = ctx.sessions
+        self.storage = ctx.storage
 
     def list(self) -> list[Link]:
         with self.sessions() as session:

@@ -34,6 +34,11 @@ def _entry(e: Entry) -> ResourceEntry:
                          is_dir=e.is_dir, modified=_modified(e.mtime))
 
 
+def _marker(upload: str) -> str:
+    """Where an in-progress upload (uploads/<name>) leaves its marker."""
+    return join(INCOMPLETE_UPLOADS, upload.removeprefix("uploads/"))
+
+
 def upload_path(name: str) -> str:
     path = clean_resource_path(name)
     if not path:
@@ -105,12 +110,12 @@ class ResourceService:
 
     # -- upload ---------------------------------------------------------------------------
     def _incomplete(self, path: str) -> bool:
-        return self.storage.exists(join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/")))
+        return self.storage.exists(_marker(path))
 
     def begin_upload(self, name: str) -> bool:
         """Start (or resume) uploads/<name>; return whether an interrupted upload resumes."""
         path = upload_path(name)
-        marker = join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/"))
+        marker = _marker(path)
         resuming = self.storage.exists(marker)
         if self.storage.exists(path) and not resuming:
             raise Conflict(f"{path} exists already; pick another name with -n, or "
@@ -121,8 +126,7 @@ class ResourceService:
 
     def open_upload(self, name: str, rel: str) -> AbstractContextManager[IO[bytes]]:
         path = upload_path(name)
-        marker = join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/"))
-        if path not in self.ctx.open_uploads and not self.storage.exists(marker):
+        if path not in self.ctx.open_uploads and not self.storage.exists(_marker(path)):
             raise InvalidInput(f"no upload of {path} is in progress; begin it first")
         return self.storage.open_output(join(path, rel) if clean_resource_path(rel) else path)
 
@@ -131,7 +135,7 @@ class ResourceService:
         if not self.storage.exists(path):
             raise InvalidInput(f"nothing was uploaded to {path}")
         self.ctx.open_uploads.discard(path)
-        self.storage.delete(join(INCOMPLETE_UPLOADS, path.removeprefix("uploads/")))
+        self.storage.delete(_marker(path))
 
     # -- remove ---------------------------------------------------------------------------
     def rm(self, path: str) -> str:
