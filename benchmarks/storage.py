@@ -1,6 +1,6 @@
 """Storage throughput of `spell upload` / `spell cp` and of mounts, against the obvious baselines.
 
-Usage: python benchmarks/storage.py [--size-mb 512] [--rounds 1]
+Usage: python benchmarks/storage.py [--size-mb 512] [--rounds 1] [--mounts-only]
 
 Makes a folder of about --size-mb MB of mixed-size files (half in a few big files, a quarter
 in 8 MB-class files, the rest 1 MB files and ~1000 files of 4-40 KB in nested folders), then:
@@ -128,9 +128,10 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def mount_run(env: dict[str, str], project: Path, resource: str,
-              read_record: Callable[[int], dict[str, Any]]) -> tuple[float, float, int]:
-    """`spell run -m RESOURCE:data "du -sh data"`: (mount seconds, wall seconds, bytes
-    downloaded) - mount seconds as the runner measured them, so Ray's scheduling is out."""
+              read_record: Callable[[int], dict[str, Any]]) -> tuple[float, float, float, int]:
+    """`spell run -m RESOURCE:data "du -sh data"`: (mount seconds, listing seconds, wall
+    seconds, bytes downloaded) - mount seconds as the runner measured them, so Ray's
+    scheduling is out."""
     start = time.perf_counter()
     result = spell(["run", "-m", f"{resource}:data", "du -shL data"], env, cwd=project)
     wall = time.perf_counter() - start
@@ -140,17 +141,41 @@ def mount_run(env: dict[str, str], project: Path, resource: str,
     mounts = read_record(int(match[1]))["result"]["mounts"]
     if len(mounts) != 1 or mounts[0]["resource"] != resource:
         raise RuntimeError(f"unexpected mounts in run {match[1]}: {mounts}")
-    return float(mounts[0]["seconds"]), wall, int(mounts[0]["bytes_downloaded"])
+    return (float(mounts[0]["seconds"]), float(mounts[0]["listing_seconds"]), wall,
+            int(mounts[0]["bytes_downloaded"]))
 
 
 def rate(size: int, seconds: float) -> str:
     return f"{size / MB / seconds:8.1f} MB/s"
 
 
+def print_copy_figures(times: dict[str, list[float]], size: int,
+                       mount_median: dict[str, float], began: float, cached: float) -> None:
+    median = {name: statistics.median(values) for name, values in times.items()}
+    for name, seconds in median.items():
+        print(f"{name:<22} {seconds:8.2f} s {rate(size, seconds)}")
+    # Ratios of throughput, so > 1 means spellray is faster.
+    up = median["boto3 upload_file"] / median["spell upload (S3)"]
+    down = median["boto3 download_file"] / median["spell cp (S3)"]
+    print(f"spell upload / copytree (local storage): "
+          f"{median['copytree in'] / median['spell upload (local)']:.2f}x")
+    print(f"spell cp / copytree (local storage): "
+          f"{median['copytree out'] / median['spell cp (local)']:.2f}x")
+    print(f"first S3 mount / spell cp (S3), throughput: "
+          f"{median['spell cp (S3)'] / mount_median['first mount (S3)']:.2f}x")
+    print(f"(benchmark wall time {time.perf_counter() - began:.0f} s; targets: "
+          f">= 0.90x boto3, cached mount < 5% of first)")
+    print(f"spell upload / boto3 upload_file: {up:.2f}x; "
+          f"spell cp / boto3 download_file: {down:.2f}x; "
+          f"cached mount / first mount: {cached:.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=512, help="size of the test folder")
     parser.add_argument("--rounds", type=int, default=1, help="measured rounds per method")
+    parser.add_argument("--mounts-only", action="store_true",
+                        help="upload once (untimed) and measure only the mounts, each round")
     options = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="spellray-bench-storage-"))
@@ -195,6 +220,7 @@ def main() -> None:
         mounts: dict[str, list[float]] = {"first mount (S3)": [], "cached mount (S3)": [],
                                           "mount (local)": []}
         mount_walls: dict[str, list[float]] = {name: [] for name in mounts}
+        listings: dict[str, list[float]] = {name: [] for name in mounts}
 
         def s3_record(run_id: int) -> dict[str, Any]:
             key = f"spell/runs/{run_id}/.spell/run.json"
@@ -203,8 +229,11 @@ def main() -> None:
         def local_record(run_id: int) -> dict[str, Any]:
             return json.loads((local_storage / f"runs/{run_id}/.spell/run.json").read_text())
 
+        if options.mounts_only:
+            for env in (s3_env, local_env):
+                spell(["upload", str(data), "-n", "bench"], env)
         for r in range(1, options.rounds + 1):
-            name = f"bench-r{r}"
+            name = "bench" if options.mounts_only else f"bench-r{r}"
             out = workdir / f"out-r{r}"
             # Each pair runs baseline-first on odd rounds, spellray-first on even ones.
             flip = r % 2 == 0
@@ -235,7 +264,7 @@ def main() -> None:
                  lambda name=name, out=out: spell(["cp", f"uploads/{name}",
                                                    str(out / "spell-local")], local_env)),
             ]
-            for base_name, base_fn, spell_name, spell_fn in pairs:
+            for base_name, base_fn, spell_name, spell_fn in [] if options.mounts_only else pairs:
                 order = [(spell_name, spell_fn), (base_name, base_fn)] if flip else \
                     [(base_name, base_fn), (spell_name, spell_fn)]
                 for label, fn in order:
@@ -244,56 +273,49 @@ def main() -> None:
                     print(f"  round {r}: {label:<22} {elapsed:8.2f} s {rate(size, elapsed)}",
                           flush=True)
 
-            # Checks after the timing, outside it.
-            check_s3_tree(data, s3, bucket, f"boto3-r{r}", "boto3 upload_file")
-            check_s3_tree(data, s3, bucket, f"spell/uploads/{name}", "spell upload (S3)")
-            check_same_tree(data, out / "boto3", "boto3 download_file")
-            check_same_tree(data, out / "spell-s3" / name, "spell cp (S3)")
-            check_same_tree(data, local_storage / "uploads" / name, "spell upload (local)")
-            check_same_tree(data, out / "copytree-in", "copytree in")
-            check_same_tree(data, out / "copytree-out", "copytree out")
-            check_same_tree(data, out / "spell-local" / name, "spell cp (local)")
-            shutil.rmtree(out)  # 2+ GB per round otherwise
+            if not options.mounts_only:  # checks after the timing, outside it
+                check_s3_tree(data, s3, bucket, f"boto3-r{r}", "boto3 upload_file")
+                check_s3_tree(data, s3, bucket, f"spell/uploads/{name}", "spell upload (S3)")
+                check_same_tree(data, out / "boto3", "boto3 download_file")
+                check_same_tree(data, out / "spell-s3" / name, "spell cp (S3)")
+                check_same_tree(data, local_storage / "uploads" / name, "spell upload (local)")
+                check_same_tree(data, out / "copytree-in", "copytree in")
+                check_same_tree(data, out / "copytree-out", "copytree out")
+                check_same_tree(data, out / "spell-local" / name, "spell cp (local)")
+                shutil.rmtree(out)  # 2+ GB per round otherwise
 
             # A cold node cache for the first mount, whatever earlier rounds left.
             shutil.rmtree(cache_dir, ignore_errors=True)
             for label, env, record in (("first mount (S3)", s3_env, s3_record),
                                        ("cached mount (S3)", s3_env, s3_record),
                                        ("mount (local)", local_env, local_record)):
-                seconds, wall, downloaded = mount_run(env, project, f"uploads/{name}", record)
+                seconds, listing, wall, downloaded = mount_run(env, project,
+                                                               f"uploads/{name}", record)
                 mounts[label].append(seconds)
                 mount_walls[label].append(wall)
-                print(f"  round {r}: {label:<22} {seconds:8.3f} s in the runner "
+                listings[label].append(listing)
+                print(f"  round {r}: {label:<22} {seconds:8.3f} s in the runner, "
+                      f"{listing:.3f} s of it listing "
                       f"({downloaded / MB:.0f} MB downloaded; spell run {wall:.1f} s)",
                       flush=True)
             if not any(cache_dir.rglob("*")):
                 raise RuntimeError(f"the runner did not cache in {cache_dir}: the first/cached "
                                    "mount figures would not mean what they say")
 
-        median = {name: statistics.median(values) for name, values in times.items()}
         mount_median = {name: statistics.median(values) for name, values in mounts.items()}
         print()
         print(f"{files} files, {size / MB:.0f} MB; medians of {options.rounds} round(s)")
-        for name, seconds in median.items():
-            print(f"{name:<22} {seconds:8.2f} s {rate(size, seconds)}")
         for name, seconds in mount_median.items():
-            print(f"{name:<22} {seconds:8.3f} s {rate(size, seconds)}   "
-                  f"(spell run wall {statistics.median(mount_walls[name]):.1f} s)")
-        # Ratios of throughput, so > 1 means spellray is faster.
-        up = median["boto3 upload_file"] / median["spell upload (S3)"]
-        down = median["boto3 download_file"] / median["spell cp (S3)"]
-        print(f"spell upload / copytree (local storage): "
-              f"{median['copytree in'] / median['spell upload (local)']:.2f}x")
-        print(f"spell cp / copytree (local storage): "
-              f"{median['copytree out'] / median['spell cp (local)']:.2f}x")
-        print(f"first S3 mount / spell cp (S3), throughput: "
-              f"{median['spell cp (S3)'] / mount_median['first mount (S3)']:.2f}x")
-        print(f"(benchmark wall time {time.perf_counter() - began:.0f} s; targets: "
-              f">= 0.90x boto3, cached mount < 5% of first)")
+            print(f"{name:<22} {seconds:8.3f} s {rate(size, seconds)}   (listing "
+                  f"{statistics.median(listings[name]):.3f} s; spell run wall "
+                  f"{statistics.median(mount_walls[name]):.1f} s)")
         cached = mount_median["cached mount (S3)"] / mount_median["first mount (S3)"]
-        print(f"spell upload / boto3 upload_file: {up:.2f}x; "
-              f"spell cp / boto3 download_file: {down:.2f}x; "
-              f"cached mount / first mount: {cached:.1%}")
+        if options.mounts_only:
+            print(f"(benchmark wall time {time.perf_counter() - began:.0f} s; target: "
+                  f"cached mount < 5% of first)")
+            print(f"cached mount / first mount: {cached:.1%}")
+        else:
+            print_copy_figures(times, size, mount_median, began, cached)
         succeeded = True
     finally:
         for env in homes:

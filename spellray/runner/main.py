@@ -93,7 +93,8 @@ class Runner:
             self.mounted.append({"resource": mount["resource"], "path": mount["path"],
                                  "files": result.files, "bytes": result.bytes,
                                  "bytes_downloaded": result.bytes_downloaded,
-                                 "seconds": round(result.seconds, 4)})
+                                 "seconds": round(result.seconds, 4),
+                                 "listing_seconds": round(result.listing_seconds, 4)})
             self.log.line(f"spellray: mounted {mount['resource']} at {mount['path']} "
                           f"({result.files} files, {result.bytes_downloaded} bytes downloaded "
                           f"in {result.seconds:.2f} s)")
