@@ -20,6 +20,9 @@ from spellray.errors import (
     error_for_code,
 )
 from spellray.schemas import (
+    Environment,
+    EnvironmentLog,
+    GitSource,
     LogChunk,
     Mount,
     OutputFile,
@@ -83,14 +86,17 @@ class Runs:
     def __init__(self, api: _Api) -> None:
         self._api = api
 
-    def upload_code(self, folder: Path, limit_mb: int | None = None) -> dict[str, Any]:
-        """Package ``folder`` and upload it unless the server has the same bytes already.
-        ``limit_mb`` defaults to SPELLRAY_CODE_LIMIT_MB."""
-        from spellray.storage.code_package import package_folder
+    def upload_code(self, folder: Path, limit_mb: int | None = None,
+                    commit_ref: str | None = None) -> dict[str, Any]:
+        """Package ``folder`` (as it is in git commit ``commit_ref``, if given) and upload it
+        unless the server has the same bytes already. ``limit_mb`` defaults to
+        SPELLRAY_CODE_LIMIT_MB."""
+        from spellray.storage.code_package import package_commit, package_folder
 
         if limit_mb is None:
             limit_mb = get_settings().code_limit_mb
-        package = package_folder(folder, limit_mb)
+        package = (package_commit(folder, commit_ref, limit_mb) if commit_ref
+                   else package_folder(folder, limit_mb))
         try:
             self._api.request("HEAD", f"/api/code/{package.sha256}")
         except SpellrayError as exc:
@@ -104,17 +110,27 @@ class Runs:
             params: dict[str, str] | None = None, description: str | None = None,
             labels: list[str] | None = None, code_dir: Path | str | None = ".",
             code: dict[str, Any] | None = None, code_limit_mb: int | None = None,
-            mounts: list[str] | None = None) -> Run:
+            mounts: list[str] | None = None, environment: Environment | None = None,
+            github_url: str | None = None, github_ref: str | None = None,
+            idempotent: bool = False, timeout_minutes: float | None = None) -> Run:
         """Start a run of ``command`` with the code in ``code_dir`` (None: no code), or with
-        ``code`` that ``upload_code`` already uploaded. ``mounts`` are Spell's
-        ``RESOURCE[:PATH]`` strings."""
+        ``code`` that ``upload_code`` already uploaded, or from the git repository at
+        ``github_url`` (at ``github_ref``, default its HEAD), which the runner fetches.
+        ``mounts`` are Spell's ``RESOURCE[:PATH]`` strings; ``environment`` comes from
+        ``spellray.environment_spec.build_environment``. With ``idempotent``, an identical
+        run that is active or complete is returned instead of a new one."""
         try:
+            git = GitSource(url=github_url, ref=github_ref) if github_url else None
+            if git is None and github_ref:
+                raise InvalidInput("--github-ref needs --github-url")
             body = RunRequest(
                 command=command, machine_type=machine_type, env=env or {},
                 params=params or {}, description=description, labels=labels or [],
                 mounts=[parse_mount(m) for m in mounts or []],
-                code=code or (self.upload_code(Path(code_dir), code_limit_mb)
-                              if code_dir else None),
+                code=None if git else code or (
+                    self.upload_code(Path(code_dir), code_limit_mb) if code_dir else None),
+                git=git, environment=environment or Environment(), idempotent=idempotent,
+                timeout_minutes=timeout_minutes,
             )
         except ValidationError as exc:  # the same one-line message the server would give
             raise InvalidInput(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc
@@ -149,6 +165,11 @@ class Runs:
         while not (run := self.get(run_id)).status.is_terminal:
             time.sleep(poll)
         return run
+
+    def environment_log(self, run_id: int) -> EnvironmentLog:
+        """The tail of the log of the run's environment build (Ray's runtime_env set-up)."""
+        return EnvironmentLog.model_validate(
+            self._api.request("GET", f"/api/runs/{run_id}/environment-log"))
 
     def outputs(self, run_id: int) -> list[OutputFile]:
         data = self._api.request("GET", f"/api/runs/{run_id}/outputs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -60,6 +61,31 @@ class Mount(Schema):
     resolved: str | None = None
 
 
+class Environment(Schema):
+    """What a run's machine needs besides the code: `--pip`, `--pip-req` (the file's lines),
+    `--apt`, `--conda-file` (the parsed file), `--docker-image`, `--framework`."""
+
+    pip: list[str] = Field(default_factory=list)
+    pip_requirements: list[str] = Field(default_factory=list)
+    apt: list[str] = Field(default_factory=list)
+    conda: dict[str, Any] | None = None
+    docker_image: str | None = None
+    framework: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self == Environment()
+
+
+class GitSource(Schema):
+    """`--github-url URL [--github-ref REF]`: code fetched from a git repository by the
+    runner. ``commit`` is the sha the server resolved REF to at submission."""
+
+    url: str
+    ref: str | None = None
+    commit: str | None = None
+
+
 class RunRequest(Schema):
     command: str
     machine_type: str = "CPU"
@@ -68,7 +94,12 @@ class RunRequest(Schema):
     description: str | None = None
     labels: list[str] = Field(default_factory=list)
     code: CodeRef | None = None
+    git: GitSource | None = None
     mounts: list[Mount] = Field(default_factory=list)
+    environment: Environment = Field(default_factory=Environment)
+    # Return an identical earlier run that is active or complete instead of starting one.
+    idempotent: bool = False
+    timeout_minutes: float | None = Field(default=None, gt=0)
 
     @field_validator("command")
     @classmethod
@@ -126,12 +157,26 @@ class Run(Schema):
     description: str | None = None
     labels: list[str] = Field(default_factory=list)
     code: CodeRef | None = None
+    git: GitSource | None = None
     mounts: list[Mount] = Field(default_factory=list)
+    environment: Environment = Field(default_factory=Environment)
+    environment_digest: str | None = None
+    timeout_minutes: float | None = None
     ray_submission_id: str | None = None
     created_at: datetime
     started_at: datetime | None = None
     ended_at: datetime | None = None
     history: list[StatusEvent] = Field(default_factory=list)
+    # Only in the answer to a submission: --idempotent returned this existing run.
+    reused: bool = False
+
+
+class EnvironmentLog(Schema):
+    """The tail of Ray's runtime_env set-up log for a run whose environment is being built
+    (or failed to build); empty when there is none on this node."""
+
+    text: str
+    source: str | None = None
 
 
 class RunList(Schema):

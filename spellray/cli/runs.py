@@ -13,7 +13,7 @@ from spellray.cli.output import ago, console, err, run_duration, styled_status
 
 if TYPE_CHECKING:
     from spellray.client import Client
-    from spellray.schemas import LogChunk
+    from spellray.schemas import LogChunk, Run
 
 
 def _client() -> Client:
@@ -80,35 +80,80 @@ def _last_lines(text: str, count: int) -> str:
 
 
 def run(
-    command: Annotated[list[str], typer.Argument(help="The command (quoted, or after --)")],
+    ctx: typer.Context,
+    command: Annotated[list[str] | None, typer.Argument(help="The command (quoted, or after --)")] = None,  # noqa: E501
     machine_type: Annotated[str, typer.Option("--machine-type", "-t", help="Machine type")] = "CPU",
     mount: Annotated[list[str], typer.Option("--mount", "-m", help="RESOURCE[:PATH] to mount, e.g. runs/42/model:model (repeatable)")] = [],  # noqa: B006,E501
+    pip: Annotated[list[str], typer.Option("--pip", help="pip package (repeatable)")] = [],  # noqa: B006
+    pip_req: Annotated[Path | None, typer.Option("--pip-req", help="requirements.txt to install")] = None,  # noqa: E501
+    apt: Annotated[list[str], typer.Option("--apt", help="Debian package (repeatable)")] = [],  # noqa: B006
+    conda_file: Annotated[Path | None, typer.Option("--conda-file", help="conda environment YAML")] = None,  # noqa: E501
+    docker_image: Annotated[str | None, typer.Option("--docker-image", "--from", help="Container image to run in")] = None,  # noqa: E501
+    framework: Annotated[str | None, typer.Option("--framework", help="NAME[==VERSION]: a pip preset (pytorch, tensorflow, ...)")] = None,  # noqa: E501
     env: Annotated[list[str], typer.Option("--env", "-e", help="NAME=VALUE (repeatable)")] = [],  # noqa: B006
+    commit_ref: Annotated[str | None, typer.Option("--commit-ref", "-c", help="Run the code as it is in this git commit")] = None,  # noqa: E501
+    github_url: Annotated[str | None, typer.Option("--github-url", help="Take the code from this git repository")] = None,  # noqa: E501
+    github_ref: Annotated[str | None, typer.Option("--github-ref", help="Branch, tag or commit of --github-url")] = None,  # noqa: E501
     description: Annotated[str | None, typer.Option("--description", "-d")] = None,
     label: Annotated[list[str], typer.Option("--label", help="Label (repeatable)")] = [],  # noqa: B006
     param: Annotated[list[str], typer.Option("--param", help=":NAME: in the command becomes VALUE (NAME=VALUE, repeatable)")] = [],  # noqa: B006,E501
+    idempotent: Annotated[bool, typer.Option("--idempotent", help="Reuse an identical active or complete run")] = False,  # noqa: E501
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop the run (saving outputs) after this many minutes of running")] = None,  # noqa: E501
+    from_file: Annotated[Path | None, typer.Option("--from-file", help="Read options from a YAML/JSON file")] = None,  # noqa: E501
+    save_command: Annotated[Path | None, typer.Option("--save-command", help="Write this run's options to a YAML file")] = None,  # noqa: E501
     background: Annotated[bool, typer.Option("--background", "-b", help="Print the run number and return")] = False,  # noqa: E501
     force: Annotated[bool, typer.Option("--force", "-f", help="Skip prompts and warnings")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> int:
     """Run a command on the cluster: spell run "python train.py"."""
-    text = _command_text(command)
+    from spellray.cli.run_options import merge_options, save_options
+    from spellray.environment_spec import build_environment
+    from spellray.errors import InvalidInput
+
+    o = merge_options(ctx, from_file)
+    if save_command is not None:
+        save_options(save_command, o)
+        err.print(f"[dim]options saved to {save_command}; rerun: spell run --from-file "
+                  f"{save_command}[/]")
+    if not o["command"]:
+        raise InvalidInput('give a command, e.g. spell run "python train.py" '
+                           "(or command: in --from-file)")
+    if o["commit_ref"] and o["github_url"]:
+        raise InvalidInput("-c/--commit-ref picks a commit of the local repository; with "
+                           "--github-url use --github-ref")
+    text = _command_text(o["command"])
+    environment = build_environment(o["pip"], o["pip_req"], o["apt"], o["conda_file"],
+                                    o["docker_image"], o["framework"])
     client = _client()
-    code = client.runs.upload_code(Path.cwd())
-    if code["git_dirty"] and not force:
-        err.print("[yellow]warning:[/] the code has uncommitted changes; the run records "
-                  "the commit as dirty (-f hides this)")
-    created = client.runs.new(text, machine_type=machine_type, env=_pairs(env, "-e"),
-                              params=_pairs(param, "--param"), description=description,
-                              labels=label, code=code, mounts=mount)
+    code = None
+    if not o["github_url"]:
+        code = client.runs.upload_code(Path.cwd(), commit_ref=o["commit_ref"])
+        if code["git_dirty"] and not force:
+            err.print("[yellow]warning:[/] the code has uncommitted changes; the run records "
+                      "the commit as dirty (-f hides this)")
+    created = client.runs.new(
+        text, machine_type=o["machine_type"], env=_pairs(o["env"], "-e"),
+        params=_pairs(o["param"], "--param"), description=o["description"], labels=o["label"],
+        code=code, code_dir=None, mounts=o["mount"], environment=environment,
+        github_url=o["github_url"], github_ref=o["github_ref"], idempotent=o["idempotent"],
+        timeout_minutes=o["timeout"])
     run_id = created.id
+    reused = created.reused
     if verbose:
-        err.print(f"[dim]code {code['sha256'][:12]} · commit {code['git_commit'] or '-'} · "
+        source = (f"git {created.git.url} @ {created.git.commit}" if created.git else
+                  f"code {code['sha256'][:12]} · commit {code['git_commit'] or '-'}"
+                  if code else "no code")
+        err.print(f"[dim]{source} · environment {created.environment_digest or '-'} · "
                   f"Ray job {created.ray_submission_id}[/]")
+    if reused:
+        err.print(f"[dim]--idempotent: run {run_id} is identical ({created.status.value}); "
+                  "not starting another[/]")
     if background:
-        console.print(f"run {run_id} started · follow its log: spell logs -f {run_id}")
+        what = f"is {created.status.value}" if reused else "started"
+        console.print(f"run {run_id} {what} · follow its log: spell logs -f {run_id}")
         return exit_codes.COMPLETE
-    err.print(f"[dim]run {run_id} started[/]")
+    if not reused:
+        err.print(f"[dim]run {run_id} started[/]")
     return follow_run(client, run_id)
 
 
@@ -152,16 +197,24 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
         ("Mounts", ", ".join(f"{m.resource}"
                              f"{f' ({m.resolved})' if m.resolved != m.resource else ''}"
                              f" at {m.path}" for m in item.mounts) or "-"),
-        ("Code", f"{item.code.sha256[:12]}" + (f" · git {item.code.git_commit[:10]}"
-                                               f"{' (dirty)' if item.code.git_dirty else ''}"
-                                               if item.code and item.code.git_commit else "")
-         if item.code else "-"),
+        ("Code", _code_text(item)),
+        ("Environment", _environment_text(item)),
+        ("Timeout", f"{item.timeout_minutes:g} min" if item.timeout_minutes else "-"),
         ("Ray job", item.ray_submission_id or "-"),
         ("Created", f"{item.created_at:%Y-%m-%d %H:%M:%S} ({ago(item.created_at)})"),
         ("Duration", run_duration(item.started_at, item.ended_at)),
     ]
     for key, value in rows:
-        console.print(f"[bold]{key:<13}[/]{value}")
+        console.print(f"[bold]{key:<13}[/]{value}", highlight=False)
+    building = item.status.value in ("requested", "building")
+    build_failed = item.status.value == "failed" and \
+        (item.status_reason or "").startswith("build failed")
+    if item.environment_digest and (building or build_failed):
+        build = client.runs.environment_log(run_id)
+        if build.text:
+            console.print(f"[bold]Environment build log[/] [dim]({build.source})[/]")
+            console.out(build.text, end="" if build.text.endswith("\n") else "\n",
+                        highlight=False)
     console.print("[bold]History[/]")
     for event in item.history:
         reason = f"  {event.reason}" if event.reason else ""
@@ -170,6 +223,33 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
     console.print(f"[bold]Outputs[/]      {len(outputs)} file(s) in runs/{run_id}")
     for output in outputs[:50]:
         console.print(f"  {output.path}  [dim]{output.size} B[/]")
+
+
+def _code_text(item: Run) -> str:
+    if item.git:
+        return f"git {item.git.url} @ {item.git.ref or 'HEAD'} ({(item.git.commit or '-')[:12]})"
+    if not item.code:
+        return "-"
+    text = item.code.sha256[:12]
+    if item.code.git_commit:
+        text += f" · git {item.code.git_commit[:10]}{' (dirty)' if item.code.git_dirty else ''}"
+    return text
+
+
+def _environment_text(item: Run) -> str:
+    env = item.environment
+    if item.environment_digest is None:
+        return "- (the node's own)"
+    parts = [f"{item.environment_digest[:12]}"]
+    if env.pip:
+        parts.append(f"pip {' '.join(env.pip)}")
+    if env.apt:
+        parts.append(f"apt {' '.join(env.apt)}")
+    if env.conda is not None:
+        parts.append(f"conda {env.conda.get('name') or '(unnamed)'}")
+    if env.docker_image:
+        parts.append(f"image {env.docker_image}")
+    return " · ".join(parts)
 
 
 def logs(

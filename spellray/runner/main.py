@@ -15,12 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from spellray.runner.log_sink import LogSink
 from spellray.runner.reporter import Reporter
-from spellray.storage.code_package import changed_files, unpack
+from spellray.storage.code_package import changed_files, file_crc32, unpack
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
 
@@ -47,6 +48,7 @@ class Runner:
         self.mount_paths: set[str] = set()
         self.mounted: list[dict] = []
         self.outside_mounts: list[Path] = []  # absolute -m paths, removed when the run ends
+        self.timed_out = False
 
     # -- signals --------------------------------------------------------------------------
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
@@ -56,20 +58,55 @@ class Runner:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.child.pid, signal.SIGTERM)
 
+    def _on_timeout(self) -> None:
+        """`--timeout`: end the command as `spell stop` would; outputs are saved."""
+        self.timed_out = True
+        self._on_sigterm(signal.SIGTERM, None)
+
     # -- steps ----------------------------------------------------------------------------
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         self.reporter.send("building")
         self.record = json.loads(self.storage.read_bytes(f"{self.spell_dir}/run.json"))
-        manifest: dict[str, int] = {}
-        if code := self.record.get("code"):
-            data = self.storage.read_bytes(join("code", f"{code['sha256']}.zip"))
-            manifest = unpack(data, self.workdir)
+        manifest = self._fetch_code()
+        if packages := self.record.get("apt"):
+            from spellray.errors import SpellrayError
+            from spellray.runner import apt
+
+            try:
+                apt.install(packages, self.log.line)
+            except SpellrayError as exc:  # the environment, not the runner, failed
+                self.log.line(f"spellray: {exc.message}")
+                return self._write_result("failed", None, f"build failed: apt: {exc.message}")
         self._mount(self.record.get("mounts") or [])
         if self.terminated:
             return self._finish(None, manifest)
         self.reporter.send("running")
-        return self._finish(self._run_command(self.record["command"]), manifest)
+        timer = None
+        if minutes := self.record.get("timeout_minutes"):
+            timer = threading.Timer(minutes * 60, self._on_timeout)
+            timer.daemon = True
+            timer.start()
+        try:
+            exit_code = self._run_command(self.record["command"])
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return self._finish(exit_code, manifest)
+
+    def _fetch_code(self) -> dict[str, int]:
+        """Put the run's code in its working folder; return the manifest (name -> CRC32) of
+        what was there before the command, so only new or changed files become outputs."""
+        if git := self.record.get("git"):
+            from spellray.code_source import fetch_commit
+
+            fetch_commit(git["url"], git["commit"], self.workdir, self.log.line)
+            return {p.relative_to(self.workdir).as_posix(): file_crc32(p)
+                    for p in self.workdir.rglob("*") if p.is_file() and not p.is_symlink()}
+        if code := self.record.get("code"):
+            data = self.storage.read_bytes(join("code", f"{code['sha256']}.zip"))
+            return unpack(data, self.workdir)
+        return {}
 
     def _mount(self, mounts: list[dict]) -> None:
         """Materialize each `-m` resource before the command starts (local storage: links
@@ -130,7 +167,10 @@ class Runner:
             return self._write_result("killed", exit_code, "killed by user")
         self.reporter.send("saving")
         saved = self._save_outputs(manifest)
-        if self.terminated:
+        if self.timed_out:
+            minutes = self.record["timeout_minutes"]
+            status, reason = "stopped", f"timed out after {minutes:g} minute(s) (--timeout)"
+        elif self.terminated:
             status, reason = "stopped", "stopped by user"
         elif exit_code == 0:
             status, reason = "complete", None

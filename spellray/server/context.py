@@ -8,6 +8,7 @@ from sqlalchemy.orm import sessionmaker
 
 from spellray.schemas import MachineType
 from spellray.server.ray_jobs import RayJobs
+from spellray.server.services.environments import ClusterAbilities
 from spellray.settings import Settings
 from spellray.storage.store import Storage
 
@@ -24,3 +25,5 @@ class ServerContext:
     machine_types: dict[str, MachineType]
     # uploads/<name> begun on this server: spares a storage lookup for each file sent.
     open_uploads: set[str] = field(default_factory=set)
+    # What the nodes can build (conda, containers), looked at once.
+    abilities: ClusterAbilities = field(default_factory=ClusterAbilities.detect)

@@ -68,6 +68,10 @@ class Run(Base):
     code_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     git_commit: Mapped[str | None] = mapped_column(String(64), default=None)
     git_dirty: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    environment_digest: Mapped[str | None] = mapped_column(String(64), default=None)
+    # sha256 of what makes two runs the same (code, command, environment, mounts, params,
+    # machine type, env vars): what --idempotent matches on.
+    identity: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     stop_requested: Mapped[str | None] = mapped_column(String(10), default=None)
     parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -126,6 +130,16 @@ class Link(Base):
     alias: Mapped[str] = mapped_column(String(200), primary_key=True)
     path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyClaim(Base):
+    """Which run an identity's --idempotent submissions share. The primary key makes the
+    claim race-free on any database: of two concurrent submissions, one insert fails."""
+
+    __tablename__ = "idempotency_claims"
+
+    identity: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
 
 
 class Meta(Base):

@@ -4,6 +4,7 @@ status."""
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -15,10 +16,14 @@ if TYPE_CHECKING:
     from ray.job_submission import JobDetails, JobSubmissionClient
 
 
-def map_job_status(ray_status: str, stop_requested: str | None) -> RunStatus:
-    """Ray JobStatus -> run status. A RUNNING job means the runner is up: it is building
-    until it reports that the user's command started."""
+def map_job_status(ray_status: str, stop_requested: str | None,
+                   message: str | None = None) -> RunStatus:
+    """Ray JobStatus -> run status. A PENDING job whose runtime_env is being set up is
+    building its environment; a RUNNING job means the runner is up: it is building (apt,
+    mounts) until it reports that the user's command started."""
     if ray_status == "PENDING":
+        if message and "waiting for the runtime environment" in message:
+            return RunStatus.building
         return RunStatus.requested
     if ray_status == "RUNNING":
         return RunStatus.building
@@ -29,6 +34,37 @@ def map_job_status(ray_status: str, stop_requested: str | None) -> RunStatus:
             stop_requested or "", RunStatus.interrupted
         )
     return RunStatus.failed
+
+
+_RESOURCE_DIR = re.compile(r"runtime_resources/\w+/([0-9a-f]{40})")
+
+
+def is_environment_failure(job: JobDetails) -> bool:
+    error_type = getattr(job.error_type, "value", job.error_type)
+    return error_type == "RUNTIME_ENV_SETUP_FAILURE" or \
+        (job.message or "").startswith("runtime_env setup failed")
+
+
+# The lines of a pip or uv failure that say what went wrong, most telling last.
+_INSTALL_ERROR = re.compile(r"^\s*(ERROR:|error:|cause:|hint:)\s*(.+)$")
+
+
+def environment_failure_reason(message: str) -> str:
+    """One line for a failed environment build: pip's or uv's own words where there are
+    some (Ray's message wraps them in a traceback)."""
+    found = [m for line in message.splitlines() if (m := _INSTALL_ERROR.match(line))]
+    causes = [m[2] for m in found if m[1] in ("cause:", "ERROR:")] or [m[2] for m in found]
+    detail = causes[-1] if causes else message.strip().splitlines()[0]
+    return f"build failed: {detail.strip()[:500]}"
+
+
+def _about(text: str, marker: str) -> str:
+    """From the first line that names ``marker`` on, without lines about other
+    environments (their set-ups interleave in the same file)."""
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if marker in line)
+    return "".join(line for line in lines[start:]
+                   if all(h == marker for h in _RESOURCE_DIR.findall(line)))
 
 
 # Seconds one request to Ray's dashboard may take before the call counts as failed.
@@ -113,6 +149,33 @@ class RayJobs:
             return self._call("look up a run", lambda: self._client.get_job_info(submission_id))
         except LookupError:
             return None
+
+    def environment_setup_log(self, marker: str, lines: int = 400) -> tuple[str, str | None]:
+        """The lines of Ray's runtime_env set-up log about one environment (``marker`` is
+        its resource folder's hash), from whichever node built it, and where they came from
+        ("node-ip:file"). Ray writes every job's set-up into one shared file per node, read
+        here through the dashboard's log API, so the server reaches other nodes too."""
+        import httpx
+
+        def get(path: str, **params: str) -> httpx.Response:
+            response = httpx.get(f"{self.address}{path}", params=params,
+                                 timeout=RAY_REQUEST_TIMEOUT)
+            response.raise_for_status()
+            return response
+
+        try:
+            nodes = get("/api/v0/nodes").json()["data"]["result"]["result"]
+            for node in (n for n in nodes if n.get("state") == "ALIVE"):
+                listing = get("/api/v0/logs", node_id=node["node_id"],
+                              glob="runtime_env_setup*").json()["data"]["result"]
+                for name in sorted(f for files in listing.values() for f in files):
+                    text = get("/api/v0/logs/file", node_id=node["node_id"], filename=name,
+                               lines=str(lines)).text
+                    if marker in text:
+                        return _about(text, marker), f"{node.get('node_ip')}:{name}"
+        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+            return f"(Ray's set-up log could not be read: {exc})\n", None
+        return "", None
 
     def logs(self, submission_id: str) -> str:
         try:

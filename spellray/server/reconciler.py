@@ -17,9 +17,13 @@ from spellray.errors import NotFound, RayUnavailable, SpellrayError
 from spellray.schemas import ACTIVE_STATUSES, RunStatus
 from spellray.server import db
 from spellray.server.context import ServerContext
-from spellray.server.ray_jobs import map_job_status
+from spellray.server.ray_jobs import (
+    environment_failure_reason,
+    is_environment_failure,
+    map_job_status,
+)
 from spellray.server.services.run_status import change_status
-from spellray.server.services.runs import record_path
+from spellray.server.services.runs import log_path, record_path
 
 if TYPE_CHECKING:
     from ray.job_submission import JobDetails
@@ -93,7 +97,7 @@ class Reconciler:
                           "its Ray job vanished (was the Ray cluster restarted?)")
             return
         ray_status = job.status.value
-        mapped = map_job_status(ray_status, run.stop_requested)
+        mapped = map_job_status(ray_status, run.stop_requested, job.message)
         if not mapped.is_terminal:
             change_status(session, run, mapped)
             return
@@ -103,7 +107,18 @@ class Reconciler:
                           result.get("exit_code"))
             return
         reason = None
-        if mapped == RunStatus.failed:
+        if mapped == RunStatus.failed and is_environment_failure(job):
+            reason = environment_failure_reason(job.message or "")
+            self._save_build_log(run.id, job.message or "")
+        elif mapped == RunStatus.failed:
             reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
         change_status(session, run, mapped, reason)
+
+    def _save_build_log(self, run_id: int, message: str) -> None:
+        """The runner never started, so it wrote no log: put Ray's account of the failed
+        build (with pip's or uv's own output) where `spell logs` looks."""
+        path = log_path(run_id)
+        if self.ctx.storage.size(path) is None:
+            self.ctx.storage.write_bytes(
+                path, f"spellray: the environment could not be built:\n{message}\n".encode())
 

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import subprocess
+import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -56,27 +57,67 @@ def list_code_files(folder: Path) -> tuple[list[str], str | None, bool | None]:
     return sorted(names), None, None
 
 
-def package_folder(folder: Path, limit_mb: int) -> CodePackage:
-    folder = folder.resolve()
-    names, commit, dirty = list_code_files(folder)
-    total = sum((folder / n).stat().st_size for n in names)
+def _check_size(where: str, total: int, limit_mb: int) -> None:
     if total > limit_mb * 1024 * 1024:
         raise InvalidInput(
-            f"the code folder {folder} holds {total / 2**20:.0f} MB, over the "
+            f"the code in {where} holds {total / 2**20:.0f} MB, over the "
             f"{limit_mb} MB limit: run from a smaller folder, list large files in .gitignore, "
             "or upload data with spell upload and mount it with -m"
         )
+
+
+def _zip(files: list[tuple[str, bool, bytes]]) -> tuple[bytes, str]:
+    """(name, executable, content) sorted by name -> the package bytes and their sha256."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for name in names:
-            path = folder / name
+        for name, executable, content in files:
             info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-            executable = os.access(path, os.X_OK)
             info.external_attr = (0o100755 if executable else 0o100644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, path.read_bytes())
+            zf.writestr(info, content)
     data = buffer.getvalue()
-    return CodePackage(data, hashlib.sha256(data).hexdigest(), len(names), commit, dirty)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def package_folder(folder: Path, limit_mb: int) -> CodePackage:
+    folder = folder.resolve()
+    names, commit, dirty = list_code_files(folder)
+    _check_size(str(folder), sum((folder / n).stat().st_size for n in names), limit_mb)
+    data, sha256 = _zip([(n, os.access(folder / n, os.X_OK), (folder / n).read_bytes())
+                         for n in names])
+    return CodePackage(data, sha256, len(names), commit, dirty)
+
+
+def package_commit(folder: Path, ref: str, limit_mb: int) -> CodePackage:
+    """`spell run -c REF`: the code of ``folder`` as it is in commit REF of its git
+    repository, not as it is on disk. The same package format, so the same commit always
+    gives the same sha256."""
+    folder = folder.resolve()
+    if ref.startswith("-"):
+        raise InvalidInput(f"-c {ref!r} is not a commit; give a sha, branch or tag")
+    if _git(folder, "rev-parse", "--git-dir") is None:
+        raise InvalidInput(f"-c {ref}: {folder} is not in a git repository")
+    commit = (_git(folder, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") or "").strip()
+    if not commit:
+        raise InvalidInput(f"-c {ref}: no such commit in the repository at {folder} "
+                           "(git log shows the commits)")
+    prefix = (_git(folder, "rev-parse", "--show-prefix") or "").strip()
+    # `git archive COMMIT:PREFIX` is the tree of this folder at that commit, as git stores
+    # it (no .gitignore'd files, no working-copy changes).
+    done = subprocess.run(["git", "archive", "--format=tar", f"{commit}:{prefix}"],
+                          cwd=folder, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise InvalidInput(f"-c {ref}: {folder.name} is not in commit {commit[:12]}")
+    files = []
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+        for member in tar.getmembers():
+            if member.isfile():  # symlinks and submodules are left out, as on disk
+                content = tar.extractfile(member).read()  # type: ignore[union-attr]
+                files.append((member.name, bool(member.mode & 0o111), content))
+    files.sort()
+    _check_size(f"commit {commit[:12]}", sum(len(c) for _, _, c in files), limit_mb)
+    data, sha256 = _zip(files)
+    return CodePackage(data, sha256, len(files), commit, False)
 
 
 def unpack(data: bytes, dest: Path) -> dict[str, int]:

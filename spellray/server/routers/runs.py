@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from spellray.schemas import LogChunk, OutputFile, Run, RunList, RunRequest, StatusReport
+from spellray.schemas import (
+    EnvironmentLog,
+    LogChunk,
+    OutputFile,
+    Run,
+    RunList,
+    RunRequest,
+    StatusReport,
+)
 from spellray.server.services.runs import RunService
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -38,6 +46,11 @@ def get_run(run_id: int, runs: Service) -> Run:
 def get_logs(run_id: int, runs: Service, offset: Annotated[int, Query(ge=0)] = 0,
              wait: Annotated[float, Query(ge=0, le=30)] = 0) -> LogChunk:
     return runs.logs(run_id, offset, wait)
+
+
+@router.get("/{run_id}/environment-log", response_model=EnvironmentLog)
+def get_environment_log(run_id: int, runs: Service) -> EnvironmentLog:
+    return runs.environment_log(run_id)
 
 
 @router.get("/{run_id}/outputs", response_model=list[OutputFile])

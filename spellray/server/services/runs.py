@@ -8,9 +8,11 @@ import sys
 import time
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spellray.cluster.machine_types import resolve_machine_type
+from spellray.code_source import resolve_remote
 from spellray.errors import (
     Conflict,
     InvalidInput,
@@ -20,6 +22,9 @@ from spellray.errors import (
 )
 from spellray.schemas import (
     CodeRef,
+    Environment,
+    EnvironmentLog,
+    GitSource,
     LogChunk,
     Mount,
     OutputFile,
@@ -34,6 +39,13 @@ from spellray.schemas import (
 from spellray.server import db
 from spellray.server.auth import issue_run_token
 from spellray.server.context import ServerContext
+from spellray.server.services import environments
+from spellray.server.services.idempotency import (
+    CLAIM_ATTEMPTS,
+    claim,
+    reusable_run,
+    run_identity,
+)
 from spellray.server.services.mounts import resolve_mounts
 from spellray.server.services.run_status import change_status
 from spellray.settings import storage_env
@@ -43,6 +55,8 @@ SPELL_DIR = ".spell"
 # Long-polled log requests: the most a request waits, and how often it looks meanwhile.
 MAX_LOG_WAIT = 10.0
 LOG_POLL_INTERVAL = 0.05
+# How much of the environment build log `spell info` shows.
+ENVIRONMENT_LOG_LINES = 40
 
 
 def run_dir(run_id: int) -> str:
@@ -83,6 +97,10 @@ def to_schema(run: db.Run) -> Run:
         env=spec.get("env", {}), params=spec.get("params", {}), description=run.description,
         labels=[label.label for label in run.labels], code=code,
         mounts=[Mount.model_validate(m) for m in spec.get("mounts", [])],
+        git=GitSource.model_validate(spec["git"]) if spec.get("git") else None,
+        environment=Environment.model_validate(spec.get("environment") or {}),
+        environment_digest=run.environment_digest,
+        timeout_minutes=spec.get("timeout_minutes"),
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
         history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
@@ -106,35 +124,42 @@ class RunService:
         if request.code and not self.ctx.storage.exists(code_path(request.code.sha256)):
             raise InvalidInput(f"code package {request.code.sha256[:12]} is not uploaded; "
                                "PUT it to /api/code/<sha256> first")
+        git = request.git
+        if git is not None:  # the commit is fixed now, so the run is what was asked for
+            git = GitSource(url=git.url, ref=git.ref,
+                            commit=resolve_remote(git.url, git.ref))
+        # What the cluster cannot build is refused here, not found out by a stuck run.
+        ray_env = environments.runtime_env(request.environment, self.ctx.abilities)
+        env_digest = environments.digest(request.environment)
         command = substitute_params(request.command, request.params)
-        code = request.code
         with self.ctx.sessions() as session:
             # A missing resource fails the submission now, not the run later.
             mounts = resolve_mounts(session, self.ctx.storage, request.mounts)
-            run = db.Run(
-                command=command, machine_type=machine_type.name, status=RunStatus.requested.value,
-                description=request.description,
-                spec={"env": request.env, "params": request.params,
-                      "mounts": [m.model_dump() for m in mounts]},
-                code_sha256=code and code.sha256, git_commit=code and code.git_commit,
-                git_dirty=code and code.git_dirty,
-            )
-            run.labels = [db.RunLabel(label=label) for label in request.labels]
-            session.add(run)
-            session.flush()  # the DB allocates the run number here
-            session.add(db.RunEvent(run_id=run.id, status=run.status))
-            token = issue_run_token(session, run.id)
-            session.commit()
-            run_id = run.id
+        identity = run_identity(
+            code=git.commit if git else request.code and request.code.sha256, command=command,
+            environment_digest=env_digest, mounts=mounts, params=request.params,
+            machine_type=machine_type.name, env=request.env)
+        spec = {"env": request.env, "params": request.params,
+                "mounts": [m.model_dump() for m in mounts],
+                "environment": environments.normalize(request.environment).model_dump(),
+                "git": git.model_dump() if git else None,
+                "timeout_minutes": request.timeout_minutes}
+        run_id, token = self._insert(request, command, machine_type.name, spec, identity,
+                                     env_digest, git)
+        if token is None:  # --idempotent found its twin
+            return self.get(run_id).model_copy(update={"reused": True})
 
         self.ctx.storage.write_bytes(record_path(run_id), json.dumps({
             "id": run_id, "command": command, "machine_type": machine_type.name,
             "params": request.params, "code": request.code.model_dump() if request.code else None,
-            "mounts": [m.model_dump() for m in mounts],
+            "git": spec["git"], "mounts": spec["mounts"], "apt": spec["environment"]["apt"],
+            "environment_digest": env_digest, "timeout_minutes": request.timeout_minutes,
         }, indent=2).encode())
         submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
-        # exec: the job's process is the runner itself, not a shell around it.
-        entrypoint = (f"exec {shlex.quote(sys.executable)} -m spellray.runner {run_id} "
+        # exec: the job's process is the runner itself, not a shell around it. With Python
+        # packages Ray puts its virtualenv first on PATH: `python` is that env's.
+        python = "python" if "uv" in ray_env else shlex.quote(sys.executable)
+        entrypoint = (f"exec {python} -m spellray.runner {run_id} "
                       f"--storage {shlex.quote(self.ctx.storage.uri)}")
         env_vars = {
             **request.env,
@@ -147,7 +172,7 @@ class RunService:
             "PYTHONUNBUFFERED": "1",
         }
         try:
-            self.ctx.ray.submit(submission_id, entrypoint, {"env_vars": env_vars},
+            self.ctx.ray.submit(submission_id, entrypoint, {**ray_env, "env_vars": env_vars},
                                 machine_type.num_cpus, machine_type.num_gpus,
                                 machine_type.resources)
         except RayUnavailable as exc:
@@ -161,6 +186,40 @@ class RunService:
             run.ray_submission_id = submission_id
             session.commit()
             return to_schema(run)
+
+    def _insert(self, request: RunRequest, command: str, machine_type: str, spec: dict,
+                identity: str, env_digest: str | None,
+                git: GitSource | None) -> tuple[int, str | None]:
+        """Add the run row; return (run id, its token), or (the twin's id, None) when
+        --idempotent finds an identical active or complete run."""
+        code = request.code
+        for _ in range(CLAIM_ATTEMPTS):
+            with self.ctx.sessions() as session:
+                if request.idempotent and (twin := reusable_run(session, identity)):
+                    return twin.id, None
+                run = db.Run(
+                    command=command, machine_type=machine_type,
+                    status=RunStatus.requested.value, description=request.description,
+                    spec=spec, code_sha256=code and code.sha256,
+                    git_commit=git.commit if git else code and code.git_commit,
+                    git_dirty=code and code.git_dirty, environment_digest=env_digest,
+                    identity=identity,
+                )
+                run.labels = [db.RunLabel(label=label) for label in request.labels]
+                session.add(run)
+                session.flush()  # the DB allocates the run number here
+                if request.idempotent and not claim(session, identity, run.id):
+                    session.rollback()  # the run row goes too: no number is used up
+                    continue
+                session.add(db.RunEvent(run_id=run.id, status=run.status))
+                token = issue_run_token(session, run.id)
+                try:
+                    session.commit()
+                except IntegrityError:  # another submission claimed this identity first
+                    session.rollback()
+                    continue
+                return run.id, token
+        raise Conflict("identical --idempotent submissions kept colliding; try again")
 
     def _finish(self, run_id: int, status: RunStatus, reason: str) -> None:
         with self.ctx.sessions() as session:
@@ -182,6 +241,19 @@ class RunService:
             if limit > 0:
                 query = query.limit(limit)
             return RunList(runs=[to_schema(r) for r in session.scalars(query)], total=total)
+
+    def environment_log(self, run_id: int, lines: int = ENVIRONMENT_LOG_LINES) -> EnvironmentLog:
+        """What Ray's runtime_env set-up says about this run's environment, last lines."""
+        run = self.get(run_id)
+        if run.environment_digest is None:
+            return EnvironmentLog(text="")
+        fields = environments.runtime_env(run.environment, self.ctx.abilities)
+        marker = environments.setup_marker(fields)
+        if marker is None:
+            return EnvironmentLog(text="")
+        text, source = self.ctx.ray.environment_setup_log(marker)
+        return EnvironmentLog(text="".join(text.splitlines(keepends=True)[-lines:]),
+                              source=source)
 
     def outputs(self, run_id: int) -> list[OutputFile]:
         self.get(run_id)
