@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -25,9 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from private_cluster import start_ray_head  # beside this script
-
-from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
+from private_cluster import start_ray_head, tear_down  # beside this script
 
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
 # Pure-Python releases of six, one per round's "first time" (newest first).
@@ -100,11 +97,7 @@ def main() -> None:
         print(f"second / none: {median['second'] / median['none']:.2f}x; "
               f"first / none: {median['first'] / median['none']:.2f}x")
     finally:
-        subprocess.run([*SPELL_CLI, "server", "stop"], env=env, capture_output=True,
-                       timeout=60, check=False)
-        if head is not None:
-            stop_process_group(head, timeout=RAY_STOP_GRACE)
-        shutil.rmtree(workdir, ignore_errors=True)
+        tear_down(env, head, workdir)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@ starts its local one."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
+from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 from spellray.cluster.local import start_ray_head as start_local_ray_head
 from spellray.settings import Settings
 
@@ -18,7 +22,25 @@ def free_port() -> int:
 
 def start_ray_head(workdir: Path, num_cpus: int) -> tuple[int, str]:
     """A private head on free 127.0.0.1 ports; returns its pid and dashboard address."""
-    address = f"http://127.0.0.1:{free_port()}"
+    pid, address, _ = start_ray_head_with_gcs(workdir, num_cpus)
+    return pid, address
+
+
+def start_ray_head_with_gcs(workdir: Path, num_cpus: int) -> tuple[int, str, str]:
+    """The same, also returning the GCS address, for `ray.init` in the benchmark itself."""
+    address, gcs_port = f"http://127.0.0.1:{free_port()}", free_port()
     settings = Settings(home=workdir / "ray-home", ray_address=address,
-                        ray_gcs_port=free_port(), ray_num_cpus=num_cpus)
-    return start_local_ray_head(settings), address
+                        ray_gcs_port=gcs_port, ray_num_cpus=num_cpus)
+    return start_local_ray_head(settings), address, f"127.0.0.1:{gcs_port}"
+
+
+SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
+
+
+def tear_down(env: dict[str, str], head: int | None, workdir: Path) -> None:
+    """Stop the spellray server of ``env``, then the private head, and delete the workdir."""
+    subprocess.run([*SPELL_CLI, "server", "stop"], env=env, capture_output=True, timeout=60,
+                   check=False)
+    if head is not None:
+        stop_process_group(head, timeout=RAY_STOP_GRACE)
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -5,8 +5,11 @@
 The data comes from spellray's public/ tree, mounted at data/; without --data it falls back
 to the copy that ships with scikit-learn.
 
-Prints the accuracy after each epoch and saves the model to model/, which becomes the run's
-output (runs/<id>/model) for later runs to mount.
+Prints the accuracy after each epoch, records it as the run's `accuracy` metric (a no-op
+outside a run), and saves the model to model/, which becomes the run's output
+(runs/<id>/model) for later runs to mount. A search over the learning rate:
+
+    spell hyper grid --param rate=0.001,0.01,0.1,1 "python train.py --rate :rate:"
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import train_test_split
+
+from spellray.metrics import send_metric
 
 
 def main() -> None:
@@ -47,6 +52,7 @@ def main() -> None:
         model.partial_fit(x_train, y_train, classes=classes)
         accuracy = float(model.score(x_test, y_test))
         history.append({"epoch": epoch, "accuracy": accuracy})
+        send_metric("accuracy", accuracy, index=epoch)
         print(f"epoch {epoch}: accuracy {accuracy:.4f}", flush=True)
 
     out = Path(args.output)

@@ -106,34 +106,45 @@ class Runs:
         return {"sha256": package.sha256, "git_commit": package.git_commit,
                 "git_dirty": package.git_dirty}
 
-    def new(self, command: str, *, machine_type: str = "CPU", env: dict[str, str] | None = None,
-            params: dict[str, str] | None = None, description: str | None = None,
-            labels: list[str] | None = None, code_dir: Path | str | None = ".",
-            code: dict[str, Any] | None = None, code_limit_mb: int | None = None,
-            mounts: list[str] | None = None, environment: Environment | None = None,
-            github_url: str | None = None, github_ref: str | None = None,
-            idempotent: bool = False, timeout_minutes: float | None = None) -> Run:
-        """Start a run of ``command`` with the code in ``code_dir`` (None: no code), or with
-        ``code`` that ``upload_code`` already uploaded, or from the git repository at
-        ``github_url`` (at ``github_ref``, default its HEAD), which the runner fetches.
-        ``mounts`` are Spell's ``RESOURCE[:PATH]`` strings; ``environment`` comes from
-        ``spellray.environment_spec.build_environment``. With ``idempotent``, an identical
-        run that is active or complete is returned instead of a new one."""
+    def build_request(self, command: str, *, machine_type: str = "CPU",
+                      env: dict[str, str] | None = None, params: dict[str, str] | None = None,
+                      description: str | None = None, labels: list[str] | None = None,
+                      code_dir: Path | str | None = ".", code: dict[str, Any] | None = None,
+                      code_limit_mb: int | None = None, commit_ref: str | None = None,
+                      mounts: list[str] | None = None, environment: Environment | None = None,
+                      github_url: str | None = None, github_ref: str | None = None,
+                      idempotent: bool = False, timeout_minutes: float | None = None,
+                      stop_conditions: list[str] | None = None) -> RunRequest:
+        """A checked run request, its code uploaded (see ``new``); searches send one as the
+        template of their trials."""
         try:
             git = GitSource(url=github_url, ref=github_ref) if github_url else None
             if git is None and github_ref:
                 raise InvalidInput("--github-ref needs --github-url")
-            body = RunRequest(
+            if git is None and code is None and code_dir:
+                code = self.upload_code(Path(code_dir), code_limit_mb, commit_ref)
+            return RunRequest(
                 command=command, machine_type=machine_type, env=env or {},
                 params=params or {}, description=description, labels=labels or [],
                 mounts=[parse_mount(m) for m in mounts or []],
-                code=None if git else code or (
-                    self.upload_code(Path(code_dir), code_limit_mb) if code_dir else None),
+                code=None if git else code,
                 git=git, environment=environment or Environment(), idempotent=idempotent,
-                timeout_minutes=timeout_minutes,
+                timeout_minutes=timeout_minutes, stop_conditions=stop_conditions or [],
             )
         except ValidationError as exc:  # the same one-line message the server would give
             raise InvalidInput(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc
+
+    def new(self, command: str, **options: Any) -> Run:
+        """Start a run of ``command`` with the code in ``code_dir`` (default "."; None: no
+        code), or with ``code`` that ``upload_code`` already uploaded, or as it is in git
+        commit ``commit_ref``, or from the git repository at ``github_url`` (at
+        ``github_ref``, default its HEAD), which the runner fetches. ``mounts`` are Spell's
+        ``RESOURCE[:PATH]`` strings; ``environment`` comes from
+        ``spellray.environment_spec.build_environment``. With ``idempotent``, an identical
+        run that is active or complete is returned instead of a new one.
+        ``stop_conditions`` are ``"METRIC OP VALUE[:MIN_INDEX]"`` (spellray.stop_conditions):
+        the run stops, saving outputs, when one is met. The options are ``build_request``'s."""
+        body = self.build_request(command, **options)
         return Run.model_validate(self._api.request("POST", "/api/runs",
                                                     json=body.model_dump(mode="json")))
 
@@ -197,6 +208,8 @@ def parse_mount(spec: str) -> Mount:
 
 class Client:
     def __init__(self, url: str, token: str) -> None:
+        from spellray.hyper_client import HyperSearches
+        from spellray.metrics_client import Metrics
         from spellray.resources_client import Links, Resources
 
         self._api = _Api(url, token)
@@ -204,6 +217,8 @@ class Client:
         self.runs = Runs(self._api)
         self.resources = Resources(self._api)
         self.links = Links(self._api)
+        self.metrics = Metrics(self._api)
+        self.hyper = HyperSearches(self._api, self.runs)
 
     def info(self) -> ServerInfo:
         return ServerInfo.model_validate(self._api.request("GET", "/api/info"))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from spellray.tune.space import ParamSpec
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -100,6 +103,8 @@ class RunRequest(Schema):
     # Return an identical earlier run that is active or complete instead of starting one.
     idempotent: bool = False
     timeout_minutes: float | None = Field(default=None, gt=0)
+    # "METRIC OP VALUE[:MIN_INDEX]" (spellray.stop_conditions), kept in their normal form.
+    stop_conditions: list[str] = Field(default_factory=list)
 
     @field_validator("command")
     @classmethod
@@ -130,6 +135,13 @@ class RunRequest(Schema):
         for label in value:
             validate_label(label)
         return sorted(set(value))
+
+    @field_validator("stop_conditions")
+    @classmethod
+    def _stop_conditions(cls, value: list[str]) -> list[str]:
+        from spellray.stop_conditions import normalize
+
+        return normalize(value)
 
 
 def validate_label(label: str) -> str:
@@ -162,6 +174,9 @@ class Run(Schema):
     environment: Environment = Field(default_factory=Environment)
     environment_digest: str | None = None
     timeout_minutes: float | None = None
+    stop_conditions: list[str] = Field(default_factory=list)
+    # The run's MLflow run, once the runner (or a first metric) made it.
+    mlflow_run_id: str | None = None
     ray_submission_id: str | None = None
     created_at: datetime
     started_at: datetime | None = None
@@ -242,3 +257,120 @@ class Link(Schema):
     alias: str
     path: str
     created_at: datetime | None = None
+
+
+class TrackingInfo(Schema):
+    """Where a run's MLflow run is: what the runner puts in MLFLOW_* for the command."""
+
+    tracking_uri: str
+    mlflow_run_id: str
+    experiment_id: str
+
+
+class MetricPoint(Schema):
+    """One value of a metric, as ``spellray.metrics.send_metric`` records it. ``time`` is
+    seconds since the epoch; ``index`` is MLflow's step."""
+
+    name: str
+    value: float
+    index: int = Field(ge=-(2**63), lt=2**63)
+    time: float = Field(ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        from spellray.metrics import validate_name
+
+        return validate_name(value)
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        return value
+
+
+class MetricBatch(Schema):
+    metrics: list[MetricPoint] = Field(max_length=10_000)
+
+
+class MetricSummary(Schema):
+    """One metric of a run: how many values, and the last, smallest and largest."""
+
+    name: str
+    count: int
+    last: float
+    min: float
+    max: float
+    last_index: int
+    last_time: float
+
+
+class MetricValue(Schema):
+    index: int
+    value: float
+    time: float
+
+
+class MetricSeries(Schema):
+    name: str
+    values: list[MetricValue]
+
+
+class UiLogin(Schema):
+    """A one-time URL (path) that logs a browser in to the MLflow UI."""
+
+    login_path: str
+    expires_in: int
+
+
+# -- hyperparameter searches ---------------------------------------------------------------
+class HyperRequest(Schema):
+    """`spell hyper grid|random|bayesian`: the search, and the run every trial is made from
+    (``run.params`` stays empty: each trial's params come from the search space)."""
+
+    kind: Literal["grid", "random", "bayesian"]
+    params: list[ParamSpec]
+    run: RunRequest
+    num_runs: int | None = Field(default=None, ge=1)
+    parallel: int | None = Field(default=None, ge=1)
+    metric: str | None = None
+    aggregation: Literal["last", "avg", "min", "max"] = "last"
+    mode: Literal["max", "min"] = "max"
+    early_stop: bool = False
+    max_concurrent: int | None = Field(default=None, ge=1)
+
+
+class HyperSearch(Schema):
+    id: int
+    kind: str
+    status: str
+    status_reason: str | None = None
+    command: str
+    params: list[ParamSpec]
+    num_runs: int | None = None
+    parallel: int | None = None
+    metric: str | None = None
+    aggregation: str = "last"
+    mode: str = "max"
+    early_stop: bool = False
+    max_concurrent: int | None = None
+    run_ids: list[int] = Field(default_factory=list)
+    ray_submission_id: str | None = None
+    archived: bool = False
+    created_at: datetime
+    ended_at: datetime | None = None
+
+
+class HyperList(Schema):
+    searches: list[HyperSearch]
+
+
+class TrialStart(Schema):
+    params: dict[str, str]
+
+
+class HyperStatusReport(Schema):
+    status: Literal["complete", "stopped", "failed"]
+    reason: str | None = None

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # Node-local cache of remote storage files that runs mount. None: ``home / "cache"``.
     cache_dir: Path | None = None
     cache_limit_gb: float = 20
+    # MLflow, served by the server under /mlflow: its backend store (a database URI MLflow's
+    # server accepts), where proxied artifacts go, and the experiment runs are logged to.
+    # Empty: ``sqlite:///<home>/mlflow.db`` and ``<home>/mlflow-artifacts``.
+    mlflow_tracking_uri: str = ""
+    mlflow_artifacts_uri: str = ""
+    mlflow_experiment: str = "spellray"
 
     @property
     def state_file(self) -> Path:
@@ -62,6 +68,12 @@ class Settings(BaseSettings):
 
     def resolved_storage_uri(self) -> str:
         return self.storage_uri or str(self.home / "storage")
+
+    def resolved_mlflow_tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    def resolved_mlflow_artifacts_uri(self) -> str:
+        return self.mlflow_artifacts_uri or str(self.home / "mlflow-artifacts")
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or self.home / "cache"

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from spellray.cli import resources, runs, server
+from spellray.cli import hyper, metrics, resources, runs, server
 
 app = typer.Typer(
     name="spell",
@@ -18,7 +18,9 @@ app = typer.Typer(
 )
 runs.register(app)
 resources.register(app)
+metrics.register(app)
 app.add_typer(server.app, name="server")
+app.add_typer(hyper.app, name="hyper")
 
 
 def main() -> None:

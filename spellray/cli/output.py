@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 from rich.console import Console
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: `:x:` in a command is a Spell placeholder, not an emoji.
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 STATUS_STYLE = {
     "complete": "green", "failed": "red", "killed": "red", "stopped": "yellow",

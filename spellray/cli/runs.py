@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from spellray.cli import exit_codes
+from spellray.cli import run_flags as flags
 from spellray.cli.output import ago, console, err, run_duration, styled_status
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ def _client() -> Client:
     return from_environment()
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
+def pairs(items: list[str], flag: str) -> dict[str, str]:
     """NAME=VALUE options (-e, --param) into a dict; a malformed one is a usage error."""
     from spellray.errors import InvalidInput
 
@@ -35,7 +36,7 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
     return result
 
 
-def _command_text(args: list[str]) -> str:
+def command_text(args: list[str]) -> str:
     # One argument is a shell command as typed ("python train.py && ls"); several are argv.
     return args[0] if len(args) == 1 else shlex.join(args)
 
@@ -82,27 +83,28 @@ def _last_lines(text: str, count: int) -> str:
 def run(
     ctx: typer.Context,
     command: Annotated[list[str] | None, typer.Argument(help="The command (quoted, or after --)")] = None,  # noqa: E501
-    machine_type: Annotated[str, typer.Option("--machine-type", "-t", help="Machine type")] = "CPU",
-    mount: Annotated[list[str], typer.Option("--mount", "-m", help="RESOURCE[:PATH] to mount, e.g. runs/42/model:model (repeatable)")] = [],  # noqa: B006,E501
-    pip: Annotated[list[str], typer.Option("--pip", help="pip package (repeatable)")] = [],  # noqa: B006
-    pip_req: Annotated[Path | None, typer.Option("--pip-req", help="requirements.txt to install")] = None,  # noqa: E501
-    apt: Annotated[list[str], typer.Option("--apt", help="Debian package (repeatable)")] = [],  # noqa: B006
-    conda_file: Annotated[Path | None, typer.Option("--conda-file", help="conda environment YAML")] = None,  # noqa: E501
-    docker_image: Annotated[str | None, typer.Option("--docker-image", "--from", help="Container image to run in")] = None,  # noqa: E501
-    framework: Annotated[str | None, typer.Option("--framework", help="NAME[==VERSION]: a pip preset (pytorch, tensorflow, ...)")] = None,  # noqa: E501
-    env: Annotated[list[str], typer.Option("--env", "-e", help="NAME=VALUE (repeatable)")] = [],  # noqa: B006
-    commit_ref: Annotated[str | None, typer.Option("--commit-ref", "-c", help="Run the code as it is in this git commit")] = None,  # noqa: E501
-    github_url: Annotated[str | None, typer.Option("--github-url", help="Take the code from this git repository")] = None,  # noqa: E501
-    github_ref: Annotated[str | None, typer.Option("--github-ref", help="Branch, tag or commit of --github-url")] = None,  # noqa: E501
-    description: Annotated[str | None, typer.Option("--description", "-d")] = None,
-    label: Annotated[list[str], typer.Option("--label", help="Label (repeatable)")] = [],  # noqa: B006
+    machine_type: flags.MachineType = "CPU",
+    mount: flags.Mounts = [],  # noqa: B006
+    pip: flags.Pip = [],  # noqa: B006
+    pip_req: flags.PipReq = None,
+    apt: flags.Apt = [],  # noqa: B006
+    conda_file: flags.CondaFile = None,
+    docker_image: flags.DockerImage = None,
+    framework: flags.Framework = None,
+    env: flags.Env = [],  # noqa: B006
+    commit_ref: flags.CommitRef = None,
+    github_url: flags.GithubUrl = None,
+    github_ref: flags.GithubRef = None,
+    description: flags.Description = None,
+    label: flags.Labels = [],  # noqa: B006
     param: Annotated[list[str], typer.Option("--param", help=":NAME: in the command becomes VALUE (NAME=VALUE, repeatable)")] = [],  # noqa: B006,E501
     idempotent: Annotated[bool, typer.Option("--idempotent", help="Reuse an identical active or complete run")] = False,  # noqa: E501
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop the run (saving outputs) after this many minutes of running")] = None,  # noqa: E501
+    timeout: flags.Timeout = None,
+    stop_condition: flags.StopConditions = [],  # noqa: B006
     from_file: Annotated[Path | None, typer.Option("--from-file", help="Read options from a YAML/JSON file")] = None,  # noqa: E501
     save_command: Annotated[Path | None, typer.Option("--save-command", help="Write this run's options to a YAML file")] = None,  # noqa: E501
     background: Annotated[bool, typer.Option("--background", "-b", help="Print the run number and return")] = False,  # noqa: E501
-    force: Annotated[bool, typer.Option("--force", "-f", help="Skip prompts and warnings")] = False,
+    force: flags.Force = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> int:
     """Run a command on the cluster: spell run "python train.py"."""
@@ -121,7 +123,13 @@ def run(
     if o["commit_ref"] and o["github_url"]:
         raise InvalidInput("-c/--commit-ref picks a commit of the local repository; with "
                            "--github-url use --github-ref")
-    text = _command_text(o["command"])
+    text = command_text(o["command"])
+    from spellray.stop_conditions import normalize
+
+    try:  # before anything is uploaded or started
+        stop_conditions = normalize(o["stop_condition"])
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
     environment = build_environment(o["pip"], o["pip_req"], o["apt"], o["conda_file"],
                                     o["docker_image"], o["framework"])
     client = _client()
@@ -132,11 +140,11 @@ def run(
             err.print("[yellow]warning:[/] the code has uncommitted changes; the run records "
                       "the commit as dirty (-f hides this)")
     created = client.runs.new(
-        text, machine_type=o["machine_type"], env=_pairs(o["env"], "-e"),
-        params=_pairs(o["param"], "--param"), description=o["description"], labels=o["label"],
+        text, machine_type=o["machine_type"], env=pairs(o["env"], "-e"),
+        params=pairs(o["param"], "--param"), description=o["description"], labels=o["label"],
         code=code, code_dir=None, mounts=o["mount"], environment=environment,
         github_url=o["github_url"], github_ref=o["github_ref"], idempotent=o["idempotent"],
-        timeout_minutes=o["timeout"])
+        timeout_minutes=o["timeout"], stop_conditions=stop_conditions)
     run_id = created.id
     reused = created.reused
     if verbose:
@@ -200,6 +208,8 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
         ("Code", _code_text(item)),
         ("Environment", _environment_text(item)),
         ("Timeout", f"{item.timeout_minutes:g} min" if item.timeout_minutes else "-"),
+        ("Stop when", " or ".join(item.stop_conditions) or "-"),
+        ("MLflow run", item.mlflow_run_id or "-"),
         ("Ray job", item.ray_submission_id or "-"),
         ("Created", f"{item.created_at:%Y-%m-%d %H:%M:%S} ({ago(item.created_at)})"),
         ("Duration", run_duration(item.started_at, item.ended_at)),

@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 from spellray.runner.log_sink import LogSink
+from spellray.runner.metrics_forwarder import Listener, MetricsForwarder
 from spellray.runner.reporter import Reporter
+from spellray.runner.tracking import TrackingSetup
 from spellray.storage.code_package import changed_files, file_crc32, unpack
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
@@ -34,12 +36,17 @@ class Runner:
     def __init__(self, run_id: int, storage: Storage) -> None:
         self.run_id = run_id
         self.storage = storage
-        self.reporter = Reporter(os.environ.get("SPELLRAY_SERVER_URL", ""),
-                                 os.environ.get("SPELLRAY_TOKEN", ""), run_id)
+        self.token = os.environ.get("SPELLRAY_TOKEN", "")
+        self.reporter = Reporter(os.environ.get("SPELLRAY_SERVER_URL", ""), self.token, run_id)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"spellray-run-{run_id}-"))
         self.spell_dir = join("runs", run_id, ".spell")
         self.log_copy = self.workdir.with_name(f"{self.workdir.name}.log")
         self.log = LogSink(storage, f"{self.spell_dir}/log", self.log_copy)
+        # Where send_metric writes: beside the working folder, so it never becomes an output.
+        self.metrics_file = self.workdir.with_name(f"{self.workdir.name}.metrics.jsonl")
+        # Each is called with every metric the command sends ({"name", "value", "index",
+        # "time"}) as it arrives, from a background thread. Append before run().
+        self.metric_listeners: list[Listener] = []
         self.terminated = False
         self.child: subprocess.Popen[bytes] | None = None
         # run.json as the server wrote it; the runner adds its result and writes it back.
@@ -48,7 +55,8 @@ class Runner:
         self.mount_paths: set[str] = set()
         self.mounted: list[dict] = []
         self.outside_mounts: list[Path] = []  # absolute -m paths, removed when the run ends
-        self.timed_out = False
+        # Why the runner itself stopped the command (--timeout, --stop-condition, request_stop).
+        self.stop_reason: str | None = None
 
     # -- signals --------------------------------------------------------------------------
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
@@ -58,15 +66,36 @@ class Runner:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.child.pid, signal.SIGTERM)
 
-    def _on_timeout(self) -> None:
-        """`--timeout`: end the command as `spell stop` would; outputs are saved."""
-        self.timed_out = True
+    def request_stop(self, reason: str) -> None:
+        """End the command as `spell stop` does (outputs saved); the run ends `stopped` with
+        ``reason``. For --timeout, --stop-condition, and a Tune trial that is stopped. Once
+        the command has ended there is nothing to stop: the run keeps its own outcome."""
+        if self.child is not None and self.child.poll() is not None:
+            return
+        self.stop_reason = self.stop_reason or reason
         self._on_sigterm(signal.SIGTERM, None)
 
+    def _stop_conditions_listener(self) -> Listener | None:
+        from spellray.stop_conditions import parse
+
+        conditions = [parse(text) for text in self.record.get("stop_conditions") or []]
+
+        def check(metric: dict) -> None:
+            for condition in conditions:
+                if condition.met(metric["name"], metric["value"], metric["index"]):
+                    self.request_stop(f"stop condition met: {condition} "
+                                      f"at index {metric['index']}")
+
+        return check if conditions else None
+
     # -- steps ----------------------------------------------------------------------------
-    def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_sigterm)
+    def run(self, handle_signals: bool = True) -> int:
+        """Run the whole run; the exit code for the runner's process. ``handle_signals``:
+        take SIGTERM (Ray's stop) in this process; only possible in its main thread."""
+        if handle_signals:
+            signal.signal(signal.SIGTERM, self._on_sigterm)
         self.reporter.send("building")
+        tracking = TrackingSetup(self.reporter.api.copy(), self.token)  # while code comes
         self.record = json.loads(self.storage.read_bytes(f"{self.spell_dir}/run.json"))
         manifest = self._fetch_code()
         if packages := self.record.get("apt"):
@@ -79,20 +108,36 @@ class Runner:
                 self.log.line(f"spellray: {exc.message}")
                 return self._write_result("failed", None, f"build failed: apt: {exc.message}")
         self._mount(self.record.get("mounts") or [])
+        env = self._metrics_env(tracking)
         if self.terminated:
             return self._finish(None, manifest)
         self.reporter.send("running")
         timer = None
         if minutes := self.record.get("timeout_minutes"):
-            timer = threading.Timer(minutes * 60, self._on_timeout)
+            timer = threading.Timer(minutes * 60, self.request_stop,
+                                    [f"timed out after {minutes:g} minute(s) (--timeout)"])
             timer.daemon = True
             timer.start()
+        forwarder = MetricsForwarder(self.metrics_file, self.reporter.api.copy(),
+                                     self.metric_listeners)
         try:
-            exit_code = self._run_command(self.record["command"])
+            exit_code = self._run_command(self.record["command"], env)
         finally:
             if timer is not None:
                 timer.cancel()
+            # Before the final report: that revokes the run's token.
+            forwarder.close(REPORT_DRAIN_SECONDS)
         return self._finish(exit_code, manifest)
+
+    def _metrics_env(self, tracking: TrackingSetup) -> dict[str, str]:
+        """The command's variables for send_metric and MLflow; --stop-condition listens."""
+        if check := self._stop_conditions_listener():
+            self.metric_listeners.append(check)
+        self.metrics_file.touch()
+        env = tracking.env(self.metrics_file)
+        if tracking.note:
+            self.log.line(f"spellray: MLflow variables not set: {tracking.note}")
+        return env
 
     def _fetch_code(self) -> dict[str, int]:
         """Put the run's code in its working folder; return the manifest (name -> CRC32) of
@@ -136,12 +181,15 @@ class Runner:
                           f"({result.files} files, {result.bytes_downloaded} bytes downloaded "
                           f"in {result.seconds:.2f} s)")
 
-    def _run_command(self, command: str) -> int:
+    def _run_command(self, command: str, env: dict[str, str]) -> int:
         shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
         self.child = subprocess.Popen(
             [shell, "-c", command], cwd=self.workdir, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **env},
         )
+        if self.terminated:  # stopped while it was being started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.child.pid, signal.SIGTERM)
         # If this runner dies (SIGKILL), nothing else would end the user's processes: the
         # same watcher Ray's job supervisor uses for its own entrypoint.
         watcher = subprocess.Popen(
@@ -167,9 +215,8 @@ class Runner:
             return self._write_result("killed", exit_code, "killed by user")
         self.reporter.send("saving")
         saved = self._save_outputs(manifest)
-        if self.timed_out:
-            minutes = self.record["timeout_minutes"]
-            status, reason = "stopped", f"timed out after {minutes:g} minute(s) (--timeout)"
+        if self.stop_reason:
+            status, reason = "stopped", self.stop_reason
         elif self.terminated:
             status, reason = "stopped", "stopped by user"
         elif exit_code == 0:
@@ -192,6 +239,8 @@ class Runner:
                             "ended_at": time.time()}
         self.storage.write_bytes(f"{self.spell_dir}/run.json",
                                  json.dumps(self.record, indent=2).encode())
+        if self.metrics_file.exists() and self.metrics_file.stat().st_size:
+            self.storage.upload_file(self.metrics_file, f"{self.spell_dir}/metrics.jsonl")
         self.reporter.send(status, reason, exit_code)
         self.reporter.close(REPORT_DRAIN_SECONDS)
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -201,6 +250,7 @@ class Runner:
             else:
                 shutil.rmtree(dest, ignore_errors=True)
         self.log_copy.unlink(missing_ok=True)
+        self.metrics_file.unlink(missing_ok=True)
         return 0 if status == "complete" else 1
 
 

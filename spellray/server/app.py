@@ -19,7 +19,9 @@ from spellray.server.auth import check_token, ensure_admin_token
 from spellray.server.context import ServerContext
 from spellray.server.ray_jobs import RayJobs
 from spellray.server.reconciler import Reconciler
-from spellray.server.routers import code, info, links, resources, runs
+from spellray.server.routers import code, hyper, info, links, metrics, resources, runs
+from spellray.server.tracking import Tracking
+from spellray.server.tracking_gate import TrackingGate, UiSessions
 from spellray.settings import Settings, get_settings
 from spellray.storage.public_data import seed_public
 from spellray.storage.store import Storage
@@ -52,6 +54,7 @@ def build_context(settings: Settings, advertise_url: str) -> ServerContext:
         storage=storage, ray=RayJobs(settings.ray_address),
         server_id=_server_id(sessions), advertise_url=advertise_url,
         machine_types=load_machine_types(settings.home),
+        tracking=Tracking(settings, advertise_url),
     )
 
 
@@ -72,14 +75,19 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
         app.state.ctx = build_context(settings, advertise_url)
         reconciler = Reconciler(app.state.ctx)
         reconciler.start()  # picks up runs that were active before a restart
+        app.state.ctx.tracking.warm_up()  # MLflow takes seconds to import: not on the way up
         log.info("spellray server %s started at %s", app.state.ctx.server_id, advertise_url)
         yield
         reconciler.stop()
 
     app = FastAPI(title="spellray", lifespan=lifespan,
                   dependencies=[Depends(require_token)])
-    for router in (runs.router, code.router, info.router, resources.router, links.router):
+    for router in (runs.router, code.router, info.router, resources.router, links.router,
+                   metrics.router, hyper.router):
         app.include_router(router)
+    # MLflow's API and UI under /mlflow, behind the same tokens (and `spell ui` logins).
+    app.state.ui_sessions = UiSessions()
+    app.add_middleware(TrackingGate)
 
     @app.exception_handler(SpellrayError)
     async def _spellray_error(_: Request, exc: SpellrayError) -> JSONResponse:

@@ -51,6 +51,18 @@ def issue_run_token(session: Session, run_id: int) -> str:
     return token
 
 
+def issue_search_token(session: Session, search_id: int) -> str:
+    """The token a search's driver (and its trial actors) speak to the server with."""
+    token = new_token()
+    session.add(Token(token_hash=hash_token(token), name=f"search {search_id}"))
+    return token
+
+
+def revoke_search_tokens(session: Session, search_id: int) -> None:
+    for token in session.scalars(select(Token).where(Token.name == f"search {search_id}")):
+        token.revoked = True
+
+
 def revoke_run_tokens(session: Session, run_id: int) -> None:
     for token in session.scalars(select(Token).where(Token.run_id == run_id)):
         token.revoked = True

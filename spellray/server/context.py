@@ -9,6 +9,7 @@ from sqlalchemy.orm import sessionmaker
 from spellray.schemas import MachineType
 from spellray.server.ray_jobs import RayJobs
 from spellray.server.services.environments import ClusterAbilities
+from spellray.server.tracking import Tracking
 from spellray.settings import Settings
 from spellray.storage.store import Storage
 
@@ -23,6 +24,8 @@ class ServerContext:
     # The URL runners use to report back (they may be on other nodes).
     advertise_url: str
     machine_types: dict[str, MachineType]
+    # MLflow: the tracking store and its server app (loaded lazily).
+    tracking: Tracking
     # uploads/<name> begun on this server: spares a storage lookup for each file sent.
     open_uploads: set[str] = field(default_factory=set)
     # What the nodes can build (conda, containers), looked at once.

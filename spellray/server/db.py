@@ -73,7 +73,12 @@ class Run(Base):
     # machine type, env vars): what --idempotent matches on.
     identity: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     stop_requested: Mapped[str | None] = mapped_column(String(10), default=None)
+    # The run's MLflow run (its metrics and params), made when the runner first asks.
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), default=None)
     parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None)
+    # A trial's search (kind "trial").
+    hyper_search_id: Mapped[int | None] = mapped_column(ForeignKey("hyper_searches.id"),
+                                                        default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -88,6 +93,24 @@ class Run(Base):
     events: Mapped[list[RunEvent]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="RunEvent.id"
     )
+
+
+class HyperSearch(Base):
+    """`spell hyper grid|random|bayesian`: one Ray job driving a Tune Tuner; its trials
+    are runs (``Run.hyper_search_id``). ``spec`` is the HyperRequest as submitted."""
+
+    __tablename__ = "hyper_searches"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ray_submission_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class RunEvent(Base):

@@ -22,6 +22,9 @@ from spellray.server.ray_jobs import (
     is_environment_failure,
     map_job_status,
 )
+from spellray.server.services.hyper import ACTIVE as SEARCH_ACTIVE
+from spellray.server.services.hyper import end_search
+from spellray.server.services.metrics import end_tracking
 from spellray.server.services.run_status import change_status
 from spellray.server.services.runs import log_path, record_path
 
@@ -69,19 +72,42 @@ class Reconciler:
             active = list(session.scalars(
                 select(db.Run.id).where(db.Run.status.in_([s.value for s in ACTIVE_STATUSES]))
             ))
-        if not active:
+            searches = list(session.scalars(
+                select(db.HyperSearch.id).where(db.HyperSearch.status.in_(SEARCH_ACTIVE))))
+        if not active and not searches:
             return
         jobs = self.ctx.ray.jobs()
+        for search_id in searches:
+            with self.ctx.sessions() as session:
+                self._reconcile_search(session, session.get(db.HyperSearch, search_id), jobs)
+                session.commit()
         for run_id in active:
             with self.ctx.sessions() as session:
                 run = session.get(db.Run, run_id)
                 try:
                     self._reconcile_run(session, run, jobs)
                     session.commit()
+                    if RunStatus(run.status).is_terminal:  # ended by this pass
+                        end_tracking(self.ctx, run.mlflow_run_id, run.status)
                 except (SpellrayError, StaleDataError) as exc:
                     # The runner reported at the same moment; the next pass sees its result.
                     log.info("reconciler: run %s changed concurrently: %s", run_id, exc)
                     session.rollback()
+
+    def _reconcile_search(self, session: Session, search: db.HyperSearch,
+                          jobs: dict[str, JobDetails]) -> None:
+        """A search whose driver job ended without reporting (it crashed, or Ray lost it)."""
+        if search.ray_submission_id is None:
+            if db.utcnow() - search.created_at > UNSUBMITTED_GRACE:
+                end_search(session, search, "failed", "never submitted to Ray")
+            return
+        job = jobs.get(search.ray_submission_id) or self.ctx.ray.job(search.ray_submission_id)
+        if job is None:
+            end_search(session, search, "failed", "its Ray job vanished")
+        elif job.status.value in ("SUCCEEDED", "FAILED", "STOPPED"):
+            status = "stopped" if search.status == "stopping" else "failed"
+            end_search(session, search, status,
+                       None if status == "stopped" else f"its driver ended: {job.message}")
 
     def _reconcile_run(self, session: Session, run: db.Run, jobs: dict[str, JobDetails]) -> None:
         if run.ray_submission_id is None:
@@ -98,6 +124,8 @@ class Reconciler:
             return
         ray_status = job.status.value
         mapped = map_job_status(ray_status, run.stop_requested, job.message)
+        if run.kind == "trial" and not mapped.is_terminal:
+            return  # the search's driver is alive; the trial's runner reports for itself
         if not mapped.is_terminal:
             change_status(session, run, mapped)
             return
@@ -110,6 +138,9 @@ class Reconciler:
         if mapped == RunStatus.failed and is_environment_failure(job):
             reason = environment_failure_reason(job.message or "")
             self._save_build_log(run.id, job.message or "")
+        elif run.kind == "trial":
+            mapped = RunStatus.interrupted if mapped != RunStatus.failed else mapped
+            reason = "its search's driver ended before the trial did"
         elif mapped == RunStatus.failed:
             reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
         change_status(session, run, mapped, reason)

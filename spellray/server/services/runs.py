@@ -6,6 +6,8 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +28,7 @@ from spellray.schemas import (
     EnvironmentLog,
     GitSource,
     LogChunk,
+    MachineType,
     Mount,
     OutputFile,
     Run,
@@ -46,6 +49,7 @@ from spellray.server.services.idempotency import (
     reusable_run,
     run_identity,
 )
+from spellray.server.services.metrics import end_tracking
 from spellray.server.services.mounts import resolve_mounts
 from spellray.server.services.run_status import change_status
 from spellray.settings import storage_env
@@ -101,11 +105,25 @@ def to_schema(run: db.Run) -> Run:
         environment=Environment.model_validate(spec.get("environment") or {}),
         environment_digest=run.environment_digest,
         timeout_minutes=spec.get("timeout_minutes"),
+        stop_conditions=spec.get("stop_conditions") or [], mlflow_run_id=run.mlflow_run_id,
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
         history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
                  for e in run.events],
     )
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A checked run request, ready to become a run (or a search's template for trials)."""
+
+    machine_type: MachineType
+    git: GitSource | None
+    ray_env: dict[str, Any]
+    env_digest: str | None
+    command: str
+    identity: str
+    spec: dict[str, Any]
 
 
 class RunService:
@@ -119,21 +137,23 @@ class RunService:
         return run
 
     # -- submit ---------------------------------------------------------------------------
-    def create(self, request: RunRequest) -> Run:
-        machine_type = resolve_machine_type(request.machine_type, self.ctx.machine_types)
+    def machine_type(self, name: str) -> MachineType:
+        return resolve_machine_type(name, self.ctx.machine_types)
+
+    def prepare(self, request: RunRequest) -> PreparedRun:
+        """Everything a run needs, checked before anything is made: what the cluster
+        cannot build, a missing code package, ref or mount fails the submission now."""
+        machine_type = self.machine_type(request.machine_type)
         if request.code and not self.ctx.storage.exists(code_path(request.code.sha256)):
             raise InvalidInput(f"code package {request.code.sha256[:12]} is not uploaded; "
                                "PUT it to /api/code/<sha256> first")
         git = request.git
-        if git is not None:  # the commit is fixed now, so the run is what was asked for
-            git = GitSource(url=git.url, ref=git.ref,
-                            commit=resolve_remote(git.url, git.ref))
-        # What the cluster cannot build is refused here, not found out by a stuck run.
+        if git is not None and git.commit is None:  # fixed now: the run is what was asked
+            git = GitSource(url=git.url, ref=git.ref, commit=resolve_remote(git.url, git.ref))
         ray_env = environments.runtime_env(request.environment, self.ctx.abilities)
         env_digest = environments.digest(request.environment)
         command = substitute_params(request.command, request.params)
         with self.ctx.sessions() as session:
-            # A missing resource fails the submission now, not the run later.
             mounts = resolve_mounts(session, self.ctx.storage, request.mounts)
         identity = run_identity(
             code=git.commit if git else request.code and request.code.sha256, command=command,
@@ -143,36 +163,53 @@ class RunService:
                 "mounts": [m.model_dump() for m in mounts],
                 "environment": environments.normalize(request.environment).model_dump(),
                 "git": git.model_dump() if git else None,
-                "timeout_minutes": request.timeout_minutes}
-        run_id, token = self._insert(request, command, machine_type.name, spec, identity,
-                                     env_digest, git)
-        if token is None:  # --idempotent found its twin
-            return self.get(run_id).model_copy(update={"reused": True})
+                "timeout_minutes": request.timeout_minutes,
+                "stop_conditions": request.stop_conditions}
+        return PreparedRun(machine_type=machine_type, git=git, ray_env=ray_env,
+                           env_digest=env_digest, command=command, identity=identity,
+                           spec=spec)
 
-        self.ctx.storage.write_bytes(record_path(run_id), json.dumps({
-            "id": run_id, "command": command, "machine_type": machine_type.name,
-            "params": request.params, "code": request.code.model_dump() if request.code else None,
-            "git": spec["git"], "mounts": spec["mounts"], "apt": spec["environment"]["apt"],
-            "environment_digest": env_digest, "timeout_minutes": request.timeout_minutes,
-        }, indent=2).encode())
-        submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
-        # exec: the job's process is the runner itself, not a shell around it. With Python
-        # packages Ray puts its virtualenv first on PATH: `python` is that env's.
-        python = "python" if "uv" in ray_env else shlex.quote(sys.executable)
-        entrypoint = (f"exec {python} -m spellray.runner {run_id} "
-                      f"--storage {shlex.quote(self.ctx.storage.uri)}")
-        env_vars = {
+    def base_env_vars(self, request: RunRequest, token: str) -> dict[str, str]:
+        """The job's environment, for a run's runner and a search's driver alike."""
+        return {
             **request.env,
             **storage_env(self.ctx.settings),
-            "SPELLRAY_RUN_ID": str(run_id),
             "SPELLRAY_SERVER_URL": self.ctx.advertise_url,
             "SPELLRAY_TOKEN": token,
             # Ray SIGKILLs a stopped job after this long; `spell stop` needs time to save.
             "RAY_JOB_STOP_WAIT_TIME_S": str(self.ctx.settings.stop_grace_seconds),
             "PYTHONUNBUFFERED": "1",
         }
+
+    def _write_record(self, run_id: int, request: RunRequest, prepared: PreparedRun) -> None:
+        spec = prepared.spec
+        self.ctx.storage.write_bytes(record_path(run_id), json.dumps({
+            "id": run_id, "command": prepared.command,
+            "machine_type": prepared.machine_type.name, "params": request.params,
+            "code": request.code.model_dump() if request.code else None,
+            "git": spec["git"], "mounts": spec["mounts"], "apt": spec["environment"]["apt"],
+            "environment_digest": prepared.env_digest,
+            "timeout_minutes": request.timeout_minutes,
+            "stop_conditions": request.stop_conditions,
+        }, indent=2).encode())
+
+    def create(self, request: RunRequest) -> Run:
+        prepared = self.prepare(request)
+        run_id, token = self._insert(request, prepared)
+        if token is None:  # --idempotent found its twin
+            return self.get(run_id).model_copy(update={"reused": True})
+        self._write_record(run_id, request, prepared)
+        submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
+        # exec: the job's process is the runner itself, not a shell around it. With Python
+        # packages Ray puts its virtualenv first on PATH: `python` is that env's.
+        python = "python" if "uv" in prepared.ray_env else shlex.quote(sys.executable)
+        entrypoint = (f"exec {python} -m spellray.runner {run_id} "
+                      f"--storage {shlex.quote(self.ctx.storage.uri)}")
+        env_vars = {**self.base_env_vars(request, token), "SPELLRAY_RUN_ID": str(run_id)}
+        machine_type = prepared.machine_type
         try:
-            self.ctx.ray.submit(submission_id, entrypoint, {**ray_env, "env_vars": env_vars},
+            self.ctx.ray.submit(submission_id, entrypoint,
+                                {**prepared.ray_env, "env_vars": env_vars},
                                 machine_type.num_cpus, machine_type.num_gpus,
                                 machine_type.resources)
         except RayUnavailable as exc:
@@ -187,23 +224,37 @@ class RunService:
             session.commit()
             return to_schema(run)
 
-    def _insert(self, request: RunRequest, command: str, machine_type: str, spec: dict,
-                identity: str, env_digest: str | None,
-                git: GitSource | None) -> tuple[int, str | None]:
+    def create_trial(self, request: RunRequest, search_id: int,
+                     driver_submission_id: str | None) -> tuple[int, str]:
+        """A search's trial: a run made like any other, executed by the search's driver job
+        (its Ray submission id is the driver's); (run id, its token)."""
+        prepared = self.prepare(request)
+        run_id, token = self._insert(request, prepared, kind="trial",
+                                     hyper_search_id=search_id,
+                                     ray_submission_id=driver_submission_id)
+        assert token is not None  # trials are never --idempotent
+        self._write_record(run_id, request, prepared)
+        return run_id, token
+
+    def _insert(self, request: RunRequest, prepared: PreparedRun, kind: str = "run",
+                hyper_search_id: int | None = None,
+                ray_submission_id: str | None = None) -> tuple[int, str | None]:
         """Add the run row; return (run id, its token), or (the twin's id, None) when
         --idempotent finds an identical active or complete run."""
-        code = request.code
+        code, git, identity = request.code, prepared.git, prepared.identity
         for _ in range(CLAIM_ATTEMPTS):
             with self.ctx.sessions() as session:
                 if request.idempotent and (twin := reusable_run(session, identity)):
                     return twin.id, None
                 run = db.Run(
-                    command=command, machine_type=machine_type,
+                    kind=kind, command=prepared.command,
+                    machine_type=prepared.machine_type.name,
                     status=RunStatus.requested.value, description=request.description,
-                    spec=spec, code_sha256=code and code.sha256,
+                    spec=prepared.spec, code_sha256=code and code.sha256,
                     git_commit=git.commit if git else code and code.git_commit,
-                    git_dirty=code and code.git_dirty, environment_digest=env_digest,
-                    identity=identity,
+                    git_dirty=code and code.git_dirty, environment_digest=prepared.env_digest,
+                    identity=identity, hyper_search_id=hyper_search_id,
+                    ray_submission_id=ray_submission_id,
                 )
                 run.labels = [db.RunLabel(label=label) for label in request.labels]
                 session.add(run)
@@ -319,7 +370,9 @@ class RunService:
             if status_now is not None:
                 change_status(session, run, status_now, f"{how}ed by user")
             session.commit()
-            submission_id = run.ray_submission_id
+            submission_id, mlflow_run_id = run.ray_submission_id, run.mlflow_run_id
+        if status_now is not None:
+            end_tracking(self.ctx, mlflow_run_id, status_now.value)
         if submission_id:
             self.ctx.ray.stop(submission_id)
         return self.get(run_id)
@@ -327,9 +380,13 @@ class RunService:
     def report(self, run_id: int, report: StatusReport) -> Run:
         with self.ctx.sessions() as session:
             run = self._load(session, run_id)
-            change_status(session, run, report.status, report.reason, report.exit_code)
+            changed = change_status(session, run, report.status, report.reason,
+                                    report.exit_code)
             session.commit()
-            return to_schema(run)
+            result = to_schema(run)
+        if changed and report.status.is_terminal:
+            end_tracking(self.ctx, result.mlflow_run_id, report.status.value)
+        return result
 
     def set_label(self, run_id: int, label: str, present: bool) -> Run:
         try:

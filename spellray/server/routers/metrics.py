@@ -1,0 +1,46 @@
+"""HTTP routes for metrics (thin; services/metrics.py does the work). MLflow's own API and
+UI are served under /mlflow by tracking_gate.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from spellray.schemas import MetricBatch, MetricSeries, MetricSummary, TrackingInfo, UiLogin
+from spellray.server.services.metrics import MetricService
+
+router = APIRouter(prefix="/api", tags=["metrics"])
+
+
+def service(request: Request) -> MetricService:
+    return MetricService(request.app.state.ctx)
+
+
+Service = Annotated[MetricService, Depends(service)]
+
+
+@router.post("/runs/{run_id}/tracking", response_model=TrackingInfo)
+def tracking(run_id: int, metrics: Service) -> TrackingInfo:
+    return metrics.tracking_info(run_id)
+
+
+@router.post("/runs/{run_id}/metrics", status_code=204)
+def log_metrics(run_id: int, body: MetricBatch, metrics: Service) -> Response:
+    metrics.log(run_id, body)
+    return Response(status_code=204)
+
+
+@router.get("/runs/{run_id}/metrics", response_model=list[MetricSummary])
+def list_metrics(run_id: int, metrics: Service) -> list[MetricSummary]:
+    return metrics.list(run_id)
+
+
+@router.get("/runs/{run_id}/metrics/{name:path}", response_model=MetricSeries)
+def get_metric(run_id: int, name: str, metrics: Service) -> MetricSeries:
+    return metrics.series(run_id, name)
+
+
+@router.post("/ui/login", response_model=UiLogin)
+def ui_login(request: Request, metrics: Service, run_id: int | None = None) -> UiLogin:
+    return metrics.ui_login(request.app.state.ui_sessions, run_id)

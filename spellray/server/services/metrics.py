@@ -1,0 +1,100 @@
+"""Metrics: each run's MLflow run (made when first needed), its metrics in and out, and
+the one-time logins that open MLflow's UI in a browser."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import select, update
+
+from spellray.errors import NotFound, RunNotFound
+from spellray.schemas import MetricBatch, MetricSeries, MetricSummary, TrackingInfo, UiLogin
+from spellray.server import db
+from spellray.server.context import ServerContext
+from spellray.server.tracking import PREFIX
+from spellray.server.tracking_gate import CODE_SECONDS, UiSessions
+
+log = logging.getLogger(__name__)
+
+# This process makes each MLflow run once: the runner's tracking request and its first
+# metrics may arrive together.
+_creating = threading.Lock()
+
+
+class MetricService:
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.tracking = ctx.tracking
+
+    def _mlflow_run_id(self, run_id: int) -> str | None:
+        with self.ctx.sessions() as session:
+            row = session.execute(select(db.Run.id, db.Run.mlflow_run_id)
+                                  .where(db.Run.id == run_id)).one_or_none()
+        if row is None:
+            raise RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
+        return row.mlflow_run_id
+
+    def _ensure_mlflow_run(self, run_id: int) -> str:
+        if found := self._mlflow_run_id(run_id):
+            return found
+        with _creating:
+            if found := self._mlflow_run_id(run_id):
+                return found
+            with self.ctx.sessions() as session:
+                run = session.get(db.Run, run_id)
+                assert run is not None
+                kind, command, params = run.kind, run.command, (run.spec or {}).get("params", {})
+            mlflow_run_id = self.tracking.create_run(run_id, kind, command, params)
+            with self.ctx.sessions() as session:
+                # A plain UPDATE, not through the ORM: it leaves the row's version alone, so
+                # a status report changing the same run at this moment is not refused.
+                session.execute(update(db.Run).where(db.Run.id == run_id)
+                                .values(mlflow_run_id=mlflow_run_id))
+                session.commit()
+            return mlflow_run_id
+
+    def tracking_info(self, run_id: int) -> TrackingInfo:
+        """The run's MLflow run, made now if it has none yet."""
+        return TrackingInfo(tracking_uri=self.tracking.tracking_uri,
+                            mlflow_run_id=self._ensure_mlflow_run(run_id),
+                            experiment_id=self.tracking.experiment_id)
+
+    def log(self, run_id: int, batch: MetricBatch) -> None:
+        if batch.metrics:
+            self.tracking.log_metrics(self._ensure_mlflow_run(run_id), batch.metrics)
+
+    def list(self, run_id: int) -> list[MetricSummary]:
+        mlflow_run_id = self._mlflow_run_id(run_id)
+        return self.tracking.summaries(mlflow_run_id) if mlflow_run_id else []
+
+    def series(self, run_id: int, name: str) -> MetricSeries:
+        mlflow_run_id = self._mlflow_run_id(run_id)
+        values = self.tracking.series(mlflow_run_id, name) if mlflow_run_id else []
+        if not values:
+            raise NotFound(f"run {run_id} has no metric {name!r} (yet); "
+                           f"spell metrics {run_id} lists its metrics")
+        return MetricSeries(name=name, values=values)
+
+    def ui_login(self, sessions: UiSessions, run_id: int | None) -> UiLogin:
+        """A one-time URL path that opens MLflow's UI (at the run's page, given one)."""
+        page = ""
+        if run_id is not None:
+            mlflow_run_id = self._mlflow_run_id(run_id)
+            if mlflow_run_id is None:
+                raise NotFound(f"run {run_id} has nothing in MLflow yet (no metrics, and its "
+                               "command has not started)")
+            page = f"#/experiments/{self.tracking.experiment_id}/runs/{mlflow_run_id}"
+        code = sessions.issue_code(page)
+        return UiLogin(login_path=f"{PREFIX}/login?code={code}", expires_in=CODE_SECONDS)
+
+
+def end_tracking(ctx: ServerContext, mlflow_run_id: str | None, status: str) -> None:
+    """Mark a run's MLflow run ended as the run did. Best effort: the run's own status is
+    what counts, and MLflow being unavailable must not refuse it."""
+    if mlflow_run_id is None:
+        return
+    try:
+        ctx.tracking.end_run(mlflow_run_id, status)
+    except Exception:
+        log.exception("could not mark MLflow run %s %s", mlflow_run_id, status)

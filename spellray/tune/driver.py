@@ -1,0 +1,143 @@
+"""The Ray job that drives one search: `python -m spellray.tune.driver SEARCH_ID`.
+
+It reads the search from the server, runs a Ray Tune Tuner whose trials are spellray runs
+(spellray/tune/trial.py), and reports how the search ended. Tune's own result files,
+loggers and checkpoints are off: the runs keep everything (outputs, logs, metrics).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from typing import Any
+
+# Before Ray Tune is imported: its JSON/CSV/TensorBoard loggers would write files no one
+# reads, for every result of every trial.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+# A trial that ends without reporting the search's metric (a failed run) is not an error.
+os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+
+from ray import tune
+
+from spellray.client import Client
+from spellray.tune.space import ParamSpec
+from spellray.tune.trial import SpellTrial
+
+# How often the driver asks the server whether `spell hyper stop` was requested.
+STOP_POLL_SECONDS = 1.0
+
+
+def _reverse_log(low: float, high: float, as_int: bool) -> Any:
+    """Spell's reverse_log: log-spaced from the top (dense near MAX), e.g. for momentum."""
+    def sample(_: Any) -> float | int:
+        value = low + high - math.exp(random.uniform(math.log(low), math.log(high)))
+        return round(value) if as_int else value
+    return tune.sample_from(sample)
+
+
+def domain(spec: ParamSpec, kind: str) -> Any:
+    if spec.values is not None:
+        return tune.grid_search(spec.values) if kind == "grid" else tune.choice(spec.values)
+    assert spec.min is not None and spec.max is not None
+    low, high, as_int = spec.min, spec.max, spec.type == "int"
+    if spec.scale == "reverse_log":
+        return _reverse_log(low, high, as_int)
+    if as_int:  # Tune's integer upper bounds are exclusive; Spell's MAX is included
+        return (tune.lograndint if spec.scale == "log" else tune.randint)(int(low), int(high) + 1)
+    return (tune.loguniform if spec.scale == "log" else tune.uniform)(low, high)
+
+
+class StopRequested(tune.Stopper):
+    """Ends the search gracefully when `spell hyper stop` asks: Tune stops each running
+    trial, and each trial's cleanup saves its run's outputs."""
+
+    def __init__(self, server_url: str, token: str, search_id: int) -> None:
+        self.server_url, self.token, self.search_id = server_url, token, search_id
+        self._client: Client | None = None
+        self._next, self._stop = 0.0, False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune saves its stopper with the experiment's state; an HTTP client won't pickle.
+        return {**self.__dict__, "_client": None}
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        if not self._stop and time.monotonic() >= self._next:
+            self._next = time.monotonic() + STOP_POLL_SECONDS
+            self._client = self._client or Client(self.server_url, self.token)
+            self._stop = self._client.hyper.get(self.search_id).status == "stopping"
+        return self._stop
+
+
+def build_tuner(search: dict[str, Any], server_url: str, token: str) -> Any:
+    kind, mode = search["kind"], search.get("mode") or "max"
+    specs = [ParamSpec.model_validate(p) for p in search["params"]]
+    searcher = scheduler = None
+    if kind == "bayesian":
+        from ray.tune.search import ConcurrencyLimiter
+        from ray.tune.search.optuna import OptunaSearch
+
+        class OptunaOnMetric(OptunaSearch):
+            """Optuna's searcher, skipping the results (heartbeats) that carry no value of
+            the metric yet: Ray's would raise KeyError on them."""
+
+            def on_trial_result(self, trial_id: str, result: dict) -> None:
+                if self.metric in result:
+                    super().on_trial_result(trial_id, result)
+
+        searcher = ConcurrencyLimiter(
+            OptunaOnMetric(metric="spellray_objective", mode=mode),
+            max_concurrent=search.get("parallel") or 1)
+    if search.get("early_stop"):
+        from ray.tune.schedulers import ASHAScheduler
+
+        # On the metric's latest value, counted in values of it (not Tune's iterations,
+        # which include the trials' heartbeats).
+        scheduler = ASHAScheduler(metric="spellray_latest", mode=mode,
+                                  time_attr="spellray_metric_count", grace_period=1)
+    resources = search["resources"]
+    trainable = tune.with_resources(
+        tune.with_parameters(SpellTrial, search=search, server_url=server_url, token=token),
+        {"cpu": resources["num_cpus"], "gpu": resources["num_gpus"],
+         **resources.get("resources", {})})
+    return tune.Tuner(
+        trainable,
+        param_space={s.name: domain(s, kind) for s in specs},
+        tune_config=tune.TuneConfig(
+            num_samples=1 if kind == "grid" else search["num_runs"],
+            search_alg=searcher, scheduler=scheduler,
+            max_concurrent_trials=search.get("max_concurrent") or None,
+            # Trials are runs: a finished actor starts the next trial, saving an actor
+            # start (about a second here) per trial.
+            reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=f"search-{search['id']}", storage_path=tempfile.mkdtemp(prefix="spellray-tune-"),
+            stop=StopRequested(server_url, token, search["id"]), verbose=0,
+            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    search_id = int((argv or sys.argv[1:])[0])
+    server_url, token = os.environ["SPELLRAY_SERVER_URL"], os.environ["SPELLRAY_TOKEN"]
+    client = Client(server_url, token)
+    search = client.hyper.spec(search_id)
+    try:
+        build_tuner(search, server_url, token).fit()
+    except Exception as exc:
+        client.hyper.report(search_id, "failed", f"the search driver failed: "
+                                                  f"{type(exc).__name__}: {exc}")
+        raise
+    stopping = client.hyper.get(search_id).status == "stopping"
+    client.hyper.report(search_id, "stopped" if stopping else "complete")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

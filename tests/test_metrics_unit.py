@@ -1,0 +1,169 @@
+"""The metric pieces that need no cluster: send_metric, stop conditions, the sparkline, and
+the runner's forwarder tailing the file (its listeners hear metrics with no server at all)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from spellray import metrics
+from spellray.cli.metrics import sparkline
+from spellray.runner.metrics_forwarder import MetricsForwarder
+from spellray.runner.server_api import ServerApi
+from spellray.stop_conditions import StopCondition, normalize, parse
+from tests.helpers import free_port, wait_for
+
+
+@pytest.fixture
+def metrics_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "metrics.jsonl"
+    monkeypatch.setenv(metrics.METRICS_FILE_ENV, str(path))
+    monkeypatch.setattr(metrics, "_next_index", {})
+    return path
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_send_metric_appends_json_lines_with_next_indexes(metrics_file: Path) -> None:
+    metrics.send_metric("acc", 0.5)
+    metrics.send_metric("acc", 0.6)
+    metrics.send_metric("loss", 2)
+    metrics.send_metric("acc", 0.7, index=10)
+    metrics.send_metric("acc", 0.8)
+    got = [(m["name"], m["value"], m["index"]) for m in _lines(metrics_file)]
+    assert got == [("acc", 0.5, 0), ("acc", 0.6, 1), ("loss", 2.0, 0), ("acc", 0.7, 10),
+                   ("acc", 0.8, 11)]
+    assert all(isinstance(m["time"], float) for m in _lines(metrics_file))
+
+
+def test_send_metric_is_thread_safe(metrics_file: Path) -> None:
+    def send(name: str) -> None:
+        for i in range(200):
+            metrics.send_metric(name, i)
+
+    threads = [threading.Thread(target=send, args=(f"m{t % 2}",)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = _lines(metrics_file)
+    assert len(lines) == 1600
+    for name in ("m0", "m1"):
+        assert sorted(m["index"] for m in lines if m["name"] == name) == list(range(800))
+
+
+@pytest.mark.parametrize(("name", "value", "index", "message"), [
+    ("", 1, None, "non-empty string"),
+    ("a$b", 1, None, "may only contain"),
+    ("../up", 1, None, "not a clean relative path"),
+    ("/abs", 1, None, "not a clean relative path"),
+    ("x" * 251, 1, None, "longer than 250"),
+    ("ok", "1.0", None, "is not a number"),
+    ("ok", True, None, "is not a number"),
+    ("ok", None, None, "is not a number"),
+    ("ok", math.nan, None, "not a finite number"),
+    ("ok", math.inf, None, "not a finite number"),
+    ("ok", 1, 1.5, "must be an integer"),
+    ("ok", 1, 2**63, "does not fit in 64 bits"),
+])
+def test_send_metric_refuses_bad_input(metrics_file: Path, name: object, value: object,
+                                       index: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        metrics.send_metric(name, value, index)  # type: ignore[arg-type]
+    assert not metrics_file.exists()
+
+
+def test_send_metric_accepts_names_mlflow_accepts(metrics_file: Path) -> None:
+    for name in ("train/loss", "val acc", "a:b", "a.b-c_d"):
+        metrics.send_metric(name, 1)
+    assert len(_lines(metrics_file)) == 4
+
+
+def test_send_metric_outside_a_run_is_a_no_op(tmp_path: Path) -> None:
+    probe = ("import sys\nfrom spellray.metrics import send_metric\n"
+             "send_metric('acc', 0.5)\n"
+             "try:\n    send_metric('acc', float('nan'))\n"
+             "except ValueError:\n    print('refused')\n"
+             "print('LOADED', [m for m in ('mlflow', 'httpx', 'ray', 'pydantic') "
+             "if m in sys.modules])\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "refused" in done.stdout and "LOADED []" in done.stdout  # nothing heavy imported
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("accuracy >= 0.9", StopCondition("accuracy", ">=", 0.9, 0)),
+    ("loss<0.1:5", StopCondition("loss", "<", 0.1, 5)),
+    ("  val/loss <= 1e-3 : 10 ", StopCondition("val/loss", "<=", 0.001, 10)),
+    ("a:b > 3:2", StopCondition("a:b", ">", 3.0, 2)),
+    ("epoch == 3", StopCondition("epoch", "==", 3.0, 0)),
+    ("acc > -1", StopCondition("acc", ">", -1.0, 0)),
+])
+def test_stop_conditions_parse(text: str, expected: StopCondition) -> None:
+    assert parse(text) == expected
+    assert parse(str(expected)) == expected  # the normal form reads back the same
+
+
+def test_stop_condition_normal_form_keeps_the_value_exact() -> None:
+    assert normalize(["acc>=0.1234567", "loss < 3.0:0", "x==2:4"]) == [
+        "acc >= 0.1234567", "loss < 3", "x == 2:4"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("accuracy", "is malformed"), ("accuracy >> 0.9", "is malformed"),
+    ("accuracy = 0.9", "is malformed"), ("accuracy => 0.9", "is malformed"),
+    (">= 0.9", "is malformed"), ("", "is malformed"),
+    ("accuracy >= high", "is not a number"), ("accuracy >= nan", "finite number"),
+    ("accuracy >= 0.9:", "MIN_INDEX '' must be"), ("accuracy >= 0.9:1.5", "MIN_INDEX '1.5'"),
+    ("accuracy >= 0.9:1:2", "is malformed"), ("bad$name > 1", "may only contain"),
+])
+def test_malformed_stop_conditions(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse(text)
+
+
+def test_stop_condition_is_met_at_min_index_or_later() -> None:
+    condition = parse("accuracy >= 0.9:3")
+    assert not condition.met("accuracy", 0.95, 2)
+    assert condition.met("accuracy", 0.9, 3)
+    assert not condition.met("accuracy", 0.89, 4)
+    assert not condition.met("loss", 0.95, 4)
+
+
+def test_sparkline() -> None:
+    assert sparkline([]) == ""
+    assert sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([8, 1]) == "█▁"
+    assert sparkline([3, 3, 3]) == "▄▄▄"
+    long = sparkline(list(range(1000)), width=40)
+    assert len(long) == 40 and long[0] == "▁" and long[-1] == "█"
+    assert list(long) == sorted(long)
+
+
+def test_forwarder_tells_listeners_even_with_no_server(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    heard: list[dict] = []
+    api = ServerApi(f"http://127.0.0.1:{free_port()}", "token", 1)  # nothing listens there
+    forwarder = MetricsForwarder(path, api, [heard.append, lambda m: 1 / 0])
+    with path.open("a", buffering=1) as f:
+        f.write(json.dumps({"name": "a", "value": 1, "index": 0, "time": 1.0}) + "\n")
+        f.write("not a metric\n")
+        f.write(json.dumps({"name": "a", "value": 2, "index": 1, "time": 2.0}))  # no \n yet
+        wait_for(lambda: len(heard) == 1, what="the first metric")
+        f.write("\n")
+    wait_for(lambda: len(heard) == 2, what="the second metric")
+    forwarder.close(timeout=0.5)  # the server never answers: give up soon
+    assert heard == [{"name": "a", "value": 1.0, "index": 0, "time": 1.0},
+                     {"name": "a", "value": 2.0, "index": 1, "time": 2.0}]
+    assert forwarder.count == 2
