@@ -79,6 +79,12 @@ def test_grid_of_four_makes_four_runs_and_knows_the_best(spell: Spell, example: 
     rows = list(csv.DictReader(io.StringIO(metrics.stdout)))
     assert len(rows) == 4 and {r["metric"] for r in rows} == {"accuracy"}
     assert {int(r["run"]): float(r["last"]) for r in rows} == pytest.approx(finals)
+    archived = spell("hyper", "archive", str(search_id))
+    assert archived.returncode == 0, archived.stderr
+    ids = [line.split()[0] for line in spell("hyper", "list").stdout.splitlines()[1:]]
+    assert str(search_id) not in ids
+    ids = [line.split()[0] for line in spell("hyper", "list", "--all").stdout.splitlines()[1:]]
+    assert str(search_id) in ids
 
 
 def test_bayesian_search_of_six(spell: Spell, example: Path) -> None:
