@@ -17,18 +17,12 @@ from spellray.hyper_client import Search
 
 
 def _start(kind: str, command: str, params: dict[str, Any], *, client: Any = None,
-           num_runs: int | None = None, parallel: int | None = None,
-           metric: str | None = None, aggregation: str = "last", mode: str = "max",
-           early_stop: bool = False, max_concurrent: int | None = None,
-           **run_options: Any) -> Search:
+           **options: Any) -> Search:
+    """``options``: those of ``client.hyper.start`` (the search's, then the run's)."""
     from spellray.client import from_environment
 
     client = client or from_environment()
-    search = client.hyper.start(kind, command, params, num_runs=num_runs, parallel=parallel,
-                                metric=metric, aggregation=aggregation, mode=mode,
-                                early_stop=early_stop, max_concurrent=max_concurrent,
-                                **run_options)
-    return Search(client, search)
+    return Search(client, client.hyper.start(kind, command, params, **options))
 
 
 def grid(command: str, params: dict[str, list[Any]], **options: Any) -> Search:

@@ -16,7 +16,7 @@ from spellray.schemas import (
     Run,
     TrialStart,
 )
-from spellray.tune.space import ParamSpec, parse_json_param, parse_param
+from spellray.tune.space import ParamSpec, parse_json_param, parse_param, values_param
 
 if TYPE_CHECKING:
     from spellray.client import Client, Runs, _Api
@@ -31,9 +31,10 @@ def param_specs(kind: str, params: dict[str, Any] | list[str] | None = None,
     specs: list[ParamSpec] = []
     if isinstance(params, dict):
         for name, value in params.items():
-            text = ",".join(str(v) for v in value) if isinstance(value, list | tuple) \
-                else str(value)
-            specs.append(parse_param(f"{name}={text}", kind))  # type: ignore[arg-type]
+            if isinstance(value, list | tuple):  # as given: a value may hold a comma
+                specs.append(values_param(name, list(value)))
+            else:
+                specs.append(parse_param(f"{name}={value}", kind))  # type: ignore[arg-type]
     else:
         specs += [parse_param(p, kind) for p in params or []]  # type: ignore[arg-type]
     specs += [parse_json_param(p) for p in json_params or []]
@@ -145,7 +146,8 @@ class Search:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             search = self.refresh()
-            if search.status in TERMINAL and all(r.status.is_terminal for r in self.runs):
+            if search.status in TERMINAL and all(
+                    self.client.runs.get(r).status.is_terminal for r in search.run_ids):
                 return search
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"search {self.id} is still {search.status}")

@@ -138,9 +138,10 @@ class Reconciler:
         if mapped == RunStatus.failed and is_environment_failure(job):
             reason = environment_failure_reason(job.message or "")
             self._save_build_log(run.id, job.message or "")
-        elif run.kind == "trial":
-            mapped = RunStatus.interrupted if mapped != RunStatus.failed else mapped
+        elif run.kind == "trial":  # its driver ended (or was stopped) while it ran
             reason = "its search's driver ended before the trial did"
+            if mapped != RunStatus.failed:
+                mapped = RunStatus.interrupted
         elif mapped == RunStatus.failed:
             reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
         change_status(session, run, mapped, reason)

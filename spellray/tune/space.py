@@ -99,6 +99,16 @@ def parse_param(spec: str, kind: SearchKind) -> ParamSpec:
     return ParamSpec(name=name, values=values)
 
 
+def values_param(name: str, values: list[Any], where: str = "params") -> ParamSpec:
+    """A list of values as given (from JSON or Python): strings stay, others become JSON."""
+    if not _NAME.match(name):
+        raise InvalidInput(f"{where}: {name!r} is not a valid parameter name")
+    if not values:
+        raise InvalidInput(f"{where} {name}: give a non-empty list of values")
+    return ParamSpec(name=name, values=[v if isinstance(v, str) else json.dumps(v)
+                                        for v in values])
+
+
 def parse_json_param(spec: str) -> ParamSpec:
     name, rest = _split(spec, "--json-param")
     try:
@@ -107,8 +117,7 @@ def parse_json_param(spec: str) -> ParamSpec:
         raise InvalidInput(f"--json-param {name}: not valid JSON ({exc.msg})") from None
     if not isinstance(values, list) or not values:
         raise InvalidInput(f"--json-param {name}: give a non-empty JSON list of values")
-    return ParamSpec(name=name, values=[v if isinstance(v, str) else json.dumps(v)
-                                        for v in values])
+    return values_param(name, values, "--json-param")
 
 
 def check_command(command: str, params: list[ParamSpec]) -> list[str]:

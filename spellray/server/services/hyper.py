@@ -18,7 +18,7 @@ import sys
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spellray.errors import Conflict, InvalidInput, NotFound, RayUnavailable, SpellrayError
+from spellray.errors import Conflict, InvalidInput, NotFound, SpellrayError
 from spellray.schemas import (
     ACTIVE_STATUSES,
     HyperList,
@@ -140,10 +140,11 @@ class HyperService:
             # The driver itself needs no CPU: its trials reserve the machine type's.
             self.ctx.ray.submit(submission_id, entrypoint,
                                 {**prepared.ray_env, "env_vars": env_vars}, 0, 0, {})
-        except (RayUnavailable, Exception) as exc:
-            self._end(search_id, "failed", f"not submitted: {exc}")
-            if isinstance(exc, SpellrayError):
-                raise
+        except SpellrayError as exc:  # Ray unreachable
+            self._end(search_id, "failed", f"not submitted: {exc.message}")
+            raise
+        except Exception as exc:  # Ray refused the job: the search ends now, with Ray's words
+            self._end(search_id, "failed", f"not submitted: Ray said: {exc}")
             raise SpellrayError(f"Ray refused search {search_id}: {exc}") from exc
         with self.ctx.sessions() as session:
             search = self._load(session, search_id)
