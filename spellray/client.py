@@ -210,7 +210,9 @@ class Client:
     def __init__(self, url: str, token: str) -> None:
         from spellray.hyper_client import HyperSearches
         from spellray.metrics_client import Metrics
+        from spellray.models_client import Models
         from spellray.resources_client import Links, Resources
+        from spellray.servers_client import Servers
 
         self._api = _Api(url, token)
         self.url = self._api.url
@@ -219,6 +221,8 @@ class Client:
         self.links = Links(self._api)
         self.metrics = Metrics(self._api)
         self.hyper = HyperSearches(self._api, self.runs)
+        self.models = Models(self._api)
+        self.servers = Servers(self._api, self.runs)
 
     def info(self) -> ServerInfo:
         return ServerInfo.model_validate(self._api.request("GET", "/api/info"))

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = ""
     mlflow_artifacts_uri: str = ""
     mlflow_experiment: str = "spellray"
+    # Ray Serve's HTTP proxy (model servers), bound to 127.0.0.1 on this port when spellray
+    # starts Serve; a Serve already running keeps its own port (the server asks it).
+    serve_port: int = 8000
 
     @property
     def state_file(self) -> Path:

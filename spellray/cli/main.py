@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from spellray.cli import hyper, metrics, resources, runs, server
+from spellray.cli import hyper, metrics, model_servers, models, resources, runs, server
 
 app = typer.Typer(
     name="spell",
@@ -21,6 +21,8 @@ resources.register(app)
 metrics.register(app)
 app.add_typer(server.app, name="server")
 app.add_typer(hyper.app, name="hyper")
+models.register(app)
+app.add_typer(model_servers.legacy, name="model-servers")
 
 
 def main() -> None:

@@ -1,17 +1,33 @@
-"""spell server start | stop | status: the local server (and Ray head) lifecycle."""
+"""spell server ...: the local spellray server's lifecycle (start | stop | status, with no
+NAME) and model servers on Ray Serve (serve | list | describe | logs | predict | healthcheck
+| start NAME | stop NAME | update | rm). Model-server commands: cli/model_servers.py."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from spellray.cli import model_servers
 from spellray.cli.output import console
 
-app = typer.Typer(help="The spellray server (and local Ray head).", no_args_is_help=True)
+app = typer.Typer(help="The local spellray server (start | stop | status without a NAME), and "
+                       "model servers on Ray Serve (serve, list, describe, logs, predict, "
+                       "healthcheck, start NAME, stop NAME, update, rm).",
+                  no_args_is_help=True)
+model_servers.register(app)
+
+ServerName = Annotated[str | None, typer.Argument(
+    help="A model server's name; without one, the local spellray server (and Ray head)")]
 
 
 @app.command()
-def start() -> None:
-    """Start the local server (and a Ray head if none is reachable)."""
+def start(name: ServerName = None) -> None:
+    """Start the local server (and a Ray head if none is reachable); with NAME, deploy that
+    stopped model server again."""
+    if name:
+        model_servers.start_server(name)
+        return
     from spellray.cluster.local import ensure_local_server, read_state
     from spellray.settings import get_settings
 
@@ -23,8 +39,12 @@ def start() -> None:
 
 
 @app.command()
-def stop() -> None:
-    """Stop the local server, and the Ray head if spellray started it."""
+def stop(name: ServerName = None) -> None:
+    """Stop the local server, and the Ray head if spellray started it; with NAME, take that
+    model server off Ray Serve (its record stays: spell server start NAME)."""
+    if name:
+        model_servers.stop_server(name)
+        return
     from spellray.cluster.local import stop_local
     from spellray.settings import get_settings
 

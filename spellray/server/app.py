@@ -20,6 +20,8 @@ from spellray.server.context import ServerContext
 from spellray.server.ray_jobs import RayJobs
 from spellray.server.reconciler import Reconciler
 from spellray.server.routers import code, hyper, info, links, metrics, resources, runs
+from spellray.server.routers import models as models_router
+from spellray.server.routers import servers as servers_router
 from spellray.server.tracking import Tracking
 from spellray.server.tracking_gate import TrackingGate, UiSessions
 from spellray.settings import Settings, get_settings
@@ -85,6 +87,8 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     for router in (runs.router, code.router, info.router, resources.router, links.router,
                    metrics.router, hyper.router):
         app.include_router(router)
+    app.include_router(models_router.router)
+    app.include_router(servers_router.router)
     # MLflow's API and UI under /mlflow, behind the same tokens (and `spell ui` logins).
     app.state.ui_sessions = UiSessions()
     app.add_middleware(TrackingGate)

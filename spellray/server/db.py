@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -207,3 +208,41 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(here / "migrations"))
     config.set_main_option("sqlalchemy.url", url)
     command.upgrade(config, "head")
+
+
+class Model(Base):
+    """`spell model create NAME[:VERSION] RESOURCE`: a name and version for a resource path."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_models_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(50))
+    resource: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelServer(Base):
+    """`spell server serve`: one Ray Serve application, named after the server. ``options``
+    holds the serving options as asked (scaling, machine type, environment, batching)."""
+
+    __tablename__ = "model_servers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(50))
+    entrypoint: Mapped[str | None] = mapped_column(Text, default=None)
+    classname: Mapped[str | None] = mapped_column(String(200), default=None)
+    code_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # The endpoint token: its hash goes to the replicas; the token itself is kept so
+    # `spell server describe` can show it (as the admin token is kept in SPELLRAY_HOME).
+    token: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -27,6 +27,7 @@ from spellray.server.services.hyper import end_search
 from spellray.server.services.metrics import end_tracking
 from spellray.server.services.run_status import change_status
 from spellray.server.services.runs import log_path, record_path
+from spellray.server.services.servers_status import reconcile_model_servers
 
 if TYPE_CHECKING:
     from ray.job_submission import JobDetails
@@ -54,6 +55,7 @@ class Reconciler:
         while not self._stop.is_set():
             try:
                 self.reconcile_once()
+                reconcile_model_servers(self.ctx)
             except RayUnavailable as exc:
                 log.warning("reconciler: %s", exc.message)
             except Exception:

@@ -1,0 +1,82 @@
+"""spell model create | list | describe | download | rm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from spellray.cli.output import ago, console, err
+
+if TYPE_CHECKING:
+    from spellray.client import Client
+
+app = typer.Typer(help="Models: names and versions for run outputs and uploads.",
+                  no_args_is_help=True)
+
+
+def _client() -> Client:
+    from spellray.client import from_environment
+
+    return from_environment()
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (v1, v2, ... when not given)")],
+    resource: Annotated[str, typer.Argument(help="runs/42/model, uploads/x, or a link")],
+) -> None:
+    """Make a model (version) of a resource: spell model create digits runs/42/model."""
+    model = _client().models.create(name, resource)
+    console.print(f"model {model.name}:{model.version} -> {model.resource}", markup=False)
+
+
+@app.command("list")
+def list_models() -> None:
+    """Every model version."""
+    from rich.table import Table
+
+    table = Table("NAME", "VERSION", "RESOURCE", "CREATED", box=None)
+    for model in _client().models.list():
+        table.add_row(model.name, model.version, model.resource, ago(model.created_at))
+    console.print(table)
+
+
+@app.command()
+def describe(name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION")]) -> None:
+    """A model's versions (or one version)."""
+    client = _client()
+    models = [client.models.get(name)] if ":" in name else client.models.versions(name)
+    for model in models:
+        console.print(f"{model.name}:{model.version}  {model.resource}  "
+                      f"created {ago(model.created_at)}", markup=False)
+
+
+@app.command()
+def download(
+    name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: the newest)")],
+    dest: Annotated[Path, typer.Option("--destination", "-d", help="Local folder")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite local files")] = False,
+) -> None:
+    """Copy a model's files to a local folder, as spell cp does."""
+    client = _client()
+    model = client.models.get(name)
+    plan = client.resources.plan_copy(model.resource, dest, force)
+    client.resources.copy(plan)
+    err.print(f"copied {model.name}:{model.version} ({len(plan)} file(s)) to {dest}")
+
+
+@app.command("rm")
+def remove(name: Annotated[str, typer.Argument(help="NAME:VERSION")]) -> None:
+    """Remove a model version (its files stay where they are)."""
+    from spellray.errors import InvalidInput
+
+    if ":" not in name:
+        raise InvalidInput(f"name the version to remove: spell model rm {name}:v1")
+    model = _client().models.delete(name)
+    console.print(f"removed model {model.name}:{model.version}", markup=False)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="model")

@@ -1,0 +1,45 @@
+"""The SDK's models: ``client.models`` (HTTP)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from spellray.schemas import Model, ModelRequest
+
+if TYPE_CHECKING:
+    from spellray.client import _Api
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    name, _, version = ref.partition(":")
+    return name, version or None
+
+
+class Models:
+    def __init__(self, api: _Api) -> None:
+        self._api = api
+
+    def create(self, ref: str, resource: str) -> Model:
+        """``ref`` is NAME or NAME:VERSION (v1, v2, ... when not given)."""
+        name, version = split_ref(ref)
+        body = ModelRequest(name=name, version=version, resource=resource)
+        return Model.model_validate(self._api.request("POST", "/api/models",
+                                                      json=body.model_dump(mode="json")))
+
+    def list(self) -> list[Model]:
+        return [Model.model_validate(m) for m in self._api.request("GET", "/api/models")]
+
+    def versions(self, name: str) -> list[Model]:
+        return [Model.model_validate(m) for m in self._api.request("GET", f"/api/models/{name}")]
+
+    def get(self, ref: str) -> Model:
+        """NAME:VERSION, or NAME for its newest version."""
+        name, version = split_ref(ref)
+        if version is None:
+            return self.versions(name)[-1]
+        return Model.model_validate(self._api.request("GET", f"/api/models/{name}/{version}"))
+
+    def delete(self, ref: str) -> Model:
+        name, version = split_ref(ref)
+        return Model.model_validate(
+            self._api.request("DELETE", f"/api/models/{name}/{version or '-'}"))

@@ -1,0 +1,60 @@
+"""HTTP routes for model servers: thin, everything happens in services/servers.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from spellray.schemas import ModelServer, ModelServerLogs, ModelServerRequest, ModelServerUpdate
+from spellray.server.services.servers import ServerService
+from spellray.server.services.servers_status import server_logs
+
+router = APIRouter(prefix="/api/servers", tags=["servers"])
+
+
+def service(request: Request) -> ServerService:
+    return ServerService(request.app.state.ctx)
+
+
+Service = Annotated[ServerService, Depends(service)]
+
+
+@router.post("", response_model=ModelServer, status_code=201)
+def create_server(body: ModelServerRequest, servers: Service) -> ModelServer:
+    return servers.create(body)
+
+
+@router.get("", response_model=list[ModelServer])
+def list_servers(servers: Service) -> list[ModelServer]:
+    return servers.list()
+
+
+@router.get("/{name}", response_model=ModelServer)
+def describe_server(name: str, servers: Service) -> ModelServer:
+    return servers.describe(name)
+
+
+@router.patch("/{name}", response_model=ModelServer)
+def update_server(name: str, body: ModelServerUpdate, servers: Service) -> ModelServer:
+    return servers.update(name, body)
+
+
+@router.post("/{name}/start", response_model=ModelServer)
+def start_server(name: str, servers: Service) -> ModelServer:
+    return servers.start(name)
+
+
+@router.post("/{name}/stop", response_model=ModelServer)
+def stop_server(name: str, servers: Service) -> ModelServer:
+    return servers.stop(name)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_server(name: str, servers: Service) -> None:
+    servers.delete(name)
+
+
+@router.get("/{name}/logs", response_model=ModelServerLogs)
+def get_logs(name: str, request: Request) -> ModelServerLogs:
+    return ModelServerLogs(text=server_logs(request.app.state.ctx, name))
