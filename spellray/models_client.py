@@ -22,7 +22,9 @@ class Models:
     def create(self, ref: str, resource: str) -> Model:
         """``ref`` is NAME or NAME:VERSION (v1, v2, ... when not given)."""
         name, version = split_ref(ref)
-        body = ModelRequest(name=name, version=version, resource=resource)
+        from spellray.servers_client import checked
+
+        body = checked(ModelRequest, name=name, version=version, resource=resource)
         return Model.model_validate(self._api.request("POST", "/api/models",
                                                       json=body.model_dump(mode="json")))
 

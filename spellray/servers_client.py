@@ -30,7 +30,8 @@ class PredictionError(SpellrayError):
         self.status = status
 
 
-def _checked(fn: Any, *args: Any, **kwargs: Any) -> Any:
+def checked(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Build a request model; a bad value is InvalidInput in pydantic's words (one line)."""
     try:
         return fn(*args, **kwargs)
     except ValidationError as exc:  # the same one-line message the server would give
@@ -55,10 +56,10 @@ class Servers:
         """Serve ``model`` (NAME[:VERSION]) with the predictor class in ``entrypoint`` (a file
         of ``code_dir``, packaged like a run's code), or with the built-in MLflow predictor
         when ``entrypoint`` is None. ``options`` are ServingOptions' fields."""
-        request = _checked(ModelServerRequest, name=name or model.partition(":")[0].lower(),
+        request = checked(ModelServerRequest, name=name or model.partition(":")[0].lower(),
                            model=model, entrypoint=entrypoint, classname=classname,
                            public=public, code=self._code(entrypoint, code_dir),
-                           options=_checked(ServingOptions, **options))
+                           options=checked(ServingOptions, **options))
         return ModelServer.model_validate(
             self._api.request("POST", "/api/servers", json=request.model_dump(mode="json")))
 
@@ -72,7 +73,7 @@ class Servers:
     def update(self, name: str, model: str | None = None, entrypoint: str | None = None,
                classname: str | None = None, code_dir: Path | str = ".",
                **options: Any) -> ModelServer:
-        _checked(ServingOptions, **options)  # bad values refused here, in the same words
+        checked(ServingOptions, **options)  # bad values refused here, in the same words
         change = ModelServerUpdate(model=model, entrypoint=entrypoint, classname=classname,
                                    code=self._code(entrypoint, code_dir), options=options)
         return ModelServer.model_validate(self._api.request(

@@ -93,8 +93,9 @@ class ModelServer:
 
     @serve.batch(max_batch_size=10, batch_wait_timeout_s=0.01)
     async def _predict_batch(self, payloads: list[Any]) -> list[Any]:
-        # With --enable-batching the predictor's predict takes (and returns) a list.
-        return list(self.predictor.predict(payloads))
+        # With --enable-batching the predictor's predict takes (and returns) a list; in a
+        # thread, so a slow batch neither blocks other requests nor --request-timeout.
+        return list(await asyncio.to_thread(self.predictor.predict, payloads))
 
     async def _predict(self, payload: Any) -> Any:
         if self._batching:
