@@ -69,8 +69,10 @@ def serve(
     enable_batching: Batching = False, max_batch_size: MaxBatch = None,
     request_timeout: Timeout = None, public: Public = False,
 ) -> None:
-    """Serve a model on Ray Serve with a predictor class: spell server serve digits:v1
-    predictor.py. The folder is packaged like a run's code."""
+    """Serve a model on Ray Serve: spell server serve digits:v1 predictor.py.
+
+    The folder is packaged like a run's code; the predictor class is built with the model's
+    folder."""
     options = _options(machine_type, pip, pip_req, env, min_pods, max_pods,
                        target_requests_per_second, enable_batching, max_batch_size,
                        request_timeout)
@@ -107,8 +109,7 @@ def describe(name: Name) -> None:
 
 
 def logs(name: Name) -> None:
-    """Serve's messages about the server (a failed predictor's traceback) and its replicas'
-    logs."""
+    """Serve's messages about a model server (tracebacks) and its replicas' logs."""
     console.print(_client().servers.logs(name), markup=False, end="")
 
 
@@ -154,8 +155,9 @@ def update(
     enable_batching: Batching = False, max_batch_size: MaxBatch = None,
     request_timeout: Timeout = None,
 ) -> None:
-    """Change a model server (its model version, predictor or options); Serve rolls its
-    replicas over, starting new ones before the old ones stop."""
+    """Change a model server's model version, predictor or options, with no downtime.
+
+    Serve rolls the replicas over, starting new ones before the old ones stop."""
     options = _options(machine_type, pip, pip_req, env, min_pods, max_pods,
                        target_requests_per_second, enable_batching, max_batch_size,
                        request_timeout)

@@ -23,8 +23,9 @@ ServerName = Annotated[str | None, typer.Argument(
 
 @app.command()
 def start(name: ServerName = None) -> None:
-    """Start the local server (and a Ray head if none is reachable); with NAME, deploy that
-    stopped model server again."""
+    """Start the local server and Ray head; with NAME, deploy that model server again.
+
+    Without NAME: the local spellray server, and a Ray head if none is reachable."""
     if name:
         model_servers.start_server(name)
         return
@@ -40,8 +41,10 @@ def start(name: ServerName = None) -> None:
 
 @app.command()
 def stop(name: ServerName = None) -> None:
-    """Stop the local server, and the Ray head if spellray started it; with NAME, take that
-    model server off Ray Serve (its record stays: spell server start NAME)."""
+    """Stop the local server and Ray head; with NAME, take that model server off Serve.
+
+    Without NAME: the local spellray server, and the Ray head if spellray started it. With
+    NAME the model server's record stays: spell server start NAME deploys it again."""
     if name:
         model_servers.stop_server(name)
         return

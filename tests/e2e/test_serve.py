@@ -57,6 +57,12 @@ def train(spell: Spell, project: Path, *args: str) -> int:
     return run_id
 
 
+def serve_applications(spell: Spell) -> dict:
+    """What Ray Serve itself says (through the dashboard's REST API)."""
+    return httpx.get(f"{spell.ray_address}/api/serve/applications/",
+                     timeout=30).json()["applications"]
+
+
 def describe(spell: Spell, name: str) -> dict:
     response = spell.api("GET", f"/api/servers/{name}")
     assert response.status_code == 200, response.text
@@ -180,6 +186,8 @@ def test_mlflow_model_with_builtin_predictor_public(spell: Spell, tmp_path: Path
     assert [round(v, 6) for v in answer.json()] == [7.0, 21.0]
     assert spell("server", "rm", "linear").returncode == 0
     assert "linear" not in spell("server", "list").stdout
+    wait_for(lambda: "linear" not in serve_applications(spell), 60,
+             what="Serve to delete the application")
 
 
 def test_broken_predictor_fails_with_its_traceback(spell: Spell, digits: dict,
@@ -234,14 +242,14 @@ def test_batching_timeout_scaling_env_stop_start(spell: Spell, digits: dict,
     assert slow.status_code == 504 and "--request-timeout" in slow.json()["error"]["message"]
 
     # Serve got the options as spellray mapped them
-    details = httpx.get(f"{spell.ray_address}/api/serve/applications/", timeout=30).json()
-    deployment = details["applications"]["echo"]["deployments"]["ModelServer"]
+    deployment = serve_applications(spell)["echo"]["deployments"]["ModelServer"]
     autoscaling = deployment["deployment_config"]["autoscaling_config"]
     assert (autoscaling["min_replicas"], autoscaling["max_replicas"]) == (1, 2)
 
     stopped = spell("server", "stop", "echo")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert describe(spell, "echo")["status"] == "stopped"
+    wait_for(lambda: "echo" not in serve_applications(spell), 60, what="echo off Serve")
     gone = spell("server", "predict", "echo", "{}")
     assert gone.returncode == 1 and "stopped" in gone.stderr
     assert spell("server", "start", "echo").returncode == 0

@@ -82,13 +82,14 @@ class ServerService:
         machine_type = resolve_machine_type(options.machine_type, self.ctx.machine_types)
         return serve_config.application(server.name, args, options, machine_type, runtime_env)
 
-    def apply(self) -> None:
+    def apply(self, removed: str | None = None) -> None:
         """PUT every deployed server's application, and keep the applications of other
-        spellray servers sharing this Ray cluster (Serve would delete them otherwise)."""
+        spellray servers sharing this Ray cluster (Serve would delete them otherwise).
+        ``removed``: a server whose record is gone, so its application is not kept."""
         with _APPLY_LOCK:
             with self.ctx.sessions() as session:
                 servers = session.scalars(select(db.ModelServer)).all()
-                ours = {s.name for s in servers}
+                ours = {s.name for s in servers} | {removed}
                 apps = [self._application(session, s) for s in servers if s.status in DEPLOYED]
             current = self.serve.details().get("applications") or {}
             for name, app in current.items():
@@ -214,4 +215,4 @@ class ServerService:
         with self.ctx.sessions() as session:
             session.delete(self._load(session, name))
             session.commit()
-        self.apply()
+        self.apply(removed=name)
