@@ -46,12 +46,27 @@ def parameters_digest(model: nn.Module) -> tuple[str, list[float]]:
     return hashlib.sha256(flat.numpy().tobytes()).hexdigest(), flat[:8].tolist()
 
 
-def main() -> None:
+def training_arguments() -> argparse.ArgumentParser:
+    """The options both examples take."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", help="digits.csv: 64 pixel columns, then the target")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rate", type=float, default=0.1)
     parser.add_argument("--output", default="model")
+    return parser
+
+
+def save_parameters(output: str, record: dict) -> None:
+    """This rank's parameters (their digest) in OUTPUT/params.json: rank 0's become the
+    run's outputs, the others' go under rank-K/."""
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "params.json").write_text(json.dumps(record))
+    print(f"done: parameters sha256 {record['sha256']}", flush=True)
+
+
+def main() -> None:
+    parser = training_arguments()
     parser.add_argument("--fail-rank", type=int, default=-1)
     parser.add_argument("--fail-code", type=int, default=3)
     args = parser.parse_args()
@@ -91,11 +106,8 @@ def main() -> None:
             sys.exit(args.fail_code)
 
     digest, head = parameters_digest(model)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "params.json").write_text(json.dumps(
-        {"rank": rank, "world_size": world, "sha256": digest, "first": head}))
-    print(f"done: parameters sha256 {digest}", flush=True)
+    save_parameters(args.output, {"rank": rank, "world_size": world, "sha256": digest,
+                                  "first": head})
     if distributed:
         dist.destroy_process_group()
 

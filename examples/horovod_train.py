@@ -12,34 +12,19 @@ writes its parameters' sha256 and hvd.size() to model/params.json.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-from pathlib import Path
-
 import horovod.torch as hvd
-import numpy as np
 import torch
+from ddp_train import (  # beside this script
+    load_digits,
+    parameters_digest,
+    save_parameters,
+    training_arguments,
+)
 from torch import nn
 
 
-def load_digits(path: str | None) -> tuple[np.ndarray, np.ndarray]:
-    if path:
-        table = np.loadtxt(path, delimiter=",", skiprows=1)
-        return table[:, :-1] / 16.0, table[:, -1].astype(int)
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    digits = sklearn_digits()
-    return digits.data / 16.0, digits.target
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", help="digits.csv: 64 pixel columns, then the target")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--rate", type=float, default=0.1)
-    parser.add_argument("--output", default="model")
-    args = parser.parse_args()
+    args = training_arguments().parse_args()
 
     hvd.init()
     rank, size = hvd.rank(), hvd.size()
@@ -64,13 +49,9 @@ def main() -> None:
             optimizer.step()  # gradients allreduced (averaged) across ranks
         print(f"epoch {epoch}: loss {loss.item():.4f}", flush=True)
 
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-    digest = hashlib.sha256(flat.numpy().tobytes()).hexdigest()
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "params.json").write_text(json.dumps(
-        {"rank": rank, "size": size, "allreduce": total, "sha256": digest}))
-    print(f"done: parameters sha256 {digest}", flush=True)
+    digest, _ = parameters_digest(model)
+    save_parameters(args.output, {"rank": rank, "size": size, "allreduce": total,
+                                  "sha256": digest})
 
 
 if __name__ == "__main__":
