@@ -114,7 +114,8 @@ class Runs:
                       mounts: list[str] | None = None, environment: Environment | None = None,
                       github_url: str | None = None, github_ref: str | None = None,
                       idempotent: bool = False, timeout_minutes: float | None = None,
-                      stop_conditions: list[str] | None = None) -> RunRequest:
+                      stop_conditions: list[str] | None = None,
+                      distributed: int | None = None) -> RunRequest:
         """A checked run request, its code uploaded (see ``new``); searches send one as the
         template of their trials."""
         try:
@@ -130,6 +131,7 @@ class Runs:
                 code=None if git else code,
                 git=git, environment=environment or Environment(), idempotent=idempotent,
                 timeout_minutes=timeout_minutes, stop_conditions=stop_conditions or [],
+                distributed=distributed,
             )
         except ValidationError as exc:  # the same one-line message the server would give
             raise InvalidInput(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc

@@ -89,6 +89,10 @@ class GitSource(Schema):
     commit: str | None = None
 
 
+# The most ranks one --distributed run may ask for.
+MAX_DISTRIBUTED = 256
+
+
 class RunRequest(Schema):
     command: str
     machine_type: str = "CPU"
@@ -105,6 +109,16 @@ class RunRequest(Schema):
     timeout_minutes: float | None = Field(default=None, gt=0)
     # "METRIC OP VALUE[:MIN_INDEX]" (spellray.stop_conditions), kept in their normal form.
     stop_conditions: list[str] = Field(default_factory=list)
+    # --distributed N: N ranks, each on a bundle of the machine type (runner/distributed.py).
+    distributed: int | None = None
+
+    @field_validator("distributed")
+    @classmethod
+    def _distributed(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= MAX_DISTRIBUTED:
+            raise ValueError(f"--distributed {value}: give the number of ranks, "
+                             f"from 1 to {MAX_DISTRIBUTED}")
+        return value
 
     @field_validator("command")
     @classmethod
@@ -182,6 +196,8 @@ class Run(Schema):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     history: list[StatusEvent] = Field(default_factory=list)
+    # --distributed N (None: a single process).
+    distributed: int | None = None
     # Only in the answer to a submission: --idempotent returned this existing run.
     reused: bool = False
 

@@ -49,6 +49,9 @@ def _start(kind: str, command: list[str], params: list[str], json_params: list[s
     # Checked here first, so a bad search costs no code upload.
     for warning in check_command(text, param_specs(kind, params, json_params)):
         err.print(f"[yellow]warning:[/] {warning}")
+    if run.pop("distributed"):
+        raise InvalidInput("--distributed is not supported by spell hyper: its trials run "
+                           "as single processes; start distributed runs with spell run")
     try:
         stop_conditions = normalize(run.pop("stop_condition"))
     except ValueError as exc:

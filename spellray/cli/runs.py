@@ -101,6 +101,7 @@ def run(
     idempotent: Annotated[bool, typer.Option("--idempotent", help="Reuse an identical active or complete run")] = False,  # noqa: E501
     timeout: flags.Timeout = None,
     stop_condition: flags.StopConditions = [],  # noqa: B006
+    distributed: flags.Distributed = None,
     from_file: Annotated[Path | None, typer.Option("--from-file", help="Read options from a YAML/JSON file")] = None,  # noqa: E501
     save_command: Annotated[Path | None, typer.Option("--save-command", help="Write this run's options to a YAML file")] = None,  # noqa: E501
     background: Annotated[bool, typer.Option("--background", "-b", help="Print the run number and return")] = False,  # noqa: E501
@@ -144,7 +145,8 @@ def run(
         params=pairs(o["param"], "--param"), description=o["description"], labels=o["label"],
         code=code, code_dir=None, mounts=o["mount"], environment=environment,
         github_url=o["github_url"], github_ref=o["github_ref"], idempotent=o["idempotent"],
-        timeout_minutes=o["timeout"], stop_conditions=stop_conditions)
+        timeout_minutes=o["timeout"], stop_conditions=stop_conditions,
+        distributed=o["distributed"])
     run_id = created.id
     reused = created.reused
     if verbose:
@@ -198,6 +200,7 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
         ("Exit code", "-" if item.exit_code is None else str(item.exit_code)),
         ("Command", item.command),
         ("Machine type", item.machine_type),
+        ("Distributed", f"{item.distributed} ranks" if item.distributed else "-"),
         ("Description", item.description or "-"),
         ("Labels", ", ".join(item.labels) or "-"),
         ("Params", ", ".join(f"{k}={v}" for k, v in item.params.items()) or "-"),

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spellray.runner.log_sink import LogSink
 from spellray.runner.metrics_forwarder import Listener, MetricsForwarder
@@ -26,6 +27,9 @@ from spellray.runner.tracking import TrackingSetup
 from spellray.storage.code_package import changed_files, file_crc32, unpack
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
+
+if TYPE_CHECKING:
+    from spellray.runner.distributed import DistributedLaunch
 
 # Seconds the user's command gets between SIGTERM and SIGKILL when the run is stopped.
 TERM_GRACE = 10.0
@@ -57,6 +61,9 @@ class Runner:
         self.outside_mounts: list[Path] = []  # absolute -m paths, removed when the run ends
         # Why the runner itself stopped the command (--timeout, --stop-condition, request_stop).
         self.stop_reason: str | None = None
+        # --distributed N: the ranks' launcher (runner/distributed.py), and why it failed.
+        self.distributed: DistributedLaunch | None = None
+        self.failure_reason: str | None = None
 
     # -- signals --------------------------------------------------------------------------
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
@@ -109,6 +116,13 @@ class Runner:
                 return self._write_result("failed", None, f"build failed: apt: {exc.message}")
         self._mount(self.record.get("mounts") or [])
         env = self._metrics_env(tracking)
+        if count := self.record.get("distributed"):
+            from spellray.runner.distributed import DistributedLaunch
+
+            self.distributed = DistributedLaunch(self, count, self.record["machine"])
+            if failure := self.distributed.reserve():
+                self.log.line(f"spellray: {failure}")
+                return self._write_result("failed", None, failure)
         if self.terminated:
             return self._finish(None, manifest)
         self.reporter.send("running")
@@ -182,6 +196,8 @@ class Runner:
                           f"in {result.seconds:.2f} s)")
 
     def _run_command(self, command: str, env: dict[str, str]) -> int:
+        if self.distributed is not None:
+            return self.distributed.run(command, env)
         shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
         self.child = subprocess.Popen(
             [shell, "-c", command], cwd=self.workdir, stdout=subprocess.PIPE,
@@ -222,10 +238,13 @@ class Runner:
         elif exit_code == 0:
             status, reason = "complete", None
         else:
-            status, reason = "failed", f"the command exited with code {exit_code}"
+            status, reason = "failed", self.failure_reason or \
+                f"the command exited with code {exit_code}"
         return self._write_result(status, exit_code, reason, saved)
 
     def _save_outputs(self, manifest: dict[str, int]) -> list[str]:
+        if self.distributed is not None:
+            return self.distributed.save_outputs()
         outputs = changed_files(self.workdir, manifest, skip=self.mount_paths)
         for rel in outputs:
             self.storage.upload_file(self.workdir / rel, join("runs", self.run_id, rel))
@@ -233,6 +252,8 @@ class Runner:
 
     def _write_result(self, status: str, exit_code: int | None, reason: str | None,
                       outputs: list[str] | None = None) -> int:
+        if self.distributed is not None:
+            self.distributed.close()
         self.log.close()
         self.record["result"] = {"status": status, "exit_code": exit_code, "reason": reason,
                             "outputs": outputs or [], "mounts": self.mounted,

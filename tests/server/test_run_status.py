@@ -74,3 +74,17 @@ def test_run_numbers_are_never_reused(session) -> None:
 ])
 def test_ray_job_status_mapping(ray: str, stop: str | None, expected: RunStatus) -> None:
     assert map_job_status(ray, stop) == expected
+
+
+def test_a_new_reason_for_the_same_status_is_recorded(session) -> None:
+    run = _run(session)
+    assert change_status(session, run, RunStatus.building)
+    assert change_status(session, run, RunStatus.building, "waiting for 2 x {CPU: 4}")
+    assert not change_status(session, run, RunStatus.building, "waiting for 2 x {CPU: 4}")
+    assert not change_status(session, run, RunStatus.building)  # no reason: nothing new
+    assert run.status_reason == "waiting for 2 x {CPU: 4}"
+    assert change_status(session, run, RunStatus.running)
+    session.commit()
+    assert run.status_reason is None
+    assert [(e.status, e.reason) for e in run.events] == [
+        ("building", None), ("building", "waiting for 2 x {CPU: 4}"), ("running", None)]

@@ -121,6 +121,9 @@ class HyperService:
     # -- submit ---------------------------------------------------------------------------
     def create(self, request: HyperRequest) -> HyperSearch:
         validate(request)
+        if request.run.distributed:  # a trial runs inside a Tune actor: no group of its own
+            raise InvalidInput("--distributed is not supported by spell hyper: its trials "
+                               "run as single processes; start distributed runs with spell run")
         # The run every trial is made from, checked now: code, environment, mounts.
         prepared = self.runs.prepare(request.run)
         with self.ctx.sessions() as session:

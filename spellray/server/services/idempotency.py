@@ -25,13 +25,15 @@ CLAIM_ATTEMPTS = 20
 
 def run_identity(*, code: str | None, command: str, environment_digest: str | None,
                  mounts: list[Mount], params: dict[str, str], machine_type: str,
-                 env: dict[str, str]) -> str:
+                 env: dict[str, str], distributed: int | None = None) -> str:
     """sha256 over everything that decides what a run computes (not its labels or
     description). ``code`` is the code package's sha256 or the git commit."""
     text = json.dumps({
         "code": code, "command": command, "environment": environment_digest,
         "mounts": sorted((m.resolved or m.resource, m.path) for m in mounts),
         "params": params, "machine_type": machine_type, "env": env,
+        # only when set, so the identities of earlier runs stay as they were
+        **({"distributed": distributed} if distributed else {}),
     }, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 

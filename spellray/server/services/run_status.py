@@ -29,6 +29,11 @@ def change_status(session: Session, run: Run, status: RunStatus, reason: str | N
         if current == status:
             return False
         raise Conflict(f"run {run.id} is already {current.value}; it cannot become {status.value}")
+    if status == current and reason and reason != run.status_reason:
+        # A new reason for the same status (a distributed run says what it waits for).
+        run.status_reason = reason
+        session.add(RunEvent(run_id=run.id, status=status.value, reason=reason, at=utcnow()))
+        return True
     if not status.is_terminal and _ORDER[status] <= _ORDER[current]:
         return False
     run.status = status.value

@@ -106,6 +106,7 @@ def to_schema(run: db.Run) -> Run:
         environment_digest=run.environment_digest,
         timeout_minutes=spec.get("timeout_minutes"),
         stop_conditions=spec.get("stop_conditions") or [], mlflow_run_id=run.mlflow_run_id,
+        distributed=spec.get("distributed"),
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
         history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
@@ -158,13 +159,15 @@ class RunService:
         identity = run_identity(
             code=git.commit if git else request.code and request.code.sha256, command=command,
             environment_digest=env_digest, mounts=mounts, params=request.params,
-            machine_type=machine_type.name, env=request.env)
+            machine_type=machine_type.name, env=request.env, distributed=request.distributed)
         spec = {"env": request.env, "params": request.params,
                 "mounts": [m.model_dump() for m in mounts],
                 "environment": environments.normalize(request.environment).model_dump(),
                 "git": git.model_dump() if git else None,
                 "timeout_minutes": request.timeout_minutes,
                 "stop_conditions": request.stop_conditions}
+        if request.distributed:
+            spec["distributed"] = request.distributed
         return PreparedRun(machine_type=machine_type, git=git, ray_env=ray_env,
                            env_digest=env_digest, command=command, identity=identity,
                            spec=spec)
@@ -191,6 +194,7 @@ class RunService:
             "environment_digest": prepared.env_digest,
             "timeout_minutes": request.timeout_minutes,
             "stop_conditions": request.stop_conditions,
+            **distributed_record(request, prepared.machine_type),
         }, indent=2).encode())
 
     def create(self, request: RunRequest) -> Run:
@@ -207,6 +211,8 @@ class RunService:
                       f"--storage {shlex.quote(self.ctx.storage.uri)}")
         env_vars = {**self.base_env_vars(request, token), "SPELLRAY_RUN_ID": str(run_id)}
         machine_type = prepared.machine_type
+        if request.distributed:  # the runner holds nothing: its ranks' bundles hold the type
+            machine_type = MachineType(name=machine_type.name, num_cpus=0)
         try:
             self.ctx.ray.submit(submission_id, entrypoint,
                                 {**prepared.ray_env, "env_vars": env_vars},
@@ -402,3 +408,10 @@ class RunService:
                 run.labels.remove(existing[label])
             session.commit()
             return to_schema(run)
+
+
+def distributed_record(request: RunRequest, machine_type: MachineType) -> dict[str, Any]:
+    """What the runner of a --distributed run reads: the rank count and each rank's share."""
+    if not request.distributed:
+        return {}
+    return {"distributed": request.distributed, "machine": machine_type.model_dump()}

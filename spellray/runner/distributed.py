@@ -1,0 +1,257 @@
+"""`spell run --distributed N`: the runner (a Ray job driver holding no resources itself)
+reserves a placement group of N bundles of the machine type, starts one RankProcess actor per
+bundle, and runs the user's command in each with the torch.distributed variables and, where
+Horovod is installed, its gloo launcher's. Every rank's output goes into the run's log as
+`[rank K] ...`; rank 0's outputs are the run's, rank K's go under `rank-K/`. If a rank fails,
+the others are stopped and the run fails with that rank's exit code and last lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from spellray.runner.placement import bundle_for, describe, shortage, strategy
+from spellray.runner.rank_env import assign_ranks, horovod_env, horovod_plan, torch_env
+
+if TYPE_CHECKING:
+    from ray.util.placement_group import PlacementGroup
+
+    from spellray.runner.main import Runner
+
+# How often the runner asks the ranks for output, and the placement group for progress.
+POLL_SECONDS = 0.2
+# How long a run waits for the cluster to free room for its ranks before it fails.
+# SPELLRAY_DISTRIBUTED_WAIT_SECONDS overrides (a cluster that autoscales needs longer).
+DEFAULT_WAIT_SECONDS = 600.0
+
+
+def job_cluster_address() -> str:
+    """The GCS address of the cluster this job runs on. Ray's job supervisor sets RAY_ADDRESS
+    from the node's *latest started* cluster (/tmp/ray/ray_current_cluster), which is
+    another cluster when several share a machine; the raylet that started the supervisor
+    (our parent) knows its own. Falls back to RAY_ADDRESS ("auto")."""
+    import psutil
+
+    if address := os.environ.get("SPELLRAY_RAY_GCS_ADDRESS"):
+        return address
+    try:
+        for ancestor in psutil.Process().parents():
+            raylet = ancestor.environ().get("RAY_RAYLET_PID")
+            if raylet:
+                for arg in psutil.Process(int(raylet)).cmdline():
+                    if arg.startswith("--gcs-address="):
+                        return arg.split("=", 1)[1]
+    except (psutil.Error, OSError, ValueError):
+        pass
+    return "auto"
+
+
+def wait_limit() -> float:
+    return float(os.environ.get("SPELLRAY_DISTRIBUTED_WAIT_SECONDS", DEFAULT_WAIT_SECONDS))
+
+
+class DistributedLaunch:
+    """The driver's side of a distributed run; the Runner calls reserve, run, save_outputs
+    and close (one hook each)."""
+
+    def __init__(self, runner: Runner, count: int, machine_type: dict[str, Any]) -> None:
+        self.runner = runner
+        self.count = count
+        self.bundle = bundle_for(machine_type.get("num_cpus", 1), machine_type.get("num_gpus", 0),
+                                 machine_type.get("resources") or {})
+        self.group: PlacementGroup | None = None
+        self.actors: list[Any] = []
+        self._rendezvous: Any = None
+
+    # -- reserve --------------------------------------------------------------------------
+    def reserve(self) -> str | None:
+        """Wait (bounded) for the placement group, telling the log and the run's status what
+        is missing meanwhile. Returns the reason to fail the run, None once placed (or if
+        the run was stopped while waiting: the runner sees ``terminated``)."""
+        import ray
+        from ray.util.placement_group import placement_group
+
+        if not self.bundle:
+            return "--distributed needs a machine type that asks for some resources"
+        # ray.init prefers RAY_ADDRESS to its argument: correct the variable itself.
+        os.environ["RAY_ADDRESS"] = job_cluster_address()
+        ray.init(log_to_driver=False, logging_level="ERROR")
+        alive = [n for n in ray.nodes() if n.get("Alive")]
+        placing = strategy(len(alive))
+        self.group = placement_group([dict(self.bundle)] * self.count, strategy=placing)
+        self._log(f"reserving {self.count} x {describe(self.bundle)} ({placing})")
+        deadline, told = time.monotonic() + wait_limit(), None
+        ready = self.group.ready()
+        while not self.runner.terminated:
+            done, _ = ray.wait([ready], timeout=1.0 if told is None else 2.0)
+            if done:
+                self._log(f"{self.count} rank(s) placed")
+                return None
+            missing = shortage(self.count, self.bundle,
+                               [n["Resources"] for n in ray.nodes() if n.get("Alive")],
+                               ray.available_resources())
+            if missing.never:
+                return missing.message
+            if missing.message != told:  # say it once per change, not every poll
+                told = missing.message
+                self._log(missing.message)
+                self.runner.reporter.send("building", missing.message)
+            if time.monotonic() > deadline:
+                return (f"gave up after {wait_limit():g} s: {missing.message} "
+                        "(SPELLRAY_DISTRIBUTED_WAIT_SECONDS sets how long to wait)")
+        return None
+
+    # -- run ------------------------------------------------------------------------------
+    def run(self, command: str, env: dict[str, str]) -> int:
+        """Start every rank and follow them to the end; the run's exit code."""
+        import ray
+        from ray.util.placement_group import placement_group_table
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        from spellray.runner.rank_process import RankProcess
+
+        assert self.group is not None
+        nodes = placement_group_table(self.group)["bundles_to_node_id"]
+        slots = assign_ranks([nodes[i] for i in range(self.count)])
+        actor_class = ray.remote(RankProcess)
+        options = {"num_cpus": self.bundle.get("CPU", 0), "num_gpus": self.bundle.get("GPU", 0),
+                   "resources": {k: v for k, v in self.bundle.items() if k not in ("CPU", "GPU")},
+                   "max_concurrency": 2}
+        self.actors = [actor_class.options(**options, scheduling_strategy=(
+            PlacementGroupSchedulingStrategy(self.group, placement_group_bundle_index=s.bundle)))
+            .remote(self.runner.run_id, self.runner.storage.uri, self.runner.record, s.rank)
+            for s in slots]
+        places = self._get([a.where.remote() for a in self.actors])
+        port = self._get(self.actors[0].free_port.remote())
+        if places is None or port is None or self._get(
+                [a.prepare.remote() for a in self.actors]) is None:
+            return self._stop_all(None)
+        hvd = self._horovod_envs(slots, places)
+        starts = []
+        for slot, actor, place in zip(slots, self.actors, places, strict=True):
+            # Only rank 0 gets the metrics and MLflow variables: one rank reports.
+            rank_env = {**(env if slot.rank == 0 else {}),
+                        **torch_env(slot, places[0]["ip"], port), **hvd[slot.rank],
+                        "SPELLRAY_RANK_NODE_IP": place["ip"]}
+            starts.append(actor.start.remote(command, rank_env))
+        self._get(starts)
+        self._log(f"started {self.count} rank(s) on {slots[-1].node_count} node(s); "
+                  f"rank 0 at {places[0]['ip']}:{port}")
+        return self._follow()
+
+    def _horovod_envs(self, slots: list, places: list[dict]) -> list[dict[str, str]]:
+        """Horovod's gloo launcher variables per rank, with its rendezvous server started
+        here (as horovodrun does); none where horovod is not installed."""
+        if importlib.util.find_spec("horovod") is None:
+            return [{} for _ in slots]
+        import ray
+        from horovod.runner.http.http_server import RendezvousServer
+
+        plan = horovod_plan(slots)
+        self._rendezvous = RendezvousServer()
+        port = self._rendezvous.start()
+        self._rendezvous.init(plan)
+        here = ray.util.get_node_ip_address()
+        return [horovod_env(info, here, port, place["iface"])
+                for info, place in zip(plan, places, strict=True)]
+
+    def _follow(self) -> int:
+        """Relay output until every rank ended; stop the rest when one fails or the run is
+        stopped."""
+        import ray
+
+        codes: dict[int, int] = {}
+        failed: int | None = None
+        while len(codes) < self.count:
+            if self.runner.terminated and failed is None:
+                return self._stop_all(codes)
+            polls = ray.get([self.actors[r].poll.remote() for r in range(self.count)
+                             if r not in codes])
+            waiting = [r for r in range(self.count) if r not in codes]
+            for rank, (lines, metrics, code) in zip(waiting, polls, strict=True):
+                for line in lines:
+                    self.runner.log.write(f"[rank {rank}] ".encode() + line
+                                          + (b"" if line.endswith(b"\n") else b"\n"))
+                if metrics:
+                    with self.runner.metrics_file.open("ab") as sink:
+                        sink.write(metrics)
+                if code is not None:
+                    codes[rank] = code
+                    if code != 0 and failed is None:
+                        failed = rank
+            if failed is not None and len(codes) < self.count:
+                return self._fail(failed, codes[failed])
+            if len(codes) < self.count:
+                time.sleep(POLL_SECONDS)
+        return 0
+
+    def _fail(self, rank: int, code: int) -> int:
+        import ray
+
+        last = ray.get(self.actors[rank].last_lines.remote())
+        self._log(f"rank {rank} exited with code {code}; stopping the other ranks")
+        self._stop_all(None)
+        tail = " | ".join(line for line in last[-3:] if line.strip())
+        self.runner.failure_reason = (f"rank {rank} exited with code {code}"
+                                      + (f"; its last lines: {tail}" if tail else ""))
+        return code
+
+    def _stop_all(self, codes: dict[int, int] | None) -> int:
+        """SIGTERM every rank's command, SIGKILL after the grace; their last output too."""
+        import ray
+
+        from spellray.runner.main import TERM_GRACE
+
+        ray.get([a.terminate.remote(TERM_GRACE) for a in self.actors])
+        for rank, actor in enumerate(self.actors):
+            lines, _, _ = ray.get(actor.poll.remote())
+            for line in lines:
+                self.runner.log.write(f"[rank {rank}] ".encode() + line
+                                      + (b"" if line.endswith(b"\n") else b"\n"))
+        return 143 if codes is None else max(codes.values(), default=143)
+
+    def _get(self, refs: Any) -> Any:
+        """ray.get that gives up (None) when the run is stopped meanwhile."""
+        import ray
+
+        pending = refs if isinstance(refs, list) else [refs]
+        while not self.runner.terminated:
+            done, _ = ray.wait(pending, num_returns=len(pending), timeout=1.0)
+            if len(done) == len(pending):
+                return ray.get(refs)
+        return None
+
+    # -- end ------------------------------------------------------------------------------
+    def save_outputs(self) -> list[str]:
+        """Rank 0's outputs are the run's; rank K's go under rank-K/."""
+        import ray
+
+        if not self.actors:
+            return []
+        saved = ray.get([a.save_outputs.remote("" if rank == 0 else f"rank-{rank}/")
+                         for rank, a in enumerate(self.actors)])
+        return [path for paths in saved for path in paths]
+
+    def close(self) -> None:
+        """End the ranks (their commands too) and free the placement group."""
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        for actor in self.actors:
+            with contextlib.suppress(Exception):  # a dead actor has nothing left to clean
+                ray.get(actor.cleanup.remote(), timeout=30)
+            ray.kill(actor)
+        self.actors = []
+        if self._rendezvous is not None:
+            self._rendezvous.stop()
+            self._rendezvous = None
+        if self.group is not None:
+            remove_placement_group(self.group)
+            self.group = None
+
+    def _log(self, text: str) -> None:
+        self.runner.log.line(f"spellray: {text}")

@@ -1,0 +1,156 @@
+"""One rank of a distributed run: a Ray actor in one placement group bundle.
+
+It prepares its own working folder exactly as the runner does for a single run (the same
+code package or git commit, the same mounts), so every rank sees the same files on any node;
+runs the user's command with the rank's environment; hands its log lines (and rank 0's
+metrics) to the runner when asked; and saves its outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+from collections import deque
+from pathlib import Path
+
+from spellray.metrics import METRICS_FILE_ENV
+from spellray.runner.main import Runner
+from spellray.runner.rank_env import iface_for
+from spellray.storage.code_package import changed_files
+from spellray.storage.paths import join
+from spellray.storage.store import Storage
+
+# Lines of a rank's output kept to explain its failure.
+TAIL_LINES = 10
+
+
+class LineBuffer:
+    """Stands in for the runner's LogSink inside a rank: keeps the output until the runner
+    collects it (and the last lines, for a failure's reason)."""
+
+    def __init__(self) -> None:
+        self._lines: list[bytes] = []
+        self._lock = threading.Lock()
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            self._lines.append(data)
+            self.tail.append(data.decode(errors="replace").rstrip("\n"))
+
+    def line(self, text: str) -> None:
+        self.write(f"{text}\n".encode())
+
+    def drain(self) -> list[bytes]:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        return lines
+
+
+class RankProcess:
+    # The runner's own steps, so a rank's folder and command are made exactly as a run's.
+    _fetch_code = Runner._fetch_code
+    _mount = Runner._mount
+    _run_command = Runner._run_command
+    _on_sigterm = Runner._on_sigterm
+
+    def __init__(self, run_id: int, storage_uri: str, record: dict, rank: int) -> None:
+        from spellray.settings import get_settings
+
+        self.run_id, self.record, self.rank = run_id, record, rank
+        self.storage = Storage(storage_uri, get_settings())
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"spellray-run-{run_id}-rank-{rank}-"))
+        self.metrics_file = self.workdir.with_name(f"{self.workdir.name}.metrics.jsonl")
+        self._metrics_offset = 0
+        self.log = LineBuffer()
+        self.terminated = False
+        self.child = None
+        self.distributed = None  # read by the runner's _run_command: a rank runs locally
+        self.mount_paths: set[str] = set()
+        self.mounted: list[dict] = []
+        self.outside_mounts: list[Path] = []
+        self.manifest: dict[str, int] = {}
+        self.exit_code: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def where(self) -> dict[str, str | None]:
+        """This rank's node address, and the interface holding it (gloo binds there)."""
+        import ray
+
+        ip = ray.util.get_node_ip_address()
+        return {"ip": ip, "iface": iface_for(ip)}
+
+    def free_port(self) -> int:
+        """A port free on this node now, for torch.distributed's store (rank 0 serves it)."""
+        with socket.socket() as probe:
+            probe.bind(("", 0))
+            return probe.getsockname()[1]
+
+    def prepare(self) -> None:
+        self.manifest = self._fetch_code()
+        self._mount(self.record.get("mounts") or [])
+
+    def start(self, command: str, env: dict[str, str]) -> None:
+        """Start the command in the background; ``poll`` reports on it."""
+        if METRICS_FILE_ENV in env:  # rank 0 sends the run's metrics: to a file on its node
+            self.metrics_file.touch()
+            env = {**env, METRICS_FILE_ENV: str(self.metrics_file)}
+
+        def run() -> None:
+            self.exit_code = self._run_command(command, env)
+
+        self._thread = threading.Thread(target=run, name=f"rank-{self.rank}", daemon=True)
+        self._thread.start()
+
+    def poll(self) -> tuple[list[bytes], bytes, int | None]:
+        """(new output lines, new metric lines, the exit code once the command ended)."""
+        done = self._thread is not None and not self._thread.is_alive()
+        return self.log.drain(), self._new_metrics(), self.exit_code if done else None
+
+    def _new_metrics(self) -> bytes:
+        if not self.metrics_file.exists():
+            return b""
+        with self.metrics_file.open("rb") as source:
+            source.seek(self._metrics_offset)
+            data = source.read()
+        data = data[: data.rfind(b"\n") + 1]  # whole lines only
+        self._metrics_offset += len(data)
+        return data
+
+    def last_lines(self) -> list[str]:
+        return list(self.log.tail)
+
+    def terminate(self, grace: float) -> None:
+        """SIGTERM the command's process group; SIGKILL it if it is still there after
+        ``grace`` seconds."""
+        self._on_sigterm(signal.SIGTERM, None)
+        if self._thread is None:
+            return
+        self._thread.join(grace)
+        if self._thread.is_alive() and self.child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.child.pid, signal.SIGKILL)
+            self._thread.join(grace)
+
+    def save_outputs(self, prefix: str) -> list[str]:
+        """Upload what the command made or changed, under ``runs/<id>/<prefix>``; the paths
+        as the run's outputs list them."""
+        saved = []
+        for rel in changed_files(self.workdir, self.manifest, skip=self.mount_paths):
+            self.storage.upload_file(self.workdir / rel, join("runs", self.run_id, prefix + rel))
+            saved.append(prefix + rel)
+        return saved
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.metrics_file.unlink(missing_ok=True)
+        for dest in self.outside_mounts:
+            if dest.is_symlink() or dest.is_file():
+                dest.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(dest, ignore_errors=True)
