@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from spellray.cli import hyper, metrics, resources, runs, server
+from spellray.cli import cluster, hyper, metrics, resources, runs, server
 
 app = typer.Typer(
     name="spell",
@@ -21,6 +21,7 @@ resources.register(app)
 metrics.register(app)
 app.add_typer(server.app, name="server")
 app.add_typer(hyper.app, name="hyper")
+app.add_typer(cluster.app, name="cluster")
 
 
 def main() -> None:
