@@ -44,3 +44,18 @@ def tear_down(env: dict[str, str], head: int | None, workdir: Path) -> None:
     if head is not None:
         stop_process_group(head, timeout=RAY_STOP_GRACE)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_workdir() -> tuple[Path, Path, dict[str, str]]:
+    """A fresh workdir with a one-line project, and an environment with only our own
+    SPELLRAY_HOME (an inherited server URL or home would skew the numbers)."""
+    import os
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="spellray-bench-"))
+    project = workdir / "project"
+    project.mkdir()
+    (project / "train.py").write_text("print('hi')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPELLRAY_")}
+    env["SPELLRAY_HOME"] = str(workdir / "home")
+    return workdir, project, env

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from private_cluster import start_ray_head  # beside this script
+from private_cluster import bench_workdir, start_ray_head  # beside this script
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from spellray.client import Client
@@ -59,13 +57,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="measured rounds per method")
     rounds = parser.parse_args().rounds
 
-    workdir = Path(tempfile.mkdtemp(prefix="spellray-bench-"))
-    project = workdir / "project"
-    project.mkdir()
-    (project / "train.py").write_text("print('hi')\n")
-    # Only our SPELLRAY_* settings: an inherited server URL or home would skew the numbers.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPELLRAY_")}
-    env["SPELLRAY_HOME"] = str(workdir / "home")
+    workdir, project, env = bench_workdir()
 
     head: int | None = None
     server_started = False

@@ -225,6 +225,9 @@ class Client:
         self.hyper = HyperSearches(self._api, self.runs)
         self.models = Models(self._api)
         self.servers = Servers(self._api, self.runs)
+        from spellray.cluster_client import Cluster
+
+        self.cluster = Cluster(self._api)
 
     def info(self) -> ServerInfo:
         return ServerInfo.model_validate(self._api.request("GET", "/api/info"))
@@ -233,8 +236,9 @@ class Client:
 def from_environment(settings: Settings | None = None, start: bool = True) -> Client:
     """A client for the server this environment points at.
 
-    Inside a run (and wherever SPELLRAY_SERVER_URL is set) that server; otherwise the local
-    one under SPELLRAY_HOME, started on first use when ``start`` is true.
+    Inside a run (and wherever SPELLRAY_SERVER_URL is set) that server; else the cluster
+    chosen with `spell cluster use`; otherwise the local one under SPELLRAY_HOME, started on
+    first use when ``start`` is true.
     """
     settings = settings or get_settings()
     if settings.server_url:
@@ -242,6 +246,11 @@ def from_environment(settings: Settings | None = None, start: bool = True) -> Cl
         if not token and settings.token_file.exists():
             token = settings.token_file.read_text().strip()
         return Client(settings.server_url, token)
+    from spellray.cluster.registry import selected_cluster
+
+    cluster = selected_cluster(settings.home)  # `spell cluster use NAME`
+    if cluster is not None:
+        return Client(cluster.server_url, cluster.token)
     from spellray.cluster.local import ensure_local_server, local_server_url
 
     url = ensure_local_server(settings) if start else local_server_url(settings)

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from spellray.cli import hyper, metrics, model_servers, models, resources, runs, server
+from spellray.cli import cluster, hyper, metrics, model_servers, models, resources, runs, server
 
 app = typer.Typer(
     name="spell",
@@ -23,6 +23,7 @@ app.add_typer(server.app, name="server")
 app.add_typer(hyper.app, name="hyper")
 models.register(app)
 app.add_typer(model_servers.legacy, name="model-servers")
+app.add_typer(cluster.app, name="cluster")
 
 
 def main() -> None:

@@ -115,12 +115,14 @@ def _wait_until(ready: Any, process: subprocess.Popen, what: str, log: Path) -> 
     raise ServerUnavailable(f"{what} did not start within {START_TIMEOUT:.0f} s (see {log})")
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``env``: variables added to this process's environment for the child."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         # Its own session: a Ctrl-C in the terminal that started it must not stop it.
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, **env} if env else None)
 
 
 def start_ray_head(settings: Settings) -> int:

@@ -19,6 +19,7 @@ from spellray.server.auth import check_token, ensure_admin_token
 from spellray.server.context import ServerContext
 from spellray.server.ray_jobs import RayJobs
 from spellray.server.reconciler import Reconciler
+from spellray.server.routers import cluster as cluster_router
 from spellray.server.routers import code, hyper, info, links, metrics, resources, runs
 from spellray.server.routers import models as models_router
 from spellray.server.routers import servers as servers_router
@@ -89,6 +90,7 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(models_router.router)
     app.include_router(servers_router.router)
+    app.include_router(cluster_router.router)  # GET /api/cluster: spell cluster status
     # MLflow's API and UI under /mlflow, behind the same tokens (and `spell ui` logins).
     app.state.ui_sessions = UiSessions()
     app.add_middleware(TrackingGate)

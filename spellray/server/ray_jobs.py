@@ -182,3 +182,10 @@ class RayJobs:
             return self._call("read logs", lambda: self._client.get_job_logs(submission_id))
         except LookupError:
             return ""
+
+    def nodes(self) -> list[Any]:
+        """Every node Ray knows, alive or dead (Ray's state API, over the same dashboard)."""
+        from ray.util.state import list_nodes
+
+        return self._call("list the cluster's nodes", lambda: list_nodes(
+            address=self.address, detail=True, limit=10_000, raise_on_missing_output=False))

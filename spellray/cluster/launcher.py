@@ -1,0 +1,206 @@
+"""`spell cluster init | up | update | down | use`: the Ray cluster launcher's SDK
+(``ray.autoscaler.sdk``) behind spellray's cluster folders.
+
+A cluster lives in SPELLRAY_HOME/clusters/<name>/: cluster.yaml (the launcher config, 0600),
+machine_types.json (mounted on the head for its server), ray_auth_token (every node's Ray
+token). Credentials are checked before the SDK is called, so a laptop with none gets one
+line, not a boto3 traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from spellray import __version__
+from spellray.cluster import launcher_config, registry
+from spellray.errors import Conflict, InvalidInput, SpellrayError
+from spellray.settings import Settings
+
+CONFIG_NAME = "cluster.yaml"
+
+
+def cluster_dir(settings: Settings, name: str) -> Path:
+    return settings.home / "clusters" / name
+
+
+def config_path(settings: Settings, name: str) -> Path:
+    return cluster_dir(settings, name) / CONFIG_NAME
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def init_cluster(settings: Settings, cloud: str, name: str, *, region: str | None,
+                 zone: str | None, project: str | None, machine_types: list[str] | None,
+                 spellray_pip: str | None, path: Path | None = None, force: bool = False) -> Path:
+    """Write a complete cluster config and register the cluster (not started: `up`)."""
+    if name == registry.LOCAL or not name.replace("-", "").isalnum():
+        raise InvalidInput(f"invalid cluster name {name!r}; use letters, digits and dashes")
+    target = path or config_path(settings, name)
+    if target.exists() and not force:
+        raise Conflict(f"{target} exists; edit it with spell cluster machine-type, "
+                       "or pass --force to start over")
+    token_path = target.parent / "ray_auth_token"
+    spellray_token = launcher_config.new_token()
+    config = launcher_config.init_config(
+        cloud, name, region=region, zone=zone, project=project,
+        spellray_pip=spellray_pip or f"spellray=={__version__}",
+        spellray_token=spellray_token, ray_token_path=token_path,
+        machine_types=machine_types)
+    launcher_config.save_config(target, config)  # validates first: nothing written if bad
+    _write_secret(token_path, launcher_config.new_token())
+    registry.save(settings.home, registry.ClusterEntry(
+        name=name, token=spellray_token, config_path=str(target)))
+    return target
+
+
+def cluster_config_file(settings: Settings, name: str | None) -> Path:
+    """The config of the named cluster, else of the one in use."""
+    if name is None:
+        entry = registry.selected_cluster(settings.home)
+        made = [e.name for e in registry.list_clusters(settings.home)[1] if e.config_path]
+        if entry is None and len(made) != 1:
+            raise InvalidInput("which cluster? name it with --cluster/-c (or as the argument); "
+                               f"made with spell cluster init: {', '.join(made) or 'none'}")
+        name = entry.name if entry else made[0]
+    entry = registry.get(settings.home, name)
+    if not entry.config_path:
+        raise InvalidInput(f"cluster {name!r} was registered by URL; it has no launcher "
+                           "config to edit or start")
+    return Path(entry.config_path)
+
+
+# -- the cloud edge ----------------------------------------------------------------------------
+
+def check_credentials(cloud: str) -> None:
+    """One line instead of the SDK's traceback when the laptop cannot reach the cloud."""
+    if cloud == "aws":
+        import boto3
+
+        if boto3.Session().get_credentials() is None:
+            raise InvalidInput("no AWS credentials: set AWS_ACCESS_KEY_ID and "
+                               "AWS_SECRET_ACCESS_KEY, or run `aws configure`")
+        return
+    try:
+        import googleapiclient  # noqa: F401  (Ray's GCP launcher needs it)
+    except ImportError as exc:
+        raise InvalidInput("the GCP launcher needs Google's client: "
+                           "pip install google-api-python-client") from exc
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        google.auth.default()
+    except DefaultCredentialsError as exc:
+        raise InvalidInput("no GCP credentials: run `gcloud auth application-default "
+                           "login` or set GOOGLE_APPLICATION_CREDENTIALS") from exc
+
+
+def _prepared(path: Path) -> dict[str, Any]:
+    config = launcher_config.load_config(path)
+    launcher_config.validate(config)
+    check_credentials(launcher_config.cloud_of(config))
+    return config
+
+
+def _sdk_call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except SpellrayError:
+        raise
+    except Exception as exc:  # botocore / googleapiclient errors, SSH failures, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SpellrayError(f"the Ray cluster launcher could not {what}: {first[:300]}") from exc
+
+
+def up(settings: Settings, name: str | None, no_restart: bool = False) -> str:
+    """Create the cluster, or apply an edited config (`update`: no Ray restart, so running
+    work and the server's state survive). Returns the head node's IP."""
+    from ray.autoscaler import sdk
+
+    path = cluster_config_file(settings, name)
+    config = _prepared(path)
+    _sdk_call("start the cluster", sdk.create_or_update_cluster, str(path),
+              no_restart=no_restart)
+    return _sdk_call("find the head node", sdk.get_head_node_ip, config)
+
+
+def down(settings: Settings, name: str | None) -> None:
+    from ray.autoscaler import sdk
+
+    path = cluster_config_file(settings, name)
+    _prepared(path)
+    entry = registry.get(settings.home, launcher_config.load_config(path)["cluster_name"])
+    close_tunnel(entry)
+    _sdk_call("tear the cluster down", sdk.teardown_cluster, str(path))
+
+
+# -- reaching the head's server ----------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ssh_tunnel(entry: registry.ClusterEntry, remote_port: int) -> tuple[list[str], str]:
+    """The ssh command that forwards a free local port to ``remote_port`` on the head's
+    127.0.0.1 (the launcher's key and user), and the local URL it serves."""
+    from ray.autoscaler import sdk
+    from ray.autoscaler._private.commands import _bootstrap_config
+
+    path = Path(entry.config_path)
+    config = _prepared(path)
+    head_ip = _sdk_call("find the head node (is the cluster up?)", sdk.get_head_node_ip, config)
+    auth = _sdk_call("read the cluster's SSH settings", _bootstrap_config, config)["auth"]
+    port = _free_port()
+    args = ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "StrictHostKeyChecking=no",
+            "-L", f"127.0.0.1:{port}:127.0.0.1:{remote_port}"]
+    if auth.get("ssh_private_key"):
+        args += ["-i", os.path.expanduser(auth["ssh_private_key"])]
+    args.append(f"{auth['ssh_user']}@{head_ip}")
+    return args, f"http://127.0.0.1:{port}"
+
+
+def open_tunnel(entry: registry.ClusterEntry) -> registry.ClusterEntry:
+    """A background tunnel to the head's spellray server, which listens on the cluster's
+    private network only (the cloud's firewall keeps it off the internet)."""
+    args, url = ssh_tunnel(entry, launcher_config.SERVER_PORT)
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    entry.tunnel_pid, entry.server_url = process.pid, url
+    return entry
+
+
+def close_tunnel(entry: registry.ClusterEntry) -> None:
+    from spellray.cluster.local import pid_alive, stop_process_group
+
+    if entry.tunnel_pid and pid_alive(entry.tunnel_pid):
+        stop_process_group(entry.tunnel_pid, timeout=5)
+    entry.tunnel_pid = None
+
+
+def use(settings: Settings, name: str) -> str:
+    """Point the CLI and SDK at ``name`` (or back at the local cluster); returns its URL."""
+    current = registry.selected_cluster(settings.home)
+    if name == registry.LOCAL:
+        if current and current.config_path:
+            close_tunnel(current)
+            registry.save(settings.home, current)
+        registry.select(settings.home, registry.LOCAL)
+        return "the local cluster"
+    entry = registry.get(settings.home, name)
+    if entry.config_path:
+        close_tunnel(entry)
+        entry = open_tunnel(entry)
+        registry.save(settings.home, entry)
+    registry.select(settings.home, name)
+    return entry.server_url

@@ -1,0 +1,306 @@
+"""Ray cluster launcher configs for AWS and GCP: written by `spell cluster init`, edited by
+`spell cluster machine-type ...`. Pure functions over the config dict (no cloud, no Ray
+import), plus load/save that validate against Ray's own schema before writing.
+
+A machine type is a node type of the same name. Each machine of it advertises one unit of
+the custom resource ``spellray-machine:<NAME>`` and a run with ``-t NAME`` asks for that one
+unit (plus one CPU for the runner and all the machine's GPUs): one run per machine, as on
+Spell, and a run with no free machine of its type makes the autoscaler start one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spellray.errors import InvalidInput, NotFound
+from spellray.schemas import MachineType
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+CLOUDS = ("aws", "gcp")
+MACHINE_RESOURCE_PREFIX = "spellray-machine:"
+HEAD_NODE_TYPE = "head"
+# Where spellray keeps what Ray does not interpret (prices, idle timeouts) in the config.
+META_KEY = "spellray"
+DEFAULT_IDLE_MINUTES = 10.0
+SERVER_PORT = 8300
+
+
+def machine_resource(name: str) -> str:
+    """The Ray custom resource a machine type's nodes advertise (Ray allows any name
+    without the reserved ``node:``/``accelerator_type:`` prefixes)."""
+    return f"{MACHINE_RESOURCE_PREFIX}{name}"
+
+
+def load_table() -> dict[str, dict[str, dict[str, Any]]]:
+    """machine_types.yaml: cloud -> name -> instance type, cpus, gpus, memory, price."""
+    return yaml.safe_load((CONFIG_DIR / "machine_types.yaml").read_text())
+
+
+def _check_cloud(cloud: str) -> str:
+    if cloud not in CLOUDS:
+        raise InvalidInput(f"unknown cloud {cloud!r}; choose one of: {', '.join(CLOUDS)}")
+    return cloud
+
+
+def cloud_of(config: dict[str, Any]) -> str:
+    return _check_cloud(config.get("provider", {}).get("type", "?"))
+
+
+def _meta(config: dict[str, Any]) -> dict[str, Any]:
+    return config.setdefault("metadata", {}).setdefault(META_KEY, {"machine_types": {}})
+
+
+# -- the node type of a machine type --------------------------------------------------------
+
+def machine_type_from_table(cloud: str, name: str, instance_type: str | None = None,
+                            **overrides: Any) -> MachineType:
+    """A machine type from the table by name, or a custom one (``instance_type`` with
+    cpus/gpus/memory_gb/price_per_hour in ``overrides``)."""
+    table = load_table()[_check_cloud(cloud)]
+    row = dict(table.get(name, {}))
+    if instance_type:
+        row["instance_type"] = instance_type
+    elif not row:
+        raise InvalidInput(f"unknown machine type {name!r} for {cloud}; use one of "
+                           f"{', '.join(table)} or give --instance-type (with --cpus, --gpus, "
+                           "--price)")
+    row.update({k: v for k, v in overrides.items() if v is not None})
+    return MachineType(
+        name=name, num_cpus=1, num_gpus=row.get("gpus", 0),
+        resources={machine_resource(name): 1},
+        instance_type=row["instance_type"], machine_cpus=int(row.get("cpus", 1)),
+        memory_gb=row.get("memory_gb"), price_per_hour=row.get("price_per_hour"),
+        accelerator=row.get("accelerator"), min_machines=row.get("min_machines", 0),
+        max_machines=row.get("max_machines", 2),
+        idle_timeout_minutes=row.get("idle_timeout_minutes", DEFAULT_IDLE_MINUTES),
+        spot=row.get("spot", False))
+
+
+def _node_config(cloud: str, t: MachineType) -> dict[str, Any]:
+    if cloud == "aws":
+        config: dict[str, Any] = {"InstanceType": t.instance_type, "BlockDeviceMappings": [
+            {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 100}}]}
+        if t.spot:
+            config["InstanceMarketOptions"] = {"MarketType": "spot"}
+        return config
+    family = "common-gpu" if t.num_gpus else "common-cpu"
+    config = {"machineType": t.instance_type, "disks": [{
+        "boot": True, "autoDelete": True, "type": "PERSISTENT",
+        "initializeParams": {"diskSizeGb": 100, "sourceImage":
+                             f"projects/deeplearning-platform-release/global/images/family/{family}"}}],
+        "scheduling": {"preemptible": t.spot,
+                       # GPU machines cannot live-migrate; preemptible ones must terminate.
+                       "onHostMaintenance": "TERMINATE" if t.num_gpus or t.spot else "MIGRATE"}}
+    if t.accelerator:
+        config["guestAccelerators"] = [{"acceleratorType": t.accelerator,
+                                        "acceleratorCount": int(t.num_gpus)}]
+    return config
+
+
+def node_type_for(t: MachineType, node_config: dict[str, Any]) -> dict[str, Any]:
+    """The available_node_types entry of a machine type. ``idle_timeout_s`` is per node type
+    in Ray's schema and honoured by autoscaler v2, which the head starts with."""
+    resources: dict[str, int] = {"CPU": int(t.machine_cpus or t.num_cpus),
+                                 machine_resource(t.name): 1}
+    if t.num_gpus:
+        resources["GPU"] = int(t.num_gpus)
+    node_type: dict[str, Any] = {"resources": resources, "node_config": node_config,
+                                 "min_workers": t.min_machines, "max_workers": t.max_machines}
+    if t.idle_timeout_minutes is not None:
+        node_type["idle_timeout_s"] = t.idle_timeout_minutes * 60
+    return node_type
+
+
+def _sync_totals(config: dict[str, Any]) -> None:
+    """Cluster-wide fields that follow the machine types: max_workers (the sum), and
+    idle_timeout_minutes (the smallest: autoscaler v1, which ignores per-type timeouts)."""
+    workers = [nt for name, nt in config["available_node_types"].items()
+               if name != HEAD_NODE_TYPE]
+    config["max_workers"] = sum(nt.get("max_workers", 0) for nt in workers)
+    timeouts = [nt["idle_timeout_s"] / 60 for nt in workers if "idle_timeout_s" in nt]
+    config["idle_timeout_minutes"] = min(timeouts, default=DEFAULT_IDLE_MINUTES)
+
+
+# -- machine-type add | list | scale | delete ---------------------------------------------------
+
+def list_machine_types(config: dict[str, Any]) -> list[MachineType]:
+    meta = _meta(config)["machine_types"]
+    found = []
+    for name, node_type in config["available_node_types"].items():
+        if name == HEAD_NODE_TYPE:
+            continue
+        extra = meta.get(name, {})
+        resources = node_type["resources"]
+        found.append(MachineType(
+            name=name, num_cpus=1, num_gpus=resources.get("GPU", 0),
+            resources={machine_resource(name): 1},
+            instance_type=extra.get("instance_type"), machine_cpus=resources.get("CPU"),
+            memory_gb=extra.get("memory_gb"), price_per_hour=extra.get("price_per_hour"),
+            accelerator=extra.get("accelerator"),
+            min_machines=node_type.get("min_workers", 0),
+            max_machines=node_type.get("max_workers", 0),
+            idle_timeout_minutes=node_type.get("idle_timeout_s", 60 * DEFAULT_IDLE_MINUTES) / 60,
+            spot=bool(extra.get("spot"))))
+    return found
+
+
+def _check_bounds(min_machines: int, max_machines: int, idle: float | None) -> None:
+    if min_machines < 0 or max_machines < 0:
+        raise InvalidInput("--min and --max must be 0 or more")
+    if min_machines > max_machines:
+        raise InvalidInput(f"--min {min_machines} is more than --max {max_machines}; "
+                           "raise --max or lower --min")
+    if idle is not None and idle <= 0:
+        raise InvalidInput("--idle-timeout must be more than 0 minutes")
+
+
+def add_machine_type(config: dict[str, Any], t: MachineType) -> None:
+    if t.name == HEAD_NODE_TYPE or t.name in config["available_node_types"]:
+        raise InvalidInput(f"machine type {t.name!r} already exists; change it with "
+                           f"`spell cluster machine-type scale {t.name}` or delete it first")
+    _check_bounds(t.min_machines, t.max_machines, t.idle_timeout_minutes)
+    config["available_node_types"][t.name] = node_type_for(t, _node_config(cloud_of(config), t))
+    _meta(config)["machine_types"][t.name] = {
+        "instance_type": t.instance_type, "memory_gb": t.memory_gb,
+        "price_per_hour": t.price_per_hour, "accelerator": t.accelerator, "spot": t.spot}
+    _sync_totals(config)
+
+
+def _node_type(config: dict[str, Any], name: str) -> dict[str, Any]:
+    if name == HEAD_NODE_TYPE or name not in config["available_node_types"]:
+        known = [n for n in config["available_node_types"] if n != HEAD_NODE_TYPE]
+        has = ", ".join(known) or "none (add one with spell cluster machine-type add)"
+        raise NotFound(f"no machine type {name!r} in this cluster; it has: {has}")
+    return config["available_node_types"][name]
+
+
+def scale_machine_type(config: dict[str, Any], name: str, min_machines: int | None = None,
+                       max_machines: int | None = None,
+                       idle_timeout_minutes: float | None = None) -> None:
+    node_type = _node_type(config, name)
+    new_min = node_type.get("min_workers", 0) if min_machines is None else min_machines
+    new_max = node_type.get("max_workers", 0) if max_machines is None else max_machines
+    _check_bounds(new_min, new_max, idle_timeout_minutes)
+    node_type.update(min_workers=new_min, max_workers=new_max)
+    if idle_timeout_minutes is not None:
+        node_type["idle_timeout_s"] = idle_timeout_minutes * 60
+    _sync_totals(config)
+
+
+def delete_machine_type(config: dict[str, Any], name: str) -> None:
+    _node_type(config, name)
+    del config["available_node_types"][name]
+    _meta(config)["machine_types"].pop(name, None)
+    _sync_totals(config)
+
+
+# -- init ------------------------------------------------------------------------------------
+
+def head_start_commands(server_port: int = SERVER_PORT) -> list[str]:
+    """Ray with token authentication, its dashboard on 127.0.0.1 only, autoscaler v2 (it
+    honours each machine type's idle timeout), then the spellray server. The server listens
+    on the head's private address (workers' runners report to it; the cloud's firewall keeps
+    it off the internet) and the laptop reaches it through an SSH tunnel (`spell cluster use`)."""
+    ray_env = "export RAY_AUTH_MODE=token RAY_enable_autoscaler_v2=1"
+    private_ip = "$(hostname -I | awk '{print $1}')"
+    return [
+        "ray stop",
+        f"{ray_env}; ulimit -n 65536; ray start --head --port=6379 --object-manager-port=8076"
+        " --autoscaling-config=~/ray_bootstrap_config.yaml --dashboard-host=127.0.0.1"
+        " --disable-usage-stats",
+        "pkill -f 'spellray.server --port' || true",
+        f"{ray_env} SPELLRAY_HOME=$HOME/.spellray SPELLRAY_RAY_ADDRESS=http://127.0.0.1:8265;"
+        f" nohup python -m spellray.server --host {private_ip} --port {server_port}"
+        f" --advertise-url http://{private_ip}:{server_port}"
+        " >> $HOME/.spellray/server.log 2>&1 < /dev/null &",
+    ]
+
+
+def init_config(cloud: str, name: str, *, region: str | None = None, zone: str | None = None,
+                project: str | None = None, spellray_pip: str, spellray_token: str,
+                ray_token_path: Path, machine_types: list[str] | None = None) -> dict[str, Any]:
+    """A complete cluster config: the cloud's template, filled in, with machine types from
+    the table (default: CPU, min 0, max 2)."""
+    _check_cloud(cloud)
+    if cloud == "gcp" and not project:
+        raise InvalidInput("GCP needs a project: spell cluster init gcp --project MY-PROJECT")
+    config = yaml.safe_load((CONFIG_DIR / f"{cloud}.yaml").read_text())
+    config["cluster_name"] = name
+    provider = config["provider"]
+    if region:
+        provider["region"] = region
+    if cloud == "aws" and zone:
+        provider["availability_zone"] = zone
+    if cloud == "gcp":
+        provider["project_id"] = project
+        provider["availability_zone"] = zone or f"{provider['region']}-a"
+    # Every node joins Ray with the same token (Ray reads ~/.ray/auth_token).
+    config["file_mounts"] = {"~/.ray/auth_token": str(ray_token_path),
+                             "~/.spellray/machine_types.json":
+                                 str(ray_token_path.parent / "machine_types.json")}
+    config["setup_commands"] = [f"pip install -q 'ray[default]==2.60.0' {spellray_pip}"]
+    # The spellray admin token only on the head (a file mount would reach every worker,
+    # where user code runs). umask: readable by the head's user only.
+    config["head_setup_commands"] = [
+        "mkdir -p ~/.spellray && (umask 077 && echo " + spellray_token + " > ~/.spellray/token)",
+        "pip install -q 'boto3>=1.4.8' google-api-python-client",
+    ]
+    config["head_start_ray_commands"] = head_start_commands()
+    config["worker_start_ray_commands"] = [
+        "ray stop",
+        "export RAY_AUTH_MODE=token; ulimit -n 65536; ray start --address=$RAY_HEAD_IP:6379"
+        " --object-manager-port=8076 --disable-usage-stats"]
+    _meta(config)["cloud"] = cloud
+    for machine in machine_types or ["CPU"]:
+        add_machine_type(config, machine_type_from_table(cloud, machine))
+    return config
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# -- files -----------------------------------------------------------------------------------
+
+def validate(config: dict[str, Any]) -> None:
+    """Ray's own schema check (ray/autoscaler/ray-schema.json), as one line."""
+    from ray.autoscaler._private.util import validate_config
+
+    try:
+        validate_config(config)
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise InvalidInput(f"the cluster config is not valid for Ray: {first[:300]}") from exc
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise NotFound(f"no cluster config at {path}; create one with: spell cluster init aws")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(config, dict) or "available_node_types" not in config:
+        raise InvalidInput(f"{path} is not a Ray cluster config with available_node_types")
+    return config
+
+
+def save_config(path: Path, config: dict[str, Any]) -> None:
+    """Validate, then replace the file in one step: a bad edit leaves the old file as it was.
+    Mode 0600: the config holds the cluster's spellray token."""
+    validate(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    os.replace(tmp, path)
+    # What the head's server loads as its machine types (a file mount puts it on the head).
+    types = [t.model_dump(exclude_none=True) for t in list_machine_types(config)]
+    (path.parent / "machine_types.json").write_text(json.dumps(types, indent=2))
