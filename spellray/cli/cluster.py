@@ -32,6 +32,8 @@ def _settings():
 @app.command()
 def init(
     cloud: Annotated[str, typer.Argument(help="aws or gcp")],
+    storage: Annotated[str, typer.Option(
+        help="Object storage the nodes share: s3://BUCKET/PREFIX or gs://BUCKET/PREFIX.")],
     name: Annotated[str | None, typer.Option("--name", "-n", help="Cluster name.")] = None,
     region: Annotated[str | None, typer.Option(help="e.g. us-east-1, us-central1")] = None,
     zone: Annotated[str | None, typer.Option(help="Availability zone, e.g. us-central1-a")] = None,
@@ -47,7 +49,8 @@ def init(
     from spellray.cluster.launcher import init_cluster
 
     written = init_cluster(_settings(), cloud, name or f"spellray-{cloud}", region=region,
-                           zone=zone, project=project, machine_types=machine_type,
+                           zone=zone, project=project, storage=storage,
+                           machine_types=machine_type,
                            spellray_pip=spellray_pip, path=path, force=force)
     console.print(f"wrote {written}; start it with: spell cluster up {name or f'spellray-{cloud}'}")
 
