@@ -144,7 +144,9 @@ def up(name: Annotated[str | None, typer.Argument()] = None) -> None:
     settings = _settings()
     head = launcher.up(settings, name)
     console.print(f"cluster up, head node {head}")
-    target = name or launcher.cluster_config_file(settings, None).parent.name
+    from spellray.cluster.launcher_config import load_config
+
+    target = load_config(launcher.cluster_config_file(settings, name))["cluster_name"]
     console.print(f"now using it: {launcher.use(settings, target)}")
 
 
