@@ -32,6 +32,8 @@ def _settings():
 @app.command()
 def init(
     cloud: Annotated[str, typer.Argument(help="aws or gcp")],
+    storage: Annotated[str, typer.Option(
+        help="Object storage the nodes share: s3://BUCKET/PREFIX or gs://BUCKET/PREFIX.")],
     name: Annotated[str | None, typer.Option("--name", "-n", help="Cluster name.")] = None,
     region: Annotated[str | None, typer.Option(help="e.g. us-east-1, us-central1")] = None,
     zone: Annotated[str | None, typer.Option(help="Availability zone, e.g. us-central1-a")] = None,
@@ -47,7 +49,8 @@ def init(
     from spellray.cluster.launcher import init_cluster
 
     written = init_cluster(_settings(), cloud, name or f"spellray-{cloud}", region=region,
-                           zone=zone, project=project, machine_types=machine_type,
+                           zone=zone, project=project, storage=storage,
+                           machine_types=machine_type,
                            spellray_pip=spellray_pip, path=path, force=force)
     console.print(f"wrote {written}; start it with: spell cluster up {name or f'spellray-{cloud}'}")
 
@@ -141,7 +144,9 @@ def up(name: Annotated[str | None, typer.Argument()] = None) -> None:
     settings = _settings()
     head = launcher.up(settings, name)
     console.print(f"cluster up, head node {head}")
-    target = name or launcher.cluster_config_file(settings, None).parent.name
+    from spellray.cluster.launcher_config import load_config
+
+    target = load_config(launcher.cluster_config_file(settings, name))["cluster_name"]
     console.print(f"now using it: {launcher.use(settings, target)}")
 
 

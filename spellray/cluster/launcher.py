@@ -39,7 +39,8 @@ def _write_secret(path: Path, text: str) -> None:
 
 
 def init_cluster(settings: Settings, cloud: str, name: str, *, region: str | None,
-                 zone: str | None, project: str | None, machine_types: list[str] | None,
+                 zone: str | None, project: str | None, storage: str,
+                 machine_types: list[str] | None,
                  spellray_pip: str | None, path: Path | None = None, force: bool = False) -> Path:
     """Write a complete cluster config and register the cluster (not started: `up`)."""
     if name == registry.LOCAL or not name.replace("-", "").isalnum():
@@ -51,7 +52,7 @@ def init_cluster(settings: Settings, cloud: str, name: str, *, region: str | Non
     token_path = target.parent / "ray_auth_token"
     spellray_token = launcher_config.new_token()
     config = launcher_config.init_config(
-        cloud, name, region=region, zone=zone, project=project,
+        cloud, name, region=region, zone=zone, project=project, storage_uri=storage,
         spellray_pip=spellray_pip or f"spellray=={__version__}",
         spellray_token=spellray_token, ray_token_path=token_path,
         machine_types=machine_types)

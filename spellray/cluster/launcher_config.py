@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ HEAD_NODE_TYPE = "head"
 META_KEY = "spellray"
 DEFAULT_IDLE_MINUTES = 10.0
 SERVER_PORT = 8300
+# Runners on workers write outputs and logs straight to storage: a folder on the head
+# would not do.
+STORAGE_SCHEMES = ("s3://", "gs://")
 
 
 def machine_resource(name: str) -> str:
@@ -202,12 +206,16 @@ def delete_machine_type(config: dict[str, Any], name: str) -> None:
 
 # -- init ------------------------------------------------------------------------------------
 
-def head_start_commands(server_port: int = SERVER_PORT) -> list[str]:
+def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT) -> list[str]:
     """Ray with token authentication, its dashboard on 127.0.0.1 only, autoscaler v2 (it
     honours each machine type's idle timeout), then the spellray server. The server listens
-    on the head's private address (workers' runners report to it; the cloud's firewall keeps
-    it off the internet) and the laptop reaches it through an SSH tunnel (`spell cluster use`)."""
+    on all the head's interfaces: workers' runners report to its private address, the
+    laptop's SSH tunnel (`spell cluster use`) reaches it on 127.0.0.1, and the launcher's
+    security group / firewall admits only SSH from outside the cluster's network."""
     ray_env = "export RAY_AUTH_MODE=token RAY_enable_autoscaler_v2=1"
+    # shlex.quote: the URI goes into a shell line.
+    server_env = (f"SPELLRAY_HOME=$HOME/.spellray SPELLRAY_RAY_ADDRESS=http://127.0.0.1:8265"
+                  f" SPELLRAY_STORAGE_URI={shlex.quote(storage_uri)}")
     private_ip = "$(hostname -I | awk '{print $1}')"
     return [
         "ray stop",
@@ -215,19 +223,23 @@ def head_start_commands(server_port: int = SERVER_PORT) -> list[str]:
         " --autoscaling-config=~/ray_bootstrap_config.yaml --dashboard-host=127.0.0.1"
         " --disable-usage-stats",
         "pkill -f 'spellray.server --port' || true",
-        f"{ray_env} SPELLRAY_HOME=$HOME/.spellray SPELLRAY_RAY_ADDRESS=http://127.0.0.1:8265;"
-        f" nohup python -m spellray.server --host {private_ip} --port {server_port}"
+        f"{ray_env} {server_env}; nohup python -m spellray.server --host 0.0.0.0"
+        f" --port {server_port}"
         f" --advertise-url http://{private_ip}:{server_port}"
         " >> $HOME/.spellray/server.log 2>&1 < /dev/null &",
     ]
 
 
 def init_config(cloud: str, name: str, *, region: str | None = None, zone: str | None = None,
-                project: str | None = None, spellray_pip: str, spellray_token: str,
+                project: str | None = None, storage_uri: str, spellray_pip: str,
+                spellray_token: str,
                 ray_token_path: Path, machine_types: list[str] | None = None) -> dict[str, Any]:
     """A complete cluster config: the cloud's template, filled in, with machine types from
     the table (default: CPU, min 0, max 2)."""
     _check_cloud(cloud)
+    if not storage_uri.startswith(STORAGE_SCHEMES):
+        raise InvalidInput(f"--storage {storage_uri!r}: a cluster's nodes share object "
+                           "storage; give s3://BUCKET/PREFIX or gs://BUCKET/PREFIX")
     if cloud == "gcp" and not project:
         raise InvalidInput("GCP needs a project: spell cluster init gcp --project MY-PROJECT")
     config = yaml.safe_load((CONFIG_DIR / f"{cloud}.yaml").read_text())
@@ -251,7 +263,7 @@ def init_config(cloud: str, name: str, *, region: str | None = None, zone: str |
         "mkdir -p ~/.spellray && (umask 077 && echo " + spellray_token + " > ~/.spellray/token)",
         "pip install -q 'boto3>=1.4.8' google-api-python-client",
     ]
-    config["head_start_ray_commands"] = head_start_commands()
+    config["head_start_ray_commands"] = head_start_commands(storage_uri)
     config["worker_start_ray_commands"] = [
         "ray stop",
         "export RAY_AUTH_MODE=token; ulimit -n 65536; ray start --address=$RAY_HEAD_IP:6379"

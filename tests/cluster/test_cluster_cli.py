@@ -34,7 +34,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_machine_type_round_trip(cli: Spell) -> None:
-    ok(cli("cluster", "init", "aws", "--region", "eu-west-1"))
+    ok(cli("cluster", "init", "aws", "--region", "eu-west-1", "--storage", "s3://b/p"))
     path = config_of(cli)
     assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the server's token
     ok(cli("cluster", "machine-type", "add", "T4", "--min", "1", "--max", "3", "--spot",
@@ -69,15 +69,16 @@ def test_machine_type_round_trip(cli: Spell) -> None:
     (["machine-type", "scale", "NOPE", "--max", "1"], "no machine type 'NOPE'"),
     (["machine-type", "delete", "head"], "no machine type 'head'"),
     (["machine-type", "list", "--cluster", "nope"], "no cluster named 'nope'"),
-    (["init", "azure"], "unknown cloud 'azure'"),
-    (["init", "gcp"], "GCP needs a project"),
-    (["init", "aws"], "exists"),
+    (["init", "azure", "--storage", "s3://b/p"], "unknown cloud 'azure'"),
+    (["init", "gcp", "--storage", "gs://b/p"], "GCP needs a project"),
+    (["init", "aws", "--storage", "s3://b/p"], "exists"),
+    (["init", "aws", "--name", "x", "--storage", "/tmp/here"], "nodes share object storage"),
     (["up"], "no AWS credentials"),
     (["use", "nope"], "no cluster named 'nope'"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(cli: Spell, args: list[str],
                                                    message: str) -> None:
-    ok(cli("cluster", "init", "aws"))
+    ok(cli("cluster", "init", "aws", "--storage", "s3://b/p"))
     before = config_of(cli).read_bytes()
     result = cli("cluster", *args)
     assert result.returncode != 0

@@ -34,6 +34,7 @@ from spellray.cluster import launcher_config as lc
 def generated(cloud: str, tmp: Path) -> dict[str, Any]:
     return lc.init_config(cloud, f"test-{cloud}", region="us-west-2" if cloud == "aws" else None,
                           project="my-project" if cloud == "gcp" else None,
+                          storage_uri="s3://bucket/spell" if cloud == "aws" else "gs://b/s",
                           spellray_pip="spellray==0.1.0", spellray_token="secret",
                           ray_token_path=tmp / "ray_auth_token",
                           machine_types=["CPU", "CPU-big", "T4"])
@@ -55,7 +56,7 @@ def test_generated_config_matches_rays_schema(cloud: str, tmp_path: Path) -> Non
     assert "spellray-machine:CPU" not in node_types["head"]["resources"]
     head = " ".join(config["head_start_ray_commands"])
     assert "RAY_AUTH_MODE=token" in head and "--dashboard-host=127.0.0.1" in head
-    assert "python -m spellray.server" in head
+    assert "python -m spellray.server" in head and "SPELLRAY_STORAGE_URI=" in head
     assert "RAY_AUTH_MODE=token" in " ".join(config["worker_start_ray_commands"])
     assert config["max_workers"] == 6  # 3 machine types, max 2 each
 
