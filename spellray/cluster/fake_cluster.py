@@ -24,6 +24,7 @@ from spellray.cluster.local import (
     _spawn,
     _wait_until,
     ray_reachable,
+    ray_temp_dir,
     stop_process_group,
 )
 from spellray.schemas import MachineType
@@ -105,7 +106,8 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
             "--dashboard-agent-listen-port", str(_free_port()),
             "--ray-client-server-port", str(_free_port()), "--disable-usage-stats",
-            "--num-cpus", str(head_cpus), f"--autoscaling-config={config_path}"]
+            "--num-cpus", str(head_cpus), f"--autoscaling-config={config_path}",
+            "--temp-dir", ray_temp_dir(gcs_port)]
     log = folder / "ray-head.log"
     env = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
     process = _spawn(args, log, env)

@@ -125,6 +125,15 @@ def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> sub
                                 env={**os.environ, **env} if env else None)
 
 
+def ray_temp_dir(gcs_port: int) -> str:
+    """A Ray temp dir of the head's own. Ray's job supervisor gives each job the RAY_ADDRESS
+    written in its temp dir's ray_current_cluster, which in the shared /tmp/ray is whichever
+    cluster on this machine started last: with several heads (tests, the fake cloud cluster,
+    a user's own), jobs that call ray.init (searches, distributed runs) joined the wrong one.
+    Short and under /tmp: Ray's socket paths inside it must stay under 107 characters."""
+    return f"/tmp/spellray-ray-{gcs_port}"
+
+
 def start_ray_head(settings: Settings) -> int:
     address = urlparse(settings.ray_address)
     if not _ray_is_local(settings):
@@ -138,7 +147,8 @@ def start_ray_head(settings: Settings) -> int:
             # this machine, and the head then never gets a job agent.
             # Any free port, not the next one up: 10002+ is Ray's worker port range.
             "--dashboard-agent-listen-port", str(_free_port(52365, scan=1)),
-            "--ray-client-server-port", str(_free_port(10001, scan=1))]
+            "--ray-client-server-port", str(_free_port(10001, scan=1)),
+            "--temp-dir", ray_temp_dir(settings.ray_gcs_port)]
     if settings.ray_num_cpus is not None:
         args += ["--num-cpus", str(settings.ray_num_cpus)]
     log = settings.log_dir / "ray-head.log"

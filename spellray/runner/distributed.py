@@ -29,27 +29,6 @@ POLL_SECONDS = 0.2
 DEFAULT_WAIT_SECONDS = 600.0
 
 
-def job_cluster_address() -> str:
-    """The GCS address of the cluster this job runs on. Ray's job supervisor sets RAY_ADDRESS
-    from the node's *latest started* cluster (/tmp/ray/ray_current_cluster), which is
-    another cluster when several share a machine; the raylet that started the supervisor
-    (our parent) knows its own. Falls back to RAY_ADDRESS ("auto")."""
-    import psutil
-
-    if address := os.environ.get("SPELLRAY_RAY_GCS_ADDRESS"):
-        return address
-    try:
-        for ancestor in psutil.Process().parents():
-            raylet = ancestor.environ().get("RAY_RAYLET_PID")
-            if raylet:
-                for arg in psutil.Process(int(raylet)).cmdline():
-                    if arg.startswith("--gcs-address="):
-                        return arg.split("=", 1)[1]
-    except (psutil.Error, OSError, ValueError):
-        pass
-    return "auto"
-
-
 def wait_limit() -> float:
     return float(os.environ.get("SPELLRAY_DISTRIBUTED_WAIT_SECONDS", DEFAULT_WAIT_SECONDS))
 
@@ -77,8 +56,8 @@ class DistributedLaunch:
 
         if not self.bundle:
             return "--distributed needs a machine type that asks for some resources"
-        # ray.init prefers RAY_ADDRESS to its argument: correct the variable itself.
-        os.environ["RAY_ADDRESS"] = job_cluster_address()
+        # RAY_ADDRESS, set by Ray's job supervisor, names this job's cluster (each head
+        # spellray starts has its own temp dir: see cluster/local.py ray_temp_dir).
         ray.init(log_to_driver=False, logging_level="ERROR")
         alive = [n for n in ray.nodes() if n.get("Alive")]
         placing = strategy(len(alive))
