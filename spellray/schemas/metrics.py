@@ -1,0 +1,75 @@
+"""Metrics and MLflow tracking (send_metric, spell metrics, spell ui)."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import Field, field_validator
+
+from spellray.schemas.base import Schema
+
+
+class TrackingInfo(Schema):
+    """Where a run's MLflow run is: what the runner puts in MLFLOW_* for the command."""
+
+    tracking_uri: str
+    mlflow_run_id: str
+    experiment_id: str
+
+
+class MetricPoint(Schema):
+    """One value of a metric, as ``spellray.metrics.send_metric`` records it. ``time`` is
+    seconds since the epoch; ``index`` is MLflow's step."""
+
+    name: str
+    value: float
+    index: int = Field(ge=-(2**63), lt=2**63)
+    time: float = Field(ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        from spellray.metrics import validate_name
+
+        return validate_name(value)
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        return value
+
+
+class MetricBatch(Schema):
+    metrics: list[MetricPoint] = Field(max_length=10_000)
+
+
+class MetricSummary(Schema):
+    """One metric of a run: how many values, and the last, smallest and largest."""
+
+    name: str
+    count: int
+    last: float
+    min: float
+    max: float
+    last_index: int
+    last_time: float
+
+
+class MetricValue(Schema):
+    index: int
+    value: float
+    time: float
+
+
+class MetricSeries(Schema):
+    name: str
+    values: list[MetricValue]
+
+
+class UiLogin(Schema):
+    """A one-time URL (path) that logs a browser in to the MLflow UI."""
+
+    login_path: str
+    expires_in: int
