@@ -25,8 +25,8 @@ from spellray.server.ray_jobs import (
 from spellray.server.services.hyper import ACTIVE as SEARCH_ACTIVE
 from spellray.server.services.hyper import end_search
 from spellray.server.services.metrics import end_tracking
+from spellray.server.services.run_preparation import log_path, record_path
 from spellray.server.services.run_status import change_status
-from spellray.server.services.runs import log_path, record_path
 from spellray.server.services.servers_status import reconcile_model_servers
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import hashlib
 from fastapi import APIRouter, Request, Response
 
 from spellray.errors import InvalidInput, NotFound
-from spellray.server.services.runs import code_path
+from spellray.server.services.run_preparation import code_path
 
 router = APIRouter(prefix="/api/code", tags=["code"])
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spellray.cluster.machine_types import resolve_machine_type
-from spellray.code_source import resolve_remote
 from spellray.errors import (
     Conflict,
     InvalidInput,
@@ -47,43 +43,24 @@ from spellray.server.services.idempotency import (
     CLAIM_ATTEMPTS,
     claim,
     reusable_run,
-    run_identity,
 )
 from spellray.server.services.metrics import end_tracking
-from spellray.server.services.mounts import resolve_mounts
+from spellray.server.services.run_preparation import (
+    SPELL_DIR,
+    PreparedRun,
+    log_path,
+    prepare_run,
+    run_dir,
+    write_record,
+)
 from spellray.server.services.run_status import change_status
 from spellray.settings import storage_env
-from spellray.storage.paths import join
 
-SPELL_DIR = ".spell"
 # Long-polled log requests: the most a request waits, and how often it looks meanwhile.
 MAX_LOG_WAIT = 10.0
 LOG_POLL_INTERVAL = 0.05
 # How much of the environment build log `spell info` shows.
 ENVIRONMENT_LOG_LINES = 40
-
-
-def run_dir(run_id: int) -> str:
-    return join("runs", run_id)
-
-
-def log_path(run_id: int) -> str:
-    return join("runs", run_id, SPELL_DIR, "log")
-
-
-def record_path(run_id: int) -> str:
-    return join("runs", run_id, SPELL_DIR, "run.json")
-
-
-def code_path(sha256: str) -> str:
-    return join("code", f"{sha256}.zip")
-
-
-def substitute_params(command: str, params: dict[str, str]) -> str:
-    """Spell's `:NAME:` placeholders."""
-    for name, value in params.items():
-        command = command.replace(f":{name}:", value)
-    return command
 
 
 def _not_found(run_id: int) -> RunNotFound:
@@ -114,19 +91,6 @@ def to_schema(run: db.Run) -> Run:
     )
 
 
-@dataclass(frozen=True)
-class PreparedRun:
-    """A checked run request, ready to become a run (or a search's template for trials)."""
-
-    machine_type: MachineType
-    git: GitSource | None
-    ray_env: dict[str, Any]
-    env_digest: str | None
-    command: str
-    identity: str
-    spec: dict[str, Any]
-
-
 class RunService:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
@@ -142,35 +106,7 @@ class RunService:
         return resolve_machine_type(name, self.ctx.machine_types)
 
     def prepare(self, request: RunRequest) -> PreparedRun:
-        """Everything a run needs, checked before anything is made: what the cluster
-        cannot build, a missing code package, ref or mount fails the submission now."""
-        machine_type = self.machine_type(request.machine_type)
-        if request.code and not self.ctx.storage.exists(code_path(request.code.sha256)):
-            raise InvalidInput(f"code package {request.code.sha256[:12]} is not uploaded; "
-                               "PUT it to /api/code/<sha256> first")
-        git = request.git
-        if git is not None and git.commit is None:  # fixed now: the run is what was asked
-            git = GitSource(url=git.url, ref=git.ref, commit=resolve_remote(git.url, git.ref))
-        ray_env = environments.runtime_env(request.environment, self.ctx.abilities)
-        env_digest = environments.digest(request.environment)
-        command = substitute_params(request.command, request.params)
-        with self.ctx.sessions() as session:
-            mounts = resolve_mounts(session, self.ctx.storage, request.mounts)
-        identity = run_identity(
-            code=git.commit if git else request.code and request.code.sha256, command=command,
-            environment_digest=env_digest, mounts=mounts, params=request.params,
-            machine_type=machine_type.name, env=request.env, distributed=request.distributed)
-        spec = {"env": request.env, "params": request.params,
-                "mounts": [m.model_dump() for m in mounts],
-                "environment": environments.normalize(request.environment).model_dump(),
-                "git": git.model_dump() if git else None,
-                "timeout_minutes": request.timeout_minutes,
-                "stop_conditions": request.stop_conditions}
-        if request.distributed:
-            spec["distributed"] = request.distributed
-        return PreparedRun(machine_type=machine_type, git=git, ray_env=ray_env,
-                           env_digest=env_digest, command=command, identity=identity,
-                           spec=spec)
+        return prepare_run(self.ctx, request)
 
     def base_env_vars(self, request: RunRequest, token: str) -> dict[str, str]:
         """The job's environment, for a run's runner and a search's driver alike."""
@@ -184,25 +120,12 @@ class RunService:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def _write_record(self, run_id: int, request: RunRequest, prepared: PreparedRun) -> None:
-        spec = prepared.spec
-        self.ctx.storage.write_bytes(record_path(run_id), json.dumps({
-            "id": run_id, "command": prepared.command,
-            "machine_type": prepared.machine_type.name, "params": request.params,
-            "code": request.code.model_dump() if request.code else None,
-            "git": spec["git"], "mounts": spec["mounts"], "apt": spec["environment"]["apt"],
-            "environment_digest": prepared.env_digest,
-            "timeout_minutes": request.timeout_minutes,
-            "stop_conditions": request.stop_conditions,
-            **distributed_record(request, prepared.machine_type),
-        }, indent=2).encode())
-
     def create(self, request: RunRequest) -> Run:
         prepared = self.prepare(request)
         run_id, token = self._insert(request, prepared)
         if token is None:  # --idempotent found its twin
             return self.get(run_id).model_copy(update={"reused": True})
-        self._write_record(run_id, request, prepared)
+        write_record(self.ctx.storage, run_id, request, prepared)
         submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
         # exec: the job's process is the runner itself, not a shell around it. With Python
         # packages Ray puts its virtualenv first on PATH: `python` is that env's.
@@ -239,7 +162,7 @@ class RunService:
                                      hyper_search_id=search_id,
                                      ray_submission_id=driver_submission_id)
         assert token is not None  # trials are never --idempotent
-        self._write_record(run_id, request, prepared)
+        write_record(self.ctx.storage, run_id, request, prepared)
         return run_id, token
 
     def _insert(self, request: RunRequest, prepared: PreparedRun, kind: str = "run",
@@ -408,10 +331,3 @@ class RunService:
                 run.labels.remove(existing[label])
             session.commit()
             return to_schema(run)
-
-
-def distributed_record(request: RunRequest, machine_type: MachineType) -> dict[str, Any]:
-    """What the runner of a --distributed run reads: the rank count and each rank's share."""
-    if not request.distributed:
-        return {}
-    return {"distributed": request.distributed, "machine": machine_type.model_dump()}

@@ -1,0 +1,111 @@
+"""A run request checked and turned into what a run is made of (its spec, identity, Ray
+runtime_env and runner record), before any row or job exists; and where a run's files live."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from spellray.cluster.machine_types import resolve_machine_type
+from spellray.code_source import resolve_remote
+from spellray.errors import InvalidInput
+from spellray.schemas import GitSource, MachineType, RunRequest
+from spellray.server.context import ServerContext
+from spellray.server.services import environments
+from spellray.server.services.idempotency import run_identity
+from spellray.server.services.mounts import resolve_mounts
+from spellray.storage.paths import join
+from spellray.storage.store import Storage
+
+SPELL_DIR = ".spell"
+
+
+def run_dir(run_id: int) -> str:
+    return join("runs", run_id)
+
+
+def log_path(run_id: int) -> str:
+    return join("runs", run_id, SPELL_DIR, "log")
+
+
+def record_path(run_id: int) -> str:
+    return join("runs", run_id, SPELL_DIR, "run.json")
+
+
+def code_path(sha256: str) -> str:
+    return join("code", f"{sha256}.zip")
+
+
+def substitute_params(command: str, params: dict[str, str]) -> str:
+    """Spell's `:NAME:` placeholders."""
+    for name, value in params.items():
+        command = command.replace(f":{name}:", value)
+    return command
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A checked run request, ready to become a run (or a search's template for trials)."""
+
+    machine_type: MachineType
+    git: GitSource | None
+    ray_env: dict[str, Any]
+    env_digest: str | None
+    command: str
+    identity: str
+    spec: dict[str, Any]
+
+
+def prepare_run(ctx: ServerContext, request: RunRequest) -> PreparedRun:
+    """Everything a run needs, checked before anything is made: what the cluster
+    cannot build, a missing code package, ref or mount fails the submission now."""
+    machine_type = resolve_machine_type(request.machine_type, ctx.machine_types)
+    if request.code and not ctx.storage.exists(code_path(request.code.sha256)):
+        raise InvalidInput(f"code package {request.code.sha256[:12]} is not uploaded; "
+                           "PUT it to /api/code/<sha256> first")
+    git = request.git
+    if git is not None and git.commit is None:  # fixed now: the run is what was asked
+        git = GitSource(url=git.url, ref=git.ref, commit=resolve_remote(git.url, git.ref))
+    ray_env = environments.runtime_env(request.environment, ctx.abilities)
+    env_digest = environments.digest(request.environment)
+    command = substitute_params(request.command, request.params)
+    with ctx.sessions() as session:
+        mounts = resolve_mounts(session, ctx.storage, request.mounts)
+    identity = run_identity(
+        code=git.commit if git else request.code and request.code.sha256, command=command,
+        environment_digest=env_digest, mounts=mounts, params=request.params,
+        machine_type=machine_type.name, env=request.env, distributed=request.distributed)
+    spec = {"env": request.env, "params": request.params,
+            "mounts": [m.model_dump() for m in mounts],
+            "environment": environments.normalize(request.environment).model_dump(),
+            "git": git.model_dump() if git else None,
+            "timeout_minutes": request.timeout_minutes,
+            "stop_conditions": request.stop_conditions}
+    if request.distributed:
+        spec["distributed"] = request.distributed
+    return PreparedRun(machine_type=machine_type, git=git, ray_env=ray_env,
+                       env_digest=env_digest, command=command, identity=identity,
+                       spec=spec)
+
+
+def write_record(storage: Storage, run_id: int, request: RunRequest, prepared: PreparedRun) -> None:
+    """runs/<id>/.spell/run.json: what the runner reads (it needs no server to run)."""
+    spec = prepared.spec
+    storage.write_bytes(record_path(run_id), json.dumps({
+        "id": run_id, "command": prepared.command,
+        "machine_type": prepared.machine_type.name, "params": request.params,
+        "code": request.code.model_dump() if request.code else None,
+        "git": spec["git"], "mounts": spec["mounts"], "apt": spec["environment"]["apt"],
+        "environment_digest": prepared.env_digest,
+        "timeout_minutes": request.timeout_minutes,
+        "stop_conditions": request.stop_conditions,
+        **distributed_record(request, prepared.machine_type),
+    }, indent=2).encode())
+
+
+def distributed_record(request: RunRequest, machine_type: MachineType) -> dict[str, Any]:
+    """What the runner of a --distributed run reads: the rank count and each rank's share."""
+    if not request.distributed:
+        return {}
+    return {"distributed": request.distributed, "machine": machine_type.model_dump()}
