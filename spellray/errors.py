@@ -1,8 +1,11 @@
 """One exception hierarchy for spellray.
 
-Every error the server raises on purpose has a wire ``code``; the SDK maps the code back to the
-same class, so ``client.runs.get(999)`` raises ``RunNotFound`` whether the error came from the
-local process or over HTTP. The CLI catches ``SpellrayError`` once and prints ``message``.
+Every error the server sends has a wire ``code``; ``WIRE_ERRORS`` is the one explicit table
+from code to class, so ``client.runs.get(999)`` raises ``RunNotFound`` whether the error came
+from the local process or over HTTP. Errors the SDK raises on its own side (a failed
+prediction, say) are never in that table: no client-side class can capture a server's code.
+An unknown code comes back as the base class. The CLI catches ``SpellrayError`` once and
+prints ``message``.
 """
 
 from __future__ import annotations
@@ -56,19 +59,40 @@ class RayUnavailable(ServerUnavailable):
     code = "ray_unavailable"
 
 
+class ConcurrentChange(ServerUnavailable):
+    """Two requests changed the same row at once; the loser may simply try again."""
+
+    code = "concurrent_change"
+
+
 class StorageError(SpellrayError):
     code = "storage_error"
     http_status = 500
 
 
-def _all_subclasses(cls: type[SpellrayError]) -> list[type[SpellrayError]]:
-    found = [cls]
-    for sub in cls.__subclasses__():
-        found.extend(_all_subclasses(sub))
-    return found
+class RayRefused(SpellrayError):
+    """Ray (its Jobs or Serve API) answered, but refused what the server asked of it."""
+
+    code = "ray_refused"
+    http_status = 502
+
+
+class InternalError(SpellrayError):
+    """The server failed in a way nobody planned for: a bug, or a broken installation."""
+
+    code = "internal_error"
+    http_status = 500
+
+
+# The server's wire codes, each to one class. Listed by hand, not found by walking
+# subclasses, so that a client-side subclass can never answer for a server's code.
+WIRE_ERRORS: dict[str, type[SpellrayError]] = {cls.code: cls for cls in (
+    SpellrayError, InvalidInput, UnsafePath, NotFound, RunNotFound, Conflict, Unauthorized,
+    ServerUnavailable, RayUnavailable, ConcurrentChange, StorageError, RayRefused,
+    InternalError,
+)}
 
 
 def error_for_code(code: str, message: str) -> SpellrayError:
-    """The exception the SDK raises for a wire error ``code``."""
-    by_code = {cls.code: cls for cls in _all_subclasses(SpellrayError)}
-    return by_code.get(code, SpellrayError)(message)
+    """The exception the SDK raises for a wire error ``code`` (the base class if unknown)."""
+    return WIRE_ERRORS.get(code, SpellrayError)(message)

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 
 class PredictionError(SpellrayError):
-    """The endpoint refused or failed a prediction (``status`` is its HTTP status)."""
+    """The endpoint refused or failed a prediction (``status`` is its HTTP status). Raised by
+    the SDK itself, from Serve's answer: never a spellray server's wire code."""
+
+    code = "prediction_failed"
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)

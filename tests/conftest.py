@@ -4,6 +4,7 @@ spellray servers started through the real CLI."""
 from __future__ import annotations
 
 import subprocess
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,23 @@ from spellray.cluster.local import start_ray_head as start_local_ray_head
 from spellray.settings import Settings
 from tests.helpers import Spell, free_port
 from tests.s3 import MotoS3, start_moto_server
+
+# Seconds spent in each test group (a folder of tests), printed at the end of the session so
+# CI shows what each group costs: later campaigns must say what they add.
+_group_seconds: defaultdict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    folder, _, _ = report.nodeid.partition("::")
+    _group_seconds[str(Path(folder).parent)] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _group_seconds:
+        return
+    terminalreporter.write_sep("-", "seconds per test group")
+    for group, seconds in sorted(_group_seconds.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{group:<20} {seconds:8.1f}")
 
 
 def start_ray_head(tmp: Path, num_cpus: int = 8,

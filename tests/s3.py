@@ -1,11 +1,12 @@
 """A real S3 endpoint for tests: moto's server as a subprocess on 127.0.0.1, spoken to over
-HTTP by pyarrow exactly as a real bucket would be. Its access log tells what was fetched."""
+HTTP by pyarrow exactly as a real bucket would be. Its record of answered requests (see
+tests/moto_server.py) tells what was fetched."""
 
 from __future__ import annotations
 
-import re
-import shutil
+import json
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -37,6 +38,7 @@ class MotoS3:
 
     endpoint_url: str
     log_path: Path
+    requests_path: Path
     process: subprocess.Popen[bytes]
     buckets: list[str] = field(default_factory=list)
 
@@ -70,9 +72,9 @@ class MotoS3:
                         storage_secret_access_key=SECRET_KEY, **extra)
 
     def object_gets(self, bucket: str, key_prefix: str = "") -> list[str]:
-        """Keys of successful object-body GETs in ``bucket`` (not listings: those carry a
-        query string on the bucket), from the server's access log, oldest first."""
-        return count_object_gets(self.log_path, bucket, key_prefix)
+        """Keys of successful object-body GETs in ``bucket`` (not listings: those are GETs of
+        the bucket itself), from the server's record of requests, oldest first."""
+        return count_object_gets(self.requests_path, bucket, key_prefix)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -83,33 +85,31 @@ class MotoS3:
             self.process.wait(timeout=10)
 
 
-# werkzeug's access log: 127.0.0.1 - - [date] "GET /bucket/key HTTP/1.1" 206 -
-_GET = re.compile(r'"GET /([^/\s?]+)/([^\s?]+) HTTP/[\d.]+" (\d{3})')
-
-
-def count_object_gets(log_path: Path, bucket: str, key_prefix: str = "") -> list[str]:
+def count_object_gets(requests_path: Path, bucket: str, key_prefix: str = "") -> list[str]:
     found = []
-    for line in log_path.read_text(errors="replace").splitlines():
-        match = _GET.search(line)
-        if match and match[1] == bucket and match[2].startswith(key_prefix) \
-                and match[3].startswith("2"):
-            found.append(match[2])
+    for line in requests_path.read_text().splitlines():
+        request = json.loads(line)
+        _, _, path = request["path"].partition("/")  # path-style: /bucket/key
+        name, _, key = path.partition("/")
+        if request["method"] == "GET" and 200 <= request["status"] < 300 and name == bucket \
+                and key and key.startswith(key_prefix):
+            found.append(key)
     return found
 
 
 def start_moto_server(tmp: Path) -> MotoS3:
-    """Start ``moto_server`` on a free 127.0.0.1 port; its output goes to a log file."""
-    exe = shutil.which("moto_server")
-    if exe is None:
-        raise RuntimeError("moto_server is not installed; pip install 'moto[server]'")
+    """Start moto's server on a free 127.0.0.1 port; its output goes to a log file, and the
+    requests it answered to a record of their own."""
     port = free_port()
-    log_path = tmp / "moto.log"
+    log_path, requests_path = tmp / "moto.log", tmp / "moto-requests.jsonl"
+    requests_path.touch()
     with log_path.open("wb") as log:
-        process = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("moto_server.py")),
+             "--port", str(port), "--requests", str(requests_path)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = MotoS3(endpoint_url=f"http://127.0.0.1:{port}", log_path=log_path,
-                    process=process)
+                    requests_path=requests_path, process=process)
 
     def up() -> bool:
         if process.poll() is not None:

@@ -30,6 +30,8 @@ def main() -> None:
     # httpcore imports trio, when installed, only to detect whether it runs under trio; the
     # CLI never does, and that import costs ~95 ms of every command's start-up.
     sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
+    from rich.markup import escape
+
     from spellray.cli import exit_codes
     from spellray.cli.output import err
     from spellray.errors import NotFound, SpellrayError
@@ -41,7 +43,7 @@ def main() -> None:
     except SpellrayError as exc:
         if os.environ.get("SPELLRAY_DEBUG"):
             raise
-        err.print(f"[red]error:[/] {exc.message}")
+        err.print(f"[red]error:[/] {escape(exc.message)}")  # the message is not markup
         sys.exit(exit_codes.NOT_FOUND if isinstance(exc, NotFound) else exit_codes.ERROR)
     except KeyboardInterrupt:
         sys.exit(exit_codes.DETACHED)
@@ -50,6 +52,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(exit_codes.DETACHED)
+    except Exception as exc:  # a bug of ours: still one line, the traceback on request
+        if os.environ.get("SPELLRAY_DEBUG"):
+            raise
+        text = " ".join(str(exc).split())[:300]
+        err.print(f"[red]error:[/] {escape(f'spell failed unexpectedly: {type(exc).__name__}: ')}"
+                  f"{escape(text)} (SPELLRAY_DEBUG=1 shows the traceback)")
+        sys.exit(exit_codes.ERROR)
 
 
 if __name__ == "__main__":

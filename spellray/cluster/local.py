@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from spellray.errors import RayUnavailable, ServerUnavailable
+from spellray.errors import RayUnavailable, ServerUnavailable, Unauthorized
 from spellray.settings import Settings
 
 START_TIMEOUT = 120.0
@@ -169,7 +169,16 @@ def local_server_url(settings: Settings) -> str | None:
     if not pid_alive(state.get("server_pid")):
         return None
     url = f"http://127.0.0.1:{state['port']}"
-    return url if _server_ready(url, settings) else None
+    if not settings.token_file.exists():
+        return None  # still starting: the server writes the token first
+    status = _get(f"{url}/api/info", settings.token_file.read_text().strip())
+    if status == 401:
+        # Our server is up but the token file is not its token: starting a second server
+        # would orphan the first (and make the wrong token an admin's), so say so instead.
+        raise Unauthorized(f"the local spellray server refused the token in "
+                           f"{settings.token_file}; put its token back, or restart the "
+                           "server with: spell server stop && spell server start")
+    return url if status == 200 else None
 
 
 def _ray_is_local(settings: Settings) -> bool:

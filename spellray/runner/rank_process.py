@@ -21,6 +21,7 @@ from pathlib import Path
 from spellray.metrics import METRICS_FILE_ENV
 from spellray.runner.main import Runner
 from spellray.runner.rank_env import iface_for
+from spellray.runner.rank_site import pythonpath_with_rank_site
 from spellray.storage.code_package import changed_files
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
@@ -100,6 +101,9 @@ class RankProcess:
         if METRICS_FILE_ENV in env:  # rank 0 sends the run's metrics: to a file on its node
             self.metrics_file.touch()
             env = {**env, METRICS_FILE_ENV: str(self.metrics_file)}
+        # Every Python of the rank exits cleanly from torch.distributed: see rank_site.
+        env = {**env, "PYTHONPATH": pythonpath_with_rank_site(
+            env.get("PYTHONPATH", os.environ.get("PYTHONPATH", "")))}
 
         def run() -> None:
             self.exit_code = self._run_command(command, env)

@@ -8,15 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.orm.exc import StaleDataError
 
 from spellray.cluster.machine_types import load_machine_types
-from spellray.errors import SpellrayError
 from spellray.server import db
 from spellray.server.auth import check_token, ensure_admin_token
 from spellray.server.context import ServerContext
+from spellray.server.error_handlers import add_error_handlers
 from spellray.server.ray_jobs import RayJobs
 from spellray.server.reconciler import Reconciler
 from spellray.server.routers import cluster as cluster_router
@@ -66,10 +63,6 @@ def require_token(request: Request) -> None:
         check_token(session, request.headers.get("authorization"))
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
 def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -95,25 +88,5 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     app.state.ui_sessions = UiSessions()
     app.add_middleware(TrackingGate)
 
-    @app.exception_handler(SpellrayError)
-    async def _spellray_error(_: Request, exc: SpellrayError) -> JSONResponse:
-        return _error(exc.http_status, exc.code, exc.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())[1:])
-        message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
-        return _error(400, "invalid_input", f"{where}: {message}" if where else message)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error in %s %s", request.method, request.url.path)
-        return _error(500, "error", f"the server failed: {type(exc).__name__}: {exc} "
-                                    "(details in the server log, SPELLRAY_HOME/logs/server.log)")
-
-    @app.exception_handler(StaleDataError)
-    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
-        return _error(503, "server_unavailable", "the run changed concurrently; try again")
-
+    add_error_handlers(app)
     return app

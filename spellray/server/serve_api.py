@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from spellray.errors import RayUnavailable, SpellrayError
+from spellray.errors import RayRefused, RayUnavailable
 
 # httpx logs every request at INFO: the reconciler asks Serve every second.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -40,7 +40,7 @@ class ServeApi:
         deployed config and replicas (``applications``: name -> ApplicationDetails)."""
         response = self._request("GET", "/api/serve/applications/", "read Serve's state")
         if response.status_code != 200:
-            raise SpellrayError(f"Ray Serve answered {response.status_code} when asked for its "
+            raise RayRefused(f"Ray Serve answered {response.status_code} when asked for its "
                                 f"applications: {response.text[:300]}")
         return response.json()
 
@@ -49,7 +49,7 @@ class ServeApi:
         response = self._request("PUT", "/api/serve/applications/", "deploy to Serve",
                                  json=config)
         if response.status_code != 200:
-            raise SpellrayError(f"Ray Serve refused the model servers' config "
+            raise RayRefused(f"Ray Serve refused the model servers' config "
                                 f"({response.status_code}): {response.text[:500]}")
 
     def log_file(self, node_id: str, filename: str, lines: int) -> str:

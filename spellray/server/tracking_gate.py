@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from spellray.errors import SpellrayError, Unauthorized
+from spellray.errors import ServerUnavailable, SpellrayError, Unauthorized
 from spellray.server.auth import check_token, hash_token
 from spellray.server.tracking import PREFIX
 
@@ -86,16 +86,17 @@ class TrackingGate:
         elif path == f"{PREFIX}/login":
             await self._login(scope, send, state.ui_sessions)
         elif not await self._allowed(scope, state):
-            await _error(send, 401, Unauthorized.code,
-                         "no token or a wrong one: MLflow clients need MLFLOW_TRACKING_TOKEN "
-                         "(a spellray token); browsers: open the URL `spell ui` prints")
+            await _error(send, Unauthorized(
+                "no token or a wrong one: MLflow clients need MLFLOW_TRACKING_TOKEN "
+                "(a spellray token); browsers: open the URL `spell ui` prints"))
         else:
             try:
                 mlflow = await run_in_threadpool(state.ctx.tracking.asgi_app)
             except Exception as exc:
                 log.exception("MLflow could not be loaded")
-                await _error(send, 503, "server_unavailable", f"MLflow could not be loaded: "
-                             f"{type(exc).__name__}: {exc} (see SPELLRAY_HOME/logs/server.log)")
+                await _error(send, ServerUnavailable(
+                    f"MLflow could not be loaded: {type(exc).__name__}: {exc} "
+                    "(see SPELLRAY_HOME/logs/server.log)"))
                 return
             await mlflow(scope, receive, send)
 
@@ -131,9 +132,10 @@ class TrackingGate:
                                         (b"cache-control", b"no-store")])
 
 
-async def _error(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await _respond(send, status, body, [(b"content-type", b"application/json")])
+async def _error(send: Send, exc: SpellrayError) -> None:
+    """The API's error format (error_handlers.error_response), from plain ASGI."""
+    body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
+    await _respond(send, exc.http_status, body, [(b"content-type", b"application/json")])
 
 
 async def _respond(send: Send, status: int, body: bytes,

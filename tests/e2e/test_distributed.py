@@ -83,6 +83,34 @@ def test_ddp_two_ranks_train_with_synchronized_gradients(spell: Spell, code: Pat
     assert "2 ranks" in described and "rank-1/model/params.json" in described
 
 
+# A plain gloo script as users write it: no destroy_process_group() at the end.
+PLAIN_ALLREDUCE = """\
+import torch
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+total = torch.tensor([float(dist.get_rank() + 1)])
+dist.all_reduce(total)
+print(f"rank {dist.get_rank()} sum {total.item()}", flush=True)
+"""
+
+
+def test_a_plain_gloo_script_exits_cleanly_every_time(spell: Spell, tmp_path: Path) -> None:
+    """Without spellray's exit hook (runner/rank_site) about 1 in 5 such runs aborted here
+    ("terminate called without an active exception", exit 134): several at once, so the
+    machine is as busy as it was when they did."""
+    need("torch")
+    (tmp_path / "allreduce.py").write_text(PLAIN_ALLREDUCE)
+    runs = [spell.submit_background("python allreduce.py", "--distributed", "2", cwd=tmp_path)
+            for _ in range(6)]
+    for run_id in runs:
+        info = spell.wait_status(run_id, "complete", "failed", timeout=240)
+        log = log_of(spell, run_id)
+        assert info["status"] == "complete", (info["status_reason"], log)
+        assert "[rank 0] rank 0 sum 3.0" in log and "[rank 1] rank 1 sum 3.0" in log
+        assert "terminate called" not in log
+
+
 def test_a_failing_rank_stops_the_others_and_fails_the_run(spell: Spell, code: Path) -> None:
     need("torch")
     run_id = spell.submit_background(

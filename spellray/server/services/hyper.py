@@ -18,7 +18,7 @@ import sys
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spellray.errors import Conflict, InvalidInput, NotFound, SpellrayError
+from spellray.errors import Conflict, InvalidInput, NotFound, RayRefused, SpellrayError
 from spellray.schemas import (
     ACTIVE_STATUSES,
     HyperList,
@@ -148,7 +148,7 @@ class HyperService:
             raise
         except Exception as exc:  # Ray refused the job: the search ends now, with Ray's words
             self._end(search_id, "failed", f"not submitted: Ray said: {exc}")
-            raise SpellrayError(f"Ray refused search {search_id}: {exc}") from exc
+            raise RayRefused(f"Ray refused search {search_id}: {exc}") from exc
         with self.ctx.sessions() as session:
             search = self._load(session, search_id)
             search.ray_submission_id = submission_id

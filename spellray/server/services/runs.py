@@ -14,9 +14,9 @@ from spellray.cluster.machine_types import resolve_machine_type
 from spellray.errors import (
     Conflict,
     InvalidInput,
+    RayRefused,
     RayUnavailable,
     RunNotFound,
-    SpellrayError,
 )
 from spellray.schemas import (
     CodeRef,
@@ -146,7 +146,7 @@ class RunService:
             raise
         except Exception as exc:  # Ray refused the job: the run ends now, with Ray's words
             self._finish(run_id, RunStatus.failed, f"not submitted: Ray said: {exc}")
-            raise SpellrayError(f"Ray refused run {run_id}: {exc}") from exc
+            raise RayRefused(f"Ray refused run {run_id}: {exc}") from exc
         with self.ctx.sessions() as session:
             run = self._load(session, run_id)
             run.ray_submission_id = submission_id

@@ -1,0 +1,47 @@
+"""How the server answers an error: ``{"error": {"code", "message"}}`` with the error's HTTP
+status, the code one of ``spellray.errors.WIRE_ERRORS``. Kept apart from the app so the wire
+format is tested on its own, code by code."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
+
+from spellray.errors import ConcurrentChange, InternalError, InvalidInput, SpellrayError
+
+log = logging.getLogger("spellray.server")
+
+
+def error_response(exc: SpellrayError) -> JSONResponse:
+    return JSONResponse({"error": {"code": exc.code, "message": exc.message}},
+                        status_code=exc.http_status)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SpellrayError)
+    async def _spellray_error(_: Request, exc: SpellrayError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())[1:])
+        message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+        return error_response(InvalidInput(f"{where}: {message}" if where else message))
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
+        return error_response(ConcurrentChange("the run changed concurrently; try again"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        # One line: a multi-line exception text (SQL, say) would spill over the CLI's line.
+        text = " ".join(str(exc).split())[:300]
+        return error_response(InternalError(
+            f"the server failed: {type(exc).__name__}: {text} "
+            "(details in the server log, SPELLRAY_HOME/logs/server.log)"))
