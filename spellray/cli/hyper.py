@@ -42,7 +42,7 @@ def _start(kind: str, command: list[str], params: list[str], json_params: list[s
     from spellray.environment_spec import build_environment
     from spellray.errors import InvalidInput
     from spellray.hyper_client import param_specs
-    from spellray.stop_conditions import normalize
+    from spellray.schemas.stop_conditions import normalize
     from spellray.tune.space import check_command
 
     text = command_text(command)

@@ -125,7 +125,7 @@ def run(
         raise InvalidInput("-c/--commit-ref picks a commit of the local repository; with "
                            "--github-url use --github-ref")
     text = command_text(o["command"])
-    from spellray.stop_conditions import normalize
+    from spellray.schemas.stop_conditions import normalize
 
     try:  # before anything is uploaded or started
         stop_conditions = normalize(o["stop_condition"])

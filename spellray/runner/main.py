@@ -83,7 +83,7 @@ class Runner:
         self._on_sigterm(signal.SIGTERM, None)
 
     def _stop_conditions_listener(self) -> Listener | None:
-        from spellray.stop_conditions import parse
+        from spellray.schemas.stop_conditions import parse
 
         conditions = [parse(text) for text in self.record.get("stop_conditions") or []]
 
@@ -157,7 +157,7 @@ class Runner:
         """Put the run's code in its working folder; return the manifest (name -> CRC32) of
         what was there before the command, so only new or changed files become outputs."""
         if git := self.record.get("git"):
-            from spellray.code_source import fetch_commit
+            from spellray.storage.git_source import fetch_commit
 
             fetch_commit(git["url"], git["commit"], self.workdir, self.log.line)
             return {p.relative_to(self.workdir).as_posix(): file_crc32(p)

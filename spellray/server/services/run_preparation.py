@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from spellray.cluster.machine_types import resolve_machine_type
-from spellray.code_source import resolve_remote
 from spellray.errors import InvalidInput
 from spellray.schemas import GitSource, MachineType, RunRequest
 from spellray.server.context import ServerContext
 from spellray.server.services import environments
 from spellray.server.services.idempotency import run_identity
 from spellray.server.services.mounts import resolve_mounts
+from spellray.storage.git_source import resolve_remote
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from spellray.schemas import MachineType, ServingOptions
-from spellray.serve_names import DEPLOYMENT, IMPORT_PATH
+from spellray.serve.names import DEPLOYMENT, IMPORT_PATH
 
 # Seconds a request is assumed to take, to turn requests per second into requests in flight.
 ASSUMED_REQUEST_SECONDS = 0.1

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from spellray.serve_names import DEPLOYMENT
+from spellray.serve.names import DEPLOYMENT
 from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.services.servers import ServerService

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from spellray.code_source import fetch_commit, resolve_remote
 from spellray.errors import InvalidInput, SpellrayError
+from spellray.storage.git_source import fetch_commit, resolve_remote
 
 GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "init.defaultBranch=x"]
 
