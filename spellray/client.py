@@ -145,7 +145,8 @@ class Runs:
         ``spellray.environment_spec.build_environment``. With ``idempotent``, an identical
         run that is active or complete is returned instead of a new one.
         ``stop_conditions`` are ``"METRIC OP VALUE[:MIN_INDEX]"``
-        (spellray.schemas.stop_conditions): the run stops, saving outputs, when one is met. The options are ``build_request``'s."""
+        (spellray.schemas.stop_conditions): the run stops, saving outputs, when one is met.
+        The options are ``build_request``'s."""
         body = self.build_request(command, **options)
         return Run.model_validate(self._api.request("POST", "/api/runs",
                                                     json=body.model_dump(mode="json")))
