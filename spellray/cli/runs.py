@@ -110,7 +110,7 @@ def run(
 ) -> int:
     """Run a command on the cluster: spell run "python train.py"."""
     from spellray.cli.run_options import merge_options, save_options
-    from spellray.environment_spec import build_environment
+    from spellray.client.environment import build_environment
     from spellray.errors import InvalidInput
 
     o = merge_options(ctx, from_file)

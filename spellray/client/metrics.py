@@ -4,19 +4,14 @@ one-time URL that opens MLflow's UI. Sending metrics from user code is
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
+from spellray.client._http import ResourceGroup
 from spellray.schemas import MetricBatch, MetricSeries, MetricSummary, TrackingInfo, UiLogin
 
-if TYPE_CHECKING:
-    from spellray.client import _Api
 
-
-class Metrics:
-    def __init__(self, api: _Api) -> None:
-        self._api = api
-
+class Metrics(ResourceGroup):
     def list(self, run_id: int) -> list[MetricSummary]:
         """Each metric of run ``run_id``: count, last, min and max."""
         data = self._api.request("GET", f"/api/runs/{run_id}/metrics")
@@ -26,6 +21,19 @@ class Metrics:
         """Every value of metric ``name`` of run ``run_id``, in index order."""
         return MetricSeries.model_validate(
             self._api.request("GET", f"/api/runs/{run_id}/metrics/{quote(name)}"))
+
+    def score(self, run_id: int, metric: str, aggregation: str = "last") -> float | None:
+        """A run's ``metric`` aggregated over its series (last, avg, min or max); None if the
+        run never reported it."""
+        if aggregation not in ("last", "avg", "min", "max"):
+            raise ValueError("aggregation is one of last, avg, min, max")
+        summary = next((s for s in self.list(run_id) if s.name == metric), None)
+        if summary is None:
+            return None
+        if aggregation != "avg":
+            return getattr(summary, aggregation)
+        values = [p.value for p in self.get(run_id, metric).values]
+        return sum(values) / len(values)
 
     def log(self, run_id: int, metrics: list[dict[str, Any]]) -> None:
         """Record metrics ({"name", "value", "index", "time"}) on a run, as its runner does."""

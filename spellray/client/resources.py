@@ -1,4 +1,4 @@
-"""The SDK's storage side: ``client.resources`` (ls, cp, upload, rm) and ``client.links``.
+"""The SDK's storage side: ``client.resources`` (ls, cp, upload, rm); links are links.py.
 
 Files move over HTTP through the server, streamed in pieces and several files at a time, so
 a laptop needs no storage credentials and every path is checked in one place (the server).
@@ -12,14 +12,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
+from spellray.client._http import ResourceGroup
 from spellray.errors import Conflict, InvalidInput
-from spellray.schemas import Link, ResourceEntry, ResourceList
-from spellray.storage.paths import validate_alias
-
-if TYPE_CHECKING:
-    from spellray.client import _Api
+from spellray.schemas import ResourceEntry, ResourceList
 
 CHUNK = 1 << 20
 # Files in flight at once: enough to keep a server and an object store busy with small files.
@@ -31,10 +27,7 @@ def _no_progress(_: int) -> None:
     return None
 
 
-class Resources:
-    def __init__(self, api: _Api) -> None:
-        self._api = api
-
+class Resources(ResourceGroup):
     def ls(self, path: str = "") -> ResourceList:
         return ResourceList.model_validate(
             self._api.request("GET", "/api/resources", params={"path": path}))
@@ -143,22 +136,3 @@ def _file_chunks(source: Path, compress: bool, progress: Progress) -> Iterator[b
             yield deflate.compress(chunk) if deflate else chunk
     if deflate:
         yield deflate.flush()
-
-
-class Links:
-    def __init__(self, api: _Api) -> None:
-        self._api = api
-
-    def list(self) -> list[Link]:
-        return [Link.model_validate(x) for x in self._api.request("GET", "/api/links")]
-
-    def get(self, alias: str) -> Link:
-        return Link.model_validate(
-            self._api.request("GET", f"/api/links/{validate_alias(alias)}"))
-
-    def create(self, alias: str, path: str) -> Link:
-        return Link.model_validate(self._api.request(
-            "PUT", f"/api/links/{validate_alias(alias)}", json={"alias": alias, "path": path}))
-
-    def delete(self, alias: str) -> None:
-        self._api.request("DELETE", f"/api/links/{validate_alias(alias)}")

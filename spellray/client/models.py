@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from spellray.client._http import ResourceGroup, checked
 from spellray.schemas import Model, ModelRequest
-
-if TYPE_CHECKING:
-    from spellray.client import _Api
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -15,15 +11,10 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return name, version or None
 
 
-class Models:
-    def __init__(self, api: _Api) -> None:
-        self._api = api
-
+class Models(ResourceGroup):
     def create(self, ref: str, resource: str) -> Model:
         """``ref`` is NAME or NAME:VERSION (v1, v2, ... when not given)."""
         name, version = split_ref(ref)
-        from spellray.servers_client import checked
-
         body = checked(ModelRequest, name=name, version=version, resource=resource)
         return Model.model_validate(self._api.request("POST", "/api/models",
                                                       json=body.model_dump(mode="json")))

@@ -1,14 +1,15 @@
-"""The SDK's model servers: ``client.servers``. Managing them goes through the spellray
+"""The SDK's model servers: ``client.model_servers``. Managing them goes through the spellray
 server; predictions go straight to the server's endpoint on Ray Serve's proxy."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
+from spellray.client._http import ResourceGroup, checked
+from spellray.client._run_request import upload_code
 from spellray.errors import InvalidInput, ServerUnavailable, SpellrayError, Unauthorized
 from spellray.schemas import (
     ModelServer,
@@ -17,9 +18,6 @@ from spellray.schemas import (
     ModelServerUpdate,
     ServingOptions,
 )
-
-if TYPE_CHECKING:
-    from spellray.client import Runs, _Api
 
 
 class PredictionError(SpellrayError):
@@ -33,25 +31,17 @@ class PredictionError(SpellrayError):
         self.status = status
 
 
-def checked(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Build a request model; a bad value is InvalidInput in pydantic's words (one line)."""
-    try:
-        return fn(*args, **kwargs)
-    except ValidationError as exc:  # the same one-line message the server would give
-        raise InvalidInput(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc
+# The spellray server's routes for them (Serve's own endpoint is each server's ``endpoint``).
+ROUTE = "/api/model-servers"
 
 
-class Servers:
-    def __init__(self, api: _Api, runs: Runs) -> None:
-        self._api = api
-        self._runs = runs
-
+class ModelServers(ResourceGroup):
     def _code(self, entrypoint: str | None, code_dir: Path | str) -> dict[str, Any] | None:
         if not entrypoint:
             return None
         if not (Path(code_dir) / entrypoint).is_file():
             raise InvalidInput(f"{entrypoint}: no such file in {Path(code_dir).resolve()}")
-        return self._runs.upload_code(Path(code_dir))
+        return upload_code(self._api, Path(code_dir))
 
     def serve(self, model: str, entrypoint: str | None = None, *, name: str | None = None,
               classname: str | None = None, public: bool = False,
@@ -64,14 +54,14 @@ class Servers:
                            public=public, code=self._code(entrypoint, code_dir),
                            options=checked(ServingOptions, **options))
         return ModelServer.model_validate(
-            self._api.request("POST", "/api/servers", json=request.model_dump(mode="json")))
+            self._api.request("POST", ROUTE, json=request.model_dump(mode="json")))
 
     def list(self) -> list[ModelServer]:
-        return [ModelServer.model_validate(s) for s in self._api.request("GET", "/api/servers")]
+        return [ModelServer.model_validate(s) for s in self._api.request("GET", ROUTE)]
 
     def get(self, name: str) -> ModelServer:
         """The server, with its endpoint and token."""
-        return ModelServer.model_validate(self._api.request("GET", f"/api/servers/{name}"))
+        return ModelServer.model_validate(self._api.request("GET", f"{ROUTE}/{name}"))
 
     def update(self, name: str, model: str | None = None, entrypoint: str | None = None,
                classname: str | None = None, code_dir: Path | str = ".",
@@ -80,20 +70,20 @@ class Servers:
         change = ModelServerUpdate(model=model, entrypoint=entrypoint, classname=classname,
                                    code=self._code(entrypoint, code_dir), options=options)
         return ModelServer.model_validate(self._api.request(
-            "PATCH", f"/api/servers/{name}", json=change.model_dump(mode="json")))
+            "PATCH", f"{ROUTE}/{name}", json=change.model_dump(mode="json")))
 
     def start(self, name: str) -> ModelServer:
-        return ModelServer.model_validate(self._api.request("POST", f"/api/servers/{name}/start"))
+        return ModelServer.model_validate(self._api.request("POST", f"{ROUTE}/{name}/start"))
 
     def stop(self, name: str) -> ModelServer:
-        return ModelServer.model_validate(self._api.request("POST", f"/api/servers/{name}/stop"))
+        return ModelServer.model_validate(self._api.request("POST", f"{ROUTE}/{name}/stop"))
 
     def delete(self, name: str) -> None:
-        self._api.request("DELETE", f"/api/servers/{name}")
+        self._api.request("DELETE", f"{ROUTE}/{name}")
 
     def logs(self, name: str) -> str:
         return ModelServerLogs.model_validate(
-            self._api.request("GET", f"/api/servers/{name}/logs")).text
+            self._api.request("GET", f"{ROUTE}/{name}/logs")).text
 
     # -- the endpoint itself ----------------------------------------------------------------
     def _call(self, server: ModelServer, method: str, **kwargs: Any) -> httpx.Response:

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from spellray.client._http import ResourceGroup
 from spellray.schemas import ClusterStatus
 
-if TYPE_CHECKING:
-    from spellray.client import _Api
 
-
-class Cluster:
-    def __init__(self, api: _Api) -> None:
-        self._api = api
-
+class Cluster(ResourceGroup):
     def status(self) -> ClusterStatus:
         return ClusterStatus.model_validate(self._api.request("GET", "/api/cluster"))
