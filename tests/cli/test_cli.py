@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import SPELL, RaylessServer
 
-# The README's exit codes.
+# The exit codes of docs/configuration.md.
 OK, ERROR, USAGE, NOT_FOUND = 0, 1, 2, 5
 
 
