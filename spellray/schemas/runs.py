@@ -98,7 +98,7 @@ class RunRequest(Schema):
     timeout_minutes: float | None = Field(default=None, gt=0)
     # "METRIC OP VALUE[:MIN_INDEX]" (spellray.schemas.stop_conditions), kept in their normal form.
     stop_conditions: list[str] = Field(default_factory=list)
-    # --distributed N: N ranks, each on a bundle of the machine type (runner/distributed.py).
+    # --distributed N: N ranks, each on a bundle of the machine type (runner/launch/distributed.py).
     distributed: int | None = None
 
     @field_validator("distributed")

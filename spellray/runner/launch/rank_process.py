@@ -1,17 +1,14 @@
 """One rank of a distributed run: a Ray actor in one placement group bundle.
 
-It prepares its own working folder exactly as the runner does for a single run (the same
-code package or git commit, the same mounts), so every rank sees the same files on any node;
-runs the user's command with the rank's environment; hands its log lines (and rank 0's
-metrics) to the runner when asked; and saves its outputs.
+It has a working folder of its own (runner/workdir.py), made exactly as the runner's for a
+single run (the same code package or git commit, the same mounts), so every rank sees the
+same files on any node; runs the user's command there with the rank's environment; hands its
+log lines (and rank 0's metrics) to the runner when asked; and saves its outputs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import signal
 import socket
 import tempfile
 import threading
@@ -19,11 +16,9 @@ from collections import deque
 from pathlib import Path
 
 from spellray.metrics import METRICS_FILE_ENV
-from spellray.runner.main import Runner
-from spellray.runner.rank_env import iface_for
+from spellray.runner.launch.rank_env import iface_for
 from spellray.runner.rank_site import pythonpath_with_rank_site
-from spellray.storage.code_package import changed_files
-from spellray.storage.paths import join
+from spellray.runner.workdir import WorkDir
 from spellray.storage.store import Storage
 
 # Lines of a rank's output kept to explain its failure.
@@ -54,28 +49,15 @@ class LineBuffer:
 
 
 class RankProcess:
-    # The runner's own steps, so a rank's folder and command are made exactly as a run's.
-    _fetch_code = Runner._fetch_code
-    _mount = Runner._mount
-    _run_command = Runner._run_command
-    _on_sigterm = Runner._on_sigterm
-
     def __init__(self, run_id: int, storage_uri: str, record: dict, rank: int) -> None:
         from spellray.settings import get_settings
 
-        self.run_id, self.record, self.rank = run_id, record, rank
-        self.storage = Storage(storage_uri, get_settings())
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"spellray-run-{run_id}-rank-{rank}-"))
-        self.metrics_file = self.workdir.with_name(f"{self.workdir.name}.metrics.jsonl")
-        self._metrics_offset = 0
+        self.record, self.rank = record, rank
         self.log = LineBuffer()
-        self.terminated = False
-        self.child = None
-        self.distributed = None  # read by the runner's _run_command: a rank runs locally
-        self.mount_paths: set[str] = set()
-        self.mounted: list[dict] = []
-        self.outside_mounts: list[Path] = []
-        self.manifest: dict[str, int] = {}
+        folder = Path(tempfile.mkdtemp(prefix=f"spellray-run-{run_id}-rank-{rank}-"))
+        self.workdir = WorkDir(folder, Storage(storage_uri, get_settings()), run_id, self.log)
+        self.metrics_file = self.workdir.metrics_file
+        self._metrics_offset = 0
         self.exit_code: int | None = None
         self._thread: threading.Thread | None = None
 
@@ -93,8 +75,8 @@ class RankProcess:
             return probe.getsockname()[1]
 
     def prepare(self) -> None:
-        self.manifest = self._fetch_code()
-        self._mount(self.record.get("mounts") or [])
+        self.workdir.fetch_code(self.record)
+        self.workdir.mount(self.record.get("mounts") or [])
 
     def start(self, command: str, env: dict[str, str]) -> None:
         """Start the command in the background; ``poll`` reports on it."""
@@ -106,7 +88,7 @@ class RankProcess:
             env.get("PYTHONPATH", os.environ.get("PYTHONPATH", "")))}
 
         def run() -> None:
-            self.exit_code = self._run_command(command, env)
+            self.exit_code = self.workdir.run(command, env)
 
         self._thread = threading.Thread(target=run, name=f"rank-{self.rank}", daemon=True)
         self._thread.start()
@@ -132,29 +114,18 @@ class RankProcess:
     def terminate(self, grace: float) -> None:
         """SIGTERM the command's process group; SIGKILL it if it is still there after
         ``grace`` seconds."""
-        self._on_sigterm(signal.SIGTERM, None)
+        self.workdir.command.stop()
         if self._thread is None:
             return
         self._thread.join(grace)
-        if self._thread.is_alive() and self.child is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.child.pid, signal.SIGKILL)
+        if self._thread.is_alive():
+            self.workdir.command.kill()
             self._thread.join(grace)
 
     def save_outputs(self, prefix: str) -> list[str]:
         """Upload what the command made or changed, under ``runs/<id>/<prefix>``; the paths
         as the run's outputs list them."""
-        saved = []
-        for rel in changed_files(self.workdir, self.manifest, skip=self.mount_paths):
-            self.storage.upload_file(self.workdir / rel, join("runs", self.run_id, prefix + rel))
-            saved.append(prefix + rel)
-        return saved
+        return self.workdir.save_outputs(prefix)
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        self.metrics_file.unlink(missing_ok=True)
-        for dest in self.outside_mounts:
-            if dest.is_symlink() or dest.is_file():
-                dest.unlink(missing_ok=True)
-            else:
-                shutil.rmtree(dest, ignore_errors=True)
+        self.workdir.cleanup()

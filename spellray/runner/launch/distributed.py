@@ -12,15 +12,17 @@ import contextlib
 import importlib.util
 import os
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spellray.runner.placement import bundle_for, describe, shortage, strategy
-from spellray.runner.rank_env import assign_ranks, horovod_env, horovod_plan, torch_env
+from spellray.runner.command import TERM_GRACE
+from spellray.runner.launch.placement import bundle_for, describe, shortage, strategy
+from spellray.runner.launch.rank_env import assign_ranks, horovod_env, horovod_plan, torch_env
+from spellray.runner.workdir import Log
 
 if TYPE_CHECKING:
     from ray.util.placement_group import PlacementGroup
-
-    from spellray.runner.main import Runner
 
 # How often the runner asks the ranks for output, and the placement group for progress.
 POLL_SECONDS = 0.2
@@ -34,23 +36,35 @@ def wait_limit() -> float:
 
 
 class DistributedLaunch:
-    """The driver's side of a distributed run; the Runner calls reserve, run, save_outputs
-    and close (one hook each)."""
+    """The driver's side of a distributed run (a Launch: see launch/__init__.py)."""
 
-    def __init__(self, runner: Runner, count: int, machine_type: dict[str, Any]) -> None:
-        self.runner = runner
-        self.count = count
+    def __init__(self, record: dict, storage_uri: str, log: Log, metrics_file: Path,
+                 stopped: Callable[[], bool], report: Callable[[str, str], None]) -> None:
+        """``record``: the run's run.json; ``log``: the run's log, every rank's lines go
+        there; ``metrics_file``: where rank 0's metrics go (the runner forwards them);
+        ``stopped``: whether the run was stopped (every wait gives up then); ``report``: a
+        status report (status, reason)."""
+        self.record = record
+        self.storage_uri = storage_uri
+        self.log = log
+        self.metrics_file = metrics_file
+        self.stopped = stopped
+        self.report = report
+        self.count: int = record["distributed"]
+        machine_type = record["machine"]
         self.bundle = bundle_for(machine_type.get("num_cpus", 1), machine_type.get("num_gpus", 0),
                                  machine_type.get("resources") or {})
         self.group: PlacementGroup | None = None
         self.actors: list[Any] = []
         self._rendezvous: Any = None
+        self.failure_reason: str | None = None
+        self._ended = False
 
     # -- reserve --------------------------------------------------------------------------
     def reserve(self) -> str | None:
         """Wait (bounded) for the placement group, telling the log and the run's status what
         is missing meanwhile. Returns the reason to fail the run, None once placed (or if
-        the run was stopped while waiting: the runner sees ``terminated``)."""
+        the run was stopped while waiting: the runner knows)."""
         import ray
         from ray.util.placement_group import placement_group
 
@@ -65,7 +79,7 @@ class DistributedLaunch:
         self._log(f"reserving {self.count} x {describe(self.bundle)} ({placing})")
         deadline, told = time.monotonic() + wait_limit(), None
         ready = self.group.ready()
-        while not self.runner.terminated:
+        while not self.stopped():
             done, _ = ray.wait([ready], timeout=1.0 if told is None else 2.0)
             if done:
                 self._log(f"{self.count} rank(s) placed")
@@ -78,7 +92,7 @@ class DistributedLaunch:
             if missing.message != told:  # say it once per change, not every poll
                 told = missing.message
                 self._log(missing.message)
-                self.runner.reporter.send("building", missing.message)
+                self.report("building", missing.message)
             if time.monotonic() > deadline:
                 return (f"gave up after {wait_limit():g} s: {missing.message} "
                         "(SPELLRAY_DISTRIBUTED_WAIT_SECONDS sets how long to wait)")
@@ -87,11 +101,23 @@ class DistributedLaunch:
     # -- run ------------------------------------------------------------------------------
     def run(self, command: str, env: dict[str, str]) -> int:
         """Start every rank and follow them to the end; the run's exit code."""
+        try:
+            return self._run(command, env)
+        finally:
+            self._ended = True
+
+    def stop(self) -> None:
+        pass  # nothing to do in a signal handler: the waits poll ``stopped``, then end the ranks
+
+    def ended(self) -> bool:
+        return self._ended
+
+    def _run(self, command: str, env: dict[str, str]) -> int:
         import ray
         from ray.util.placement_group import placement_group_table
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        from spellray.runner.rank_process import RankProcess
+        from spellray.runner.launch.rank_process import RankProcess
 
         assert self.group is not None
         nodes = placement_group_table(self.group)["bundles_to_node_id"]
@@ -102,7 +128,7 @@ class DistributedLaunch:
                    "max_concurrency": 2}
         self.actors = [actor_class.options(**options, scheduling_strategy=(
             PlacementGroupSchedulingStrategy(self.group, placement_group_bundle_index=s.bundle)))
-            .remote(self.runner.run_id, self.runner.storage.uri, self.runner.record, s.rank)
+            .remote(self.record["id"], self.storage_uri, self.record, s.rank)
             for s in slots]
         places = self._get([a.where.remote() for a in self.actors])
         port = self._get(self.actors[0].free_port.remote())
@@ -146,17 +172,15 @@ class DistributedLaunch:
         codes: dict[int, int] = {}
         failed: int | None = None
         while len(codes) < self.count:
-            if self.runner.terminated and failed is None:
+            if self.stopped() and failed is None:
                 return self._stop_all(codes)
             polls = ray.get([self.actors[r].poll.remote() for r in range(self.count)
                              if r not in codes])
             waiting = [r for r in range(self.count) if r not in codes]
             for rank, (lines, metrics, code) in zip(waiting, polls, strict=True):
-                for line in lines:
-                    self.runner.log.write(f"[rank {rank}] ".encode() + line
-                                          + (b"" if line.endswith(b"\n") else b"\n"))
+                self._relay(rank, lines)
                 if metrics:
-                    with self.runner.metrics_file.open("ab") as sink:
+                    with self.metrics_file.open("ab") as sink:
                         sink.write(metrics)
                 if code is not None:
                     codes[rank] = code
@@ -175,7 +199,7 @@ class DistributedLaunch:
         self._log(f"rank {rank} exited with code {code}; stopping the other ranks")
         self._stop_all(None)
         tail = " | ".join(line for line in last[-3:] if line.strip())
-        self.runner.failure_reason = (f"rank {rank} exited with code {code}"
+        self.failure_reason = (f"rank {rank} exited with code {code}"
                                       + (f"; its last lines: {tail}" if tail else ""))
         return code
 
@@ -183,14 +207,10 @@ class DistributedLaunch:
         """SIGTERM every rank's command, SIGKILL after the grace; their last output too."""
         import ray
 
-        from spellray.runner.main import TERM_GRACE
-
         ray.get([a.terminate.remote(TERM_GRACE) for a in self.actors])
         for rank, actor in enumerate(self.actors):
             lines, _, _ = ray.get(actor.poll.remote())
-            for line in lines:
-                self.runner.log.write(f"[rank {rank}] ".encode() + line
-                                      + (b"" if line.endswith(b"\n") else b"\n"))
+            self._relay(rank, lines)
         return 143 if codes is None else max(codes.values(), default=143)
 
     def _get(self, refs: Any) -> Any:
@@ -198,7 +218,7 @@ class DistributedLaunch:
         import ray
 
         pending = refs if isinstance(refs, list) else [refs]
-        while not self.runner.terminated:
+        while not self.stopped():
             done, _ = ray.wait(pending, num_returns=len(pending), timeout=1.0)
             if len(done) == len(pending):
                 return ray.get(refs)
@@ -232,5 +252,10 @@ class DistributedLaunch:
             remove_placement_group(self.group)
             self.group = None
 
+    def _relay(self, rank: int, lines: list[bytes]) -> None:
+        for line in lines:
+            self.log.write(f"[rank {rank}] ".encode() + line
+                           + (b"" if line.endswith(b"\n") else b"\n"))
+
     def _log(self, text: str) -> None:
-        self.runner.log.line(f"spellray: {text}")
+        self.log.line(f"spellray: {text}")
