@@ -49,12 +49,22 @@ def test_run_ends_right_when_the_server_was_down_as_it_finished(own_spell: Spell
     assert (own_spell.storage / "runs" / str(run_id) / "done.txt").read_text() == "ok"
 
 
-def test_runner_reports_resume_after_a_server_restart(own_spell: Spell, project: Path) -> None:
-    run_id = own_spell.submit_background(WORK, cwd=project)
+def held_until(release: Path) -> str:
+    """A command that runs until ``release`` exists (at most 5 minutes), then finishes: a run
+    that is surely still running however slow the machine is."""
+    return (f"python -c \"import os, time\nfor i in range(1500):\n"
+            f" if os.path.exists('{release}'): break\n time.sleep(0.2)\nprint('finished')\"")
+
+
+def test_runner_reports_resume_after_a_server_restart(own_spell: Spell, project: Path,
+                                                      tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    run_id = own_spell.submit_background(held_until(release), cwd=project)
     own_spell.wait_status(run_id, "running")
     _kill_server(own_spell)
     assert own_spell("server", "start").returncode == 0
     assert own_spell.result(run_id) is None  # still running after the restart
+    release.touch()
     followed = own_spell("logs", "-f", str(run_id))
     assert followed.returncode == 0 and "finished" in followed.stdout
     assert own_spell.run_info(run_id)["status"] == "complete"
