@@ -64,14 +64,15 @@ class Servers:
                            public=public, code=self._code(entrypoint, code_dir),
                            options=checked(ServingOptions, **options))
         return ModelServer.model_validate(
-            self._api.request("POST", "/api/servers", json=request.model_dump(mode="json")))
+            self._api.request("POST", "/api/model-servers", json=request.model_dump(mode="json")))
 
     def list(self) -> list[ModelServer]:
-        return [ModelServer.model_validate(s) for s in self._api.request("GET", "/api/servers")]
+        return [ModelServer.model_validate(s)
+                for s in self._api.request("GET", "/api/model-servers")]
 
     def get(self, name: str) -> ModelServer:
         """The server, with its endpoint and token."""
-        return ModelServer.model_validate(self._api.request("GET", f"/api/servers/{name}"))
+        return ModelServer.model_validate(self._api.request("GET", f"/api/model-servers/{name}"))
 
     def update(self, name: str, model: str | None = None, entrypoint: str | None = None,
                classname: str | None = None, code_dir: Path | str = ".",
@@ -80,20 +81,22 @@ class Servers:
         change = ModelServerUpdate(model=model, entrypoint=entrypoint, classname=classname,
                                    code=self._code(entrypoint, code_dir), options=options)
         return ModelServer.model_validate(self._api.request(
-            "PATCH", f"/api/servers/{name}", json=change.model_dump(mode="json")))
+            "PATCH", f"/api/model-servers/{name}", json=change.model_dump(mode="json")))
 
     def start(self, name: str) -> ModelServer:
-        return ModelServer.model_validate(self._api.request("POST", f"/api/servers/{name}/start"))
+        return ModelServer.model_validate(
+            self._api.request("POST", f"/api/model-servers/{name}/start"))
 
     def stop(self, name: str) -> ModelServer:
-        return ModelServer.model_validate(self._api.request("POST", f"/api/servers/{name}/stop"))
+        return ModelServer.model_validate(
+            self._api.request("POST", f"/api/model-servers/{name}/stop"))
 
     def delete(self, name: str) -> None:
-        self._api.request("DELETE", f"/api/servers/{name}")
+        self._api.request("DELETE", f"/api/model-servers/{name}")
 
     def logs(self, name: str) -> str:
         return ModelServerLogs.model_validate(
-            self._api.request("GET", f"/api/servers/{name}/logs")).text
+            self._api.request("GET", f"/api/model-servers/{name}/logs")).text
 
     # -- the endpoint itself ----------------------------------------------------------------
     def _call(self, server: ModelServer, method: str, **kwargs: Any) -> httpx.Response:

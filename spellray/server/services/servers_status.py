@@ -13,7 +13,7 @@ from sqlalchemy import select
 from spellray.serve.names import DEPLOYMENT
 from spellray.server import db
 from spellray.server.context import ServerContext
-from spellray.server.services.servers import ServerService
+from spellray.server.services.model_servers import ModelServerService
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def reconcile_model_servers(ctx: ServerContext) -> None:
                                   .where(db.ModelServer.status.in_(WATCHED))).all()
         if not watched:
             return
-        service = ServerService(ctx)
+        service = ModelServerService(ctx)
         apps = service.serve.details().get("applications") or {}
         lost = False
         for server in watched:
@@ -69,7 +69,7 @@ def _messages(app: dict[str, Any]) -> str:
 def server_logs(ctx: ServerContext, name: str, lines: int = LOG_LINES) -> str:
     """Serve's messages about the server, then each replica's log (live ones, and the
     replicas that died recently: a predictor that failed to load)."""
-    service = ServerService(ctx)
+    service = ModelServerService(ctx)
     server = service.get(name)
     app = (service.serve.details().get("applications") or {}).get(name)
     if app is None:

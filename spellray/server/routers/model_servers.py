@@ -1,4 +1,4 @@
-"""HTTP routes for model servers: thin, everything happens in services/servers.py."""
+"""HTTP routes for model servers: thin, everything happens in services/model_servers.py."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import ModelServer, ModelServerLogs, ModelServerRequest, ModelServerUpdate
-from spellray.server.services.servers import ServerService
+from spellray.server.services.model_servers import ModelServerService
 from spellray.server.services.servers_status import server_logs
 
-router = APIRouter(prefix="/api/servers", tags=["servers"])
+router = APIRouter(prefix="/api/model-servers", tags=["model-servers"])
 
 
-def service(request: Request) -> ServerService:
-    return ServerService(request.app.state.ctx)
+def service(request: Request) -> ModelServerService:
+    return ModelServerService(request.app.state.ctx)
 
 
-Service = Annotated[ServerService, Depends(service)]
+Service = Annotated[ModelServerService, Depends(service)]
 
 
 @router.post("", response_model=ModelServer, status_code=201)

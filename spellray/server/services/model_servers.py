@@ -18,7 +18,7 @@ from spellray.schemas import ModelServer, ModelServerRequest, ModelServerUpdate,
 from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.serve_api import ServeApi
-from spellray.server.services import environments, serve_config
+from spellray.server.services import environments, model_server_config
 from spellray.server.services.models import find_model
 from spellray.settings import storage_env
 from spellray.storage.paths import join
@@ -48,7 +48,7 @@ def to_schema(server: db.ModelServer, resource: str, endpoint: str | None = None
         created_at=server.created_at, updated_at=server.updated_at)
 
 
-class ServerService:
+class ModelServerService:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self.serve = ServeApi(ctx.settings.ray_address)
@@ -80,7 +80,8 @@ class ServerService:
             "revision": server.updated_at.isoformat(),
         }
         machine_type = resolve_machine_type(options.machine_type, self.ctx.machine_types)
-        return serve_config.application(server.name, args, options, machine_type, runtime_env)
+        return model_server_config.application(server.name, args, options, machine_type,
+                                               runtime_env)
 
     def apply(self, removed: str | None = None) -> None:
         """PUT every deployed server's application, and keep the applications of other
@@ -96,7 +97,7 @@ class ServerService:
                 if name not in ours and app.get("source") == "declarative" and \
                         app.get("deployed_app_config"):
                     apps.append(app["deployed_app_config"])
-            self.serve.apply(serve_config.deploy_config(apps, self.ctx.settings.serve_port))
+            self.serve.apply(model_server_config.deploy_config(apps, self.ctx.settings.serve_port))
 
     def _apply_or_fail(self, name: str) -> None:
         try:
