@@ -19,6 +19,7 @@ from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.serve_api import ServeApi
 from spellray.server.services import environments, model_server_config
+from spellray.server.services.code import CodeService
 from spellray.server.services.models import find_model
 from spellray.settings import storage_env
 from spellray.storage.paths import join
@@ -126,9 +127,7 @@ class ModelServerService:
         if options.max_batch_size is not None and not options.enable_batching:
             raise InvalidInput("--max-batch-size needs --enable-batching")
         if entrypoint:
-            if not code_sha256 or not self.ctx.storage.exists(join("code", f"{code_sha256}.zip")):
-                raise InvalidInput("the predictor's code package is not uploaded; "
-                                   "PUT it to /api/code/<sha256> first")
+            CodeService(self.ctx).require(code_sha256, "the predictor's code package")
         elif not self.ctx.storage.exists(join(model.resource, "MLmodel")):
             raise InvalidInput(f"model {model.name}:{model.version} has no MLmodel file, so the "
                                "built-in MLflow predictor cannot serve it; give a predictor "
