@@ -14,14 +14,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from spellray.errors import NotFound, RayUnavailable, SpellrayError
-from spellray.schemas import ACTIVE_STATUSES, RunStatus
+from spellray.schemas import ACTIVE_STATUSES, RunStatus, SearchStatus
 from spellray.server import db
 from spellray.server.context import ServerContext
-from spellray.server.ray_jobs import (
-    environment_failure_reason,
-    is_environment_failure,
-    map_job_status,
-)
+from spellray.server.job_status import map_job_status, map_search_job_status
+from spellray.server.ray_jobs import environment_failure_reason, is_environment_failure
 from spellray.server.services.hyper import ACTIVE as SEARCH_ACTIVE
 from spellray.server.services.hyper import end_search
 from spellray.server.services.metrics import end_tracking
@@ -106,10 +103,9 @@ class Reconciler:
         job = jobs.get(search.ray_submission_id) or self.ctx.ray.job(search.ray_submission_id)
         if job is None:
             end_search(session, search, "failed", "its Ray job vanished")
-        elif job.status.value in ("SUCCEEDED", "FAILED", "STOPPED"):
-            status = "stopped" if search.status == "stopping" else "failed"
-            end_search(session, search, status,
-                       None if status == "stopped" else f"its driver ended: {job.message}")
+        elif status := map_search_job_status(job.status.value, SearchStatus(search.status)):
+            end_search(session, search, status.value, None if status == SearchStatus.stopped
+                       else f"its driver ended: {job.message}")
 
     def _reconcile_run(self, session: Session, run: db.Run, jobs: dict[str, JobDetails]) -> None:
         if run.ray_submission_id is None:

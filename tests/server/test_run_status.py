@@ -9,7 +9,7 @@ from spellray.errors import Conflict
 from spellray.schemas import RunStatus
 from spellray.server import db
 from spellray.server.auth import hash_token, issue_run_token
-from spellray.server.ray_jobs import map_job_status
+from spellray.server.job_status import map_job_status
 from spellray.server.services.run_status import change_status
 
 
