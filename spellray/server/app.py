@@ -15,7 +15,7 @@ from spellray.server.auth import check_token, ensure_admin_token
 from spellray.server.context import ServerContext
 from spellray.server.error_handlers import add_error_handlers
 from spellray.server.ray_jobs import RayJobs
-from spellray.server.reconciler import Reconciler
+from spellray.server.reconcile import Reconciler
 from spellray.server.routers import (
     cluster,
     code,

@@ -113,6 +113,23 @@ class HyperSearch(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
+    # Loaded when asked for (the reconciler reads searches every second, not their history).
+    events: Mapped[list[HyperSearchEvent]] = relationship(
+        cascade="all, delete-orphan", order_by="HyperSearchEvent.id"
+    )
+
+
+class HyperSearchEvent(Base):
+    """One row per status change: the search's status history."""
+
+    __tablename__ = "hyper_search_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hyper_search_id: Mapped[int] = mapped_column(ForeignKey("hyper_searches.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
 
 class RunEvent(Base):
     """One row per status change: the run's status history."""
@@ -246,3 +263,20 @@ class ModelServer(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Loaded when asked for, and deleted with the server.
+    events: Mapped[list[ModelServerEvent]] = relationship(
+        cascade="all, delete-orphan", order_by="ModelServerEvent.id"
+    )
+
+
+class ModelServerEvent(Base):
+    """One row per status change: the model server's status history."""
+
+    __tablename__ = "model_server_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_server_id: Mapped[int] = mapped_column(ForeignKey("model_servers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

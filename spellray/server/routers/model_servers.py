@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import ModelServer, ModelServerLogs, ModelServerRequest, ModelServerUpdate
 from spellray.server.services.model_servers import ModelServerService
-from spellray.server.services.servers_status import server_logs
 
 router = APIRouter(prefix="/api/model-servers", tags=["model-servers"])
 
@@ -56,5 +55,5 @@ def delete_server(name: str, servers: Service) -> None:
 
 
 @router.get("/{name}/logs", response_model=ModelServerLogs)
-def get_logs(name: str, request: Request) -> ModelServerLogs:
-    return ModelServerLogs(text=server_logs(request.app.state.ctx, name))
+def get_logs(name: str, servers: Service) -> ModelServerLogs:
+    return ModelServerLogs(text=servers.logs(name))
