@@ -1,5 +1,6 @@
 """Model servers: one Ray Serve application each, deployed, updated and removed through
-Serve's declarative REST API (serve_api.py); their status follows Serve's (servers_status.py).
+Serve's declarative REST API (serve_api.py); their status follows Serve's
+(reconcile/model_servers.py), their logs are Serve's and the replicas'.
 """
 
 from __future__ import annotations
@@ -14,19 +15,31 @@ from sqlalchemy.orm import Session
 
 from spellray.cluster.machine_types import resolve_machine_type
 from spellray.errors import Conflict, InvalidInput, NotFound, SpellrayError
-from spellray.schemas import ModelServer, ModelServerRequest, ModelServerUpdate, ServingOptions
+from spellray.schemas import (
+    ModelServer,
+    ModelServerRequest,
+    ModelServerStatus,
+    ModelServerUpdate,
+    ServingOptions,
+)
+from spellray.serve.names import DEPLOYMENT
 from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.serve_api import ServeApi
-from spellray.server.services import environments, serve_config
+from spellray.server.services import environments, model_server_config
+from spellray.server.services.code import CodeService
+from spellray.server.services.model_server_status import (
+    DEPLOYED,
+    change_model_server_status,
+    serve_messages,
+)
 from spellray.server.services.models import find_model
 from spellray.settings import storage_env
 from spellray.storage.paths import join
 
 # One PUT at a time: each carries every application, built from the DB as it is then.
 _APPLY_LOCK = threading.Lock()
-# Statuses whose application should exist in Serve (a failed one stays, with its message).
-DEPLOYED = ("deploying", "running", "unhealthy", "failed")
+LOG_LINES = 200
 
 
 def hash_token(token: str) -> str:
@@ -48,7 +61,7 @@ def to_schema(server: db.ModelServer, resource: str, endpoint: str | None = None
         created_at=server.created_at, updated_at=server.updated_at)
 
 
-class ServerService:
+class ModelServerService:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self.serve = ServeApi(ctx.settings.ray_address)
@@ -80,7 +93,8 @@ class ServerService:
             "revision": server.updated_at.isoformat(),
         }
         machine_type = resolve_machine_type(options.machine_type, self.ctx.machine_types)
-        return serve_config.application(server.name, args, options, machine_type, runtime_env)
+        return model_server_config.application(server.name, args, options, machine_type,
+                                               runtime_env)
 
     def apply(self, removed: str | None = None) -> None:
         """PUT every deployed server's application, and keep the applications of other
@@ -90,21 +104,22 @@ class ServerService:
             with self.ctx.sessions() as session:
                 servers = session.scalars(select(db.ModelServer)).all()
                 ours = {s.name for s in servers} | {removed}
-                apps = [self._application(session, s) for s in servers if s.status in DEPLOYED]
+                apps = [self._application(session, s) for s in servers
+                        if ModelServerStatus(s.status) in DEPLOYED]
             current = self.serve.details().get("applications") or {}
             for name, app in current.items():
                 if name not in ours and app.get("source") == "declarative" and \
                         app.get("deployed_app_config"):
                     apps.append(app["deployed_app_config"])
-            self.serve.apply(serve_config.deploy_config(apps, self.ctx.settings.serve_port))
+            self.serve.apply(model_server_config.deploy_config(apps, self.ctx.settings.serve_port))
 
     def _apply_or_fail(self, name: str) -> None:
         try:
             self.apply()
         except SpellrayError as exc:
             with self.ctx.sessions() as session:
-                server = self._load(session, name)
-                server.status, server.status_reason = "failed", exc.message
+                change_model_server_status(session, self._load(session, name),
+                                           ModelServerStatus.failed, exc.message)
                 session.commit()
             raise
 
@@ -125,9 +140,7 @@ class ServerService:
         if options.max_batch_size is not None and not options.enable_batching:
             raise InvalidInput("--max-batch-size needs --enable-batching")
         if entrypoint:
-            if not code_sha256 or not self.ctx.storage.exists(join("code", f"{code_sha256}.zip")):
-                raise InvalidInput("the predictor's code package is not uploaded; "
-                                   "PUT it to /api/code/<sha256> first")
+            CodeService(self.ctx).require(code_sha256, "the predictor's code package")
         elif not self.ctx.storage.exists(join(model.resource, "MLmodel")):
             raise InvalidInput(f"model {model.name}:{model.version} has no MLmodel file, so the "
                                "built-in MLflow predictor cannot serve it; give a predictor "
@@ -144,12 +157,15 @@ class ServerService:
                                .where(db.ModelServer.name == request.name)).first():
                 raise Conflict(f"a model server named {request.name} exists already; "
                                "use spell server update, or another name")
-            session.add(db.ModelServer(
+            server = db.ModelServer(
                 name=request.name, model_name=model.name, model_version=model.version,
                 entrypoint=request.entrypoint, classname=request.classname,
                 code_sha256=code_sha, options=request.options.model_dump(mode="json"),
-                status="deploying", token=token, token_hash=hash_token(token),
-                public=request.public))
+                status=ModelServerStatus.deploying.value, token=token,
+                token_hash=hash_token(token), public=request.public)
+            session.add(server)
+            session.flush()
+            session.add(db.ModelServerEvent(model_server_id=server.id, status=server.status))
             session.commit()
         self._apply_or_fail(request.name)
         return self.get(request.name)
@@ -187,7 +203,7 @@ class ServerService:
             server.entrypoint, server.code_sha256 = entrypoint, code_sha
             server.classname = change.classname or server.classname
             server.options = options.model_dump(mode="json")
-            server.status, server.status_reason = "deploying", None
+            change_model_server_status(session, server, ModelServerStatus.deploying)
             server.updated_at = db.utcnow()
             session.commit()
         self._apply_or_fail(name)
@@ -202,10 +218,14 @@ class ServerService:
     def _set_deployed(self, name: str, deployed: bool) -> ModelServer:
         with self.ctx.sessions() as session:
             server = self._load(session, name)
-            if deployed == (server.status in DEPLOYED) and server.status != "failed":
+            current = ModelServerStatus(server.status)
+            if deployed == (current in DEPLOYED) and current != ModelServerStatus.failed:
                 raise Conflict(f"model server {name} is {server.status} already")
-            server.status = "deploying" if deployed else "stopped"
-            server.status_reason = None if deployed else "stopped by user"
+            if deployed:
+                change_model_server_status(session, server, ModelServerStatus.deploying)
+            else:
+                change_model_server_status(session, server, ModelServerStatus.stopped,
+                                           "stopped by user")
             server.updated_at = db.utcnow()
             session.commit()
         self._apply_or_fail(name)
@@ -216,3 +236,27 @@ class ServerService:
             session.delete(self._load(session, name))
             session.commit()
         self.apply(removed=name)
+
+    # -- logs -----------------------------------------------------------------------------
+    def logs(self, name: str, lines: int = LOG_LINES) -> str:
+        """Serve's messages about the server, then each replica's log (live ones, and the
+        replicas that died recently: a predictor that failed to load)."""
+        server = self.get(name)
+        app = (self.serve.details().get("applications") or {}).get(name)
+        if app is None:
+            return f"model server {name} is {server.status}: {server.status_reason or ''}\n"
+        parts = [f"== Serve: application {name} is {app.get('status')}"]
+        if (messages := serve_messages(app)):
+            parts.append(messages)
+        deployment = (app.get("deployments") or {}).get(DEPLOYMENT) or {}
+        replicas = [*(deployment.get("replicas") or []),
+                    *(deployment.get("recent_dead_replicas") or [])]
+        for replica in replicas:
+            if not replica.get("log_file_path") or not replica.get("node_id"):
+                continue
+            text = self.serve.log_file(replica["node_id"],
+                                       replica["log_file_path"].lstrip("/"), lines)
+            if text.strip():
+                parts.append(f"== replica {replica.get('replica_id')} ({replica.get('state')})")
+                parts.append(text.rstrip())
+        return "\n".join(parts) + "\n"

@@ -1,4 +1,4 @@
-"""HTTP routes for model servers: thin, everything happens in services/servers.py."""
+"""HTTP routes for model servers: thin, everything happens in services/model_servers.py."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import ModelServer, ModelServerLogs, ModelServerRequest, ModelServerUpdate
-from spellray.server.services.servers import ServerService
-from spellray.server.services.servers_status import server_logs
+from spellray.server.services.model_servers import ModelServerService
 
-router = APIRouter(prefix="/api/servers", tags=["servers"])
-
-
-def service(request: Request) -> ServerService:
-    return ServerService(request.app.state.ctx)
+router = APIRouter(prefix="/api/model-servers", tags=["model-servers"])
 
 
-Service = Annotated[ServerService, Depends(service)]
+def service(request: Request) -> ModelServerService:
+    return ModelServerService(request.app.state.ctx)
+
+
+Service = Annotated[ModelServerService, Depends(service)]
 
 
 @router.post("", response_model=ModelServer, status_code=201)
@@ -56,5 +55,5 @@ def delete_server(name: str, servers: Service) -> None:
 
 
 @router.get("/{name}/logs", response_model=ModelServerLogs)
-def get_logs(name: str, request: Request) -> ModelServerLogs:
-    return ModelServerLogs(text=server_logs(request.app.state.ctx, name))
+def get_logs(name: str, servers: Service) -> ModelServerLogs:
+    return ModelServerLogs(text=servers.logs(name))

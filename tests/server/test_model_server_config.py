@@ -1,4 +1,4 @@
-"""Spell's serving options as Ray Serve's declarative config (services/serve_config.py),
+"""Spell's serving options as Ray Serve's declarative config (services/model_server_config.py),
 checked against Serve's own schema."""
 
 from __future__ import annotations
@@ -6,15 +6,15 @@ from __future__ import annotations
 from ray.serve.schema import ServeDeploySchema
 
 from spellray.schemas import Environment, MachineType, ServingOptions
-from spellray.server.services import environments, serve_config
+from spellray.server.services import environments, model_server_config
 
 
 def _config(options: ServingOptions, machine_type: MachineType | None = None) -> dict:
     runtime_env = environments.runtime_env(options.environment,
                                            environments.ClusterAbilities(False, False))
-    app = serve_config.application("digits", {"model": "digits:v1"}, options,
-                                   machine_type or MachineType(name="CPU"), runtime_env)
-    config = serve_config.deploy_config([app], 8123)
+    app = model_server_config.application("digits", {"model": "digits:v1"}, options,
+                                           machine_type or MachineType(name="CPU"), runtime_env)
+    config = model_server_config.deploy_config([app], 8123)
     ServeDeploySchema.model_validate(config)  # Serve would take it
     return config
 

@@ -1,9 +1,10 @@
-"""Models and model servers on Ray Serve (spell model, spell server serve)."""
+"""Model servers on Ray Serve (spell server serve | update | start | stop ...)."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -11,31 +12,19 @@ from pydantic import Field, field_validator
 from spellray.schemas.base import Schema
 from spellray.schemas.runs import CodeRef, Environment
 
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-
 # A model server's name is its Serve application's name and its route (/<name>).
 SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
-class ModelRequest(Schema):
-    name: str
-    version: str | None = None  # v1, v2, ... when not given
-    resource: str
+class ModelServerStatus(str, Enum):
+    """A model server's statuses. None is terminal: a failed or stopped server can be
+    started or updated again (services/model_server_status.py has the moves allowed)."""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not MODEL_NAME.match(value):
-            raise ValueError(f"{value!r} is not a model name (letters, digits, . _ -)")
-        return value
-
-
-class Model(Schema):
-    name: str
-    version: str
-    resource: str
-    created_at: datetime
+    deploying = "deploying"
+    running = "running"
+    unhealthy = "unhealthy"
+    failed = "failed"
+    stopped = "stopped"
 
 
 class ServingOptions(Schema):
@@ -86,7 +75,7 @@ class ModelServer(Schema):
     model_resource: str
     entrypoint: str | None
     classname: str | None
-    status: str  # deploying, running, unhealthy, failed, stopped
+    status: str  # a ModelServerStatus value
     status_reason: str | None = None
     public: bool
     token: str | None = None  # only in describe (GET one server)
