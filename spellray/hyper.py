@@ -14,12 +14,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from spellray.schemas import HyperSearch, Run
+from spellray.schemas import HyperSearch, Run, SearchStatus
 
 if TYPE_CHECKING:
     from spellray.client import Client
-
-TERMINAL = ("complete", "stopped", "killed", "failed")
 
 
 class Search:
@@ -43,7 +41,7 @@ class Search:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             search = self.refresh()
-            if search.status in TERMINAL and all(
+            if SearchStatus(search.status).is_terminal and all(
                     self.client.runs.get(r).status.is_terminal for r in search.run_ids):
                 return search
             if deadline is not None and time.monotonic() > deadline:
