@@ -23,9 +23,9 @@ from pathlib import Path
 from private_cluster import bench_workdir  # beside this script
 
 from spellray.client import Client
-from spellray.cluster.fake_cluster import start_fake_cluster
 from spellray.cluster.launcher_config import machine_resource
 from spellray.schemas import MachineType
+from spellray.testing.fake_cluster import start_fake_cluster
 
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
 BIG = "CPU-big"

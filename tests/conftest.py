@@ -13,7 +13,7 @@ import pytest
 from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 from spellray.cluster.local import start_ray_head as start_local_ray_head
 from spellray.settings import Settings
-from tests.helpers import Spell, free_port
+from tests.helpers import RaylessServer, Spell, free_port, start_rayless_server
 from tests.s3 import MotoS3, start_moto_server
 
 # Seconds spent in each test group (a folder of tests), printed at the end of the session so
@@ -94,5 +94,13 @@ def project(tmp_path: Path) -> Path:
 def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
     """A real S3 endpoint over HTTP (moto's server) for the whole session."""
     server = start_moto_server(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def rayless_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaylessServer]:
+    """A real spellray server with no Ray cluster behind it (tests/client, tests/cli)."""
+    server = start_rayless_server(tmp_path_factory.mktemp("rayless"))
     yield server
     server.stop()

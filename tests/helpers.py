@@ -115,3 +115,63 @@ class Spell:
         done = self("run", "-b", *options, command, cwd=cwd)
         assert done.returncode == 0, done.stderr
         return int(done.stdout.split()[1])
+
+
+@dataclass
+class RaylessServer:
+    """A real spellray server over HTTP, pointed at a Ray address where nothing listens: for
+    the SDK and CLI suites, which need the API but never a cluster."""
+
+    home: Path
+    url: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def token(self) -> str:
+        return (self.home / "token").read_text().strip()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What points the CLI and SDK at this server (and nowhere else)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPELLRAY_")}
+        env.update(SPELLRAY_HOME=str(self.home), SPELLRAY_SERVER_URL=self.url,
+                   SPELLRAY_TOKEN=self.token)
+        return env
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+def start_rayless_server(home: Path) -> RaylessServer:
+    home.mkdir(parents=True, exist_ok=True)
+    port, nothing = free_port(), free_port()  # nothing listens on the second
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPELLRAY_")}
+    env.update(SPELLRAY_HOME=str(home), SPELLRAY_RAY_ADDRESS=f"http://127.0.0.1:{nothing}")
+    with (home / "server.log").open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "spellray.server", "--port", str(port)],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    server = RaylessServer(home=home, url=f"http://127.0.0.1:{port}", process=process)
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {(home / 'server.log').read_text()}")
+        if not (home / "token").exists():
+            return False
+        try:
+            return httpx.get(f"{server.url}/api/info", timeout=2,
+                             headers={"Authorization": f"Bearer {server.token}"}).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(up, timeout=120, what="the spellray server to answer")
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -16,7 +16,7 @@ from spellray import metrics
 from spellray.cli.metrics import sparkline
 from spellray.runner.metrics_forwarder import MetricsForwarder
 from spellray.runner.server_api import ServerApi
-from spellray.stop_conditions import StopCondition, normalize, parse
+from spellray.schemas.stop_conditions import StopCondition, normalize, parse
 from tests.helpers import free_port, wait_for
 
 

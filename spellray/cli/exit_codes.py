@@ -1,4 +1,4 @@
-"""Exit codes of the `spell` command, in one place (also listed in the README)."""
+"""Exit codes of the `spell` command, in one place (also listed in docs/configuration.md)."""
 
 from __future__ import annotations
 

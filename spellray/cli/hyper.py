@@ -39,10 +39,10 @@ def _client() -> Any:
 def _start(kind: str, command: list[str], params: list[str], json_params: list[str],
            options: dict[str, Any], run: dict[str, Any]) -> int:
     from spellray.cli.runs import command_text, pairs
-    from spellray.environment_spec import build_environment
+    from spellray.client.environment import build_environment
+    from spellray.client.hyper import param_specs
     from spellray.errors import InvalidInput
-    from spellray.hyper_client import param_specs
-    from spellray.stop_conditions import normalize
+    from spellray.schemas.stop_conditions import normalize
     from spellray.tune.space import check_command
 
     text = command_text(command)
@@ -146,8 +146,6 @@ def describe(search_id: Annotated[int, typer.Argument(help="Search number")]) ->
     from rich.markup import escape
     from rich.table import Table
 
-    from spellray.hyper_client import score
-
     client = _client()
     search = client.hyper.get(search_id)
     reason = f" ({search.status_reason})" if search.status_reason else ""
@@ -165,7 +163,7 @@ def describe(search_id: Annotated[int, typer.Argument(help="Search number")]) ->
     rows = []
     for run_id in search.run_ids:
         run = client.runs.get(run_id)
-        value = score(client, run_id, search.metric, search.aggregation) \
+        value = client.metrics.score(run_id, search.metric, search.aggregation) \
             if search.metric else None
         rows.append((value, run))
     if search.metric:  # best first; trials without the metric last

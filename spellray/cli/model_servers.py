@@ -41,7 +41,7 @@ def _options(machine_type: str | None, pip: list[str], pip_req: Path | None, env
              max_batch_size: int | None, timeout: int | None) -> dict[str, Any]:
     """The serving options that were given (an update changes only those)."""
     from spellray.cli.runs import pairs
-    from spellray.environment_spec import build_environment
+    from spellray.client.environment import build_environment
 
     given: dict[str, Any] = {
         "machine_type": machine_type, "min_pods": min_pods, "max_pods": max_pods,
@@ -76,7 +76,7 @@ def serve(
     options = _options(machine_type, pip, pip_req, env, min_pods, max_pods,
                        target_requests_per_second, enable_batching, max_batch_size,
                        request_timeout)
-    server = _client().servers.serve(model, entrypoint, name=name, classname=classname,
+    server = _client().model_servers.serve(model, entrypoint, name=name, classname=classname,
                                      public=public, **options)
     _show(server)
     err.print(f"status and token: spell server describe {server.name}")
@@ -87,7 +87,7 @@ def list_servers() -> None:
     from rich.table import Table
 
     table = Table("NAME", "MODEL", "STATUS", "ENDPOINT", "UPDATED", box=None)
-    for server in _client().servers.list():
+    for server in _client().model_servers.list():
         table.add_row(server.name, server.model, server.status, server.endpoint or "-",
                       ago(server.updated_at))
     console.print(table)
@@ -95,7 +95,7 @@ def list_servers() -> None:
 
 def describe(name: Name) -> None:
     """A model server: model, predictor, options, status, endpoint and token."""
-    server = _client().servers.get(name)
+    server = _client().model_servers.get(name)
     rows = [("name", server.name), ("model", f"{server.model} ({server.model_resource})"),
             ("predictor", f"{server.entrypoint or 'built-in MLflow pyfunc'}"
                           f"{' · ' + server.classname if server.classname else ''}"),
@@ -110,7 +110,7 @@ def describe(name: Name) -> None:
 
 def logs(name: Name) -> None:
     """Serve's messages about a model server (tracebacks) and its replicas' logs."""
-    console.print(_client().servers.logs(name), markup=False, end="")
+    console.print(_client().model_servers.logs(name), markup=False, end="")
 
 
 def predict(
@@ -132,12 +132,12 @@ def predict(
         data = json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"the payload is not JSON ({exc})") from None
-    console.print(json.dumps(_client().servers.predict(name, data)), markup=False)
+    console.print(json.dumps(_client().model_servers.predict(name, data)), markup=False)
 
 
 def healthcheck(name: Name) -> int:
     """Ask the predictor whether it is healthy; exit 1 when it is not."""
-    health = _client().servers.healthcheck(name)
+    health = _client().model_servers.healthcheck(name)
     healthy = bool(health.get("healthy"))
     reason = f" ({health['reason']})" if health.get("reason") else ""
     console.print(f"{name}: {'healthy' if healthy else 'unhealthy'}{reason}", markup=False)
@@ -161,21 +161,21 @@ def update(
     options = _options(machine_type, pip, pip_req, env, min_pods, max_pods,
                        target_requests_per_second, enable_batching, max_batch_size,
                        request_timeout)
-    _show(_client().servers.update(name, model=model, entrypoint=entrypoint,
+    _show(_client().model_servers.update(name, model=model, entrypoint=entrypoint,
                                    classname=classname, **options))
 
 
 def start_server(name: str) -> None:
-    _show(_client().servers.start(name))
+    _show(_client().model_servers.start(name))
 
 
 def stop_server(name: str) -> None:
-    _show(_client().servers.stop(name))
+    _show(_client().model_servers.stop(name))
 
 
 def remove(name: Name) -> None:
     """Remove a model server: off Ray Serve, and its record."""
-    _client().servers.delete(name)
+    _client().model_servers.delete(name)
     console.print(f"removed model server {name}", markup=False)
 
 
@@ -207,6 +207,6 @@ def legacy_create(
     client = _client()
     model = client.models.create(name, resource)
     options = _options(machine_type, [], None, [], min_pods, max_pods, None, False, None, None)
-    _show(client.servers.serve(f"{model.name}:{model.version}", entrypoint,
+    _show(client.model_servers.serve(f"{model.name}:{model.version}", entrypoint,
                                name=name.lower(), classname=classname, public=public,
                                **options))

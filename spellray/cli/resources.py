@@ -85,7 +85,7 @@ def upload(
     compress: Annotated[bool, typer.Option("--compress", "-c", help="gzip in transit")] = False,
 ) -> None:
     """Upload a file or folder to uploads/NAME."""
-    from spellray.resources_client import plan_upload
+    from spellray.client.resources import plan_upload
 
     plan = plan_upload(path)  # a bad source fails here, before any server starts
     total = sum(source.stat().st_size for source, _ in plan)

@@ -110,7 +110,7 @@ def run(
 ) -> int:
     """Run a command on the cluster: spell run "python train.py"."""
     from spellray.cli.run_options import merge_options, save_options
-    from spellray.environment_spec import build_environment
+    from spellray.client.environment import build_environment
     from spellray.errors import InvalidInput
 
     o = merge_options(ctx, from_file)
@@ -125,7 +125,7 @@ def run(
         raise InvalidInput("-c/--commit-ref picks a commit of the local repository; with "
                            "--github-url use --github-ref")
     text = command_text(o["command"])
-    from spellray.stop_conditions import normalize
+    from spellray.schemas.stop_conditions import normalize
 
     try:  # before anything is uploaded or started
         stop_conditions = normalize(o["stop_condition"])

@@ -17,6 +17,7 @@ from spellray.schemas.hyper import (
     HyperRequest,
     HyperSearch,
     HyperStatusReport,
+    SearchStatus,
     TrialStart,
 )
 from spellray.schemas.metrics import (
@@ -27,6 +28,20 @@ from spellray.schemas.metrics import (
     MetricValue,
     TrackingInfo,
     UiLogin,
+)
+from spellray.schemas.model_servers import (
+    SERVER_NAME,
+    ModelServer,
+    ModelServerLogs,
+    ModelServerRequest,
+    ModelServerStatus,
+    ModelServerUpdate,
+    ServingOptions,
+)
+from spellray.schemas.models import (
+    MODEL_NAME,
+    Model,
+    ModelRequest,
 )
 from spellray.schemas.resources import (
     Link,
@@ -51,17 +66,6 @@ from spellray.schemas.runs import (
     StatusEvent,
     StatusReport,
     validate_label,
-)
-from spellray.schemas.serving import (
-    MODEL_NAME,
-    SERVER_NAME,
-    Model,
-    ModelRequest,
-    ModelServer,
-    ModelServerLogs,
-    ModelServerRequest,
-    ModelServerUpdate,
-    ServingOptions,
 )
 
 __all__ = [
@@ -95,6 +99,7 @@ __all__ = [
     "ModelServer",
     "ModelServerLogs",
     "ModelServerRequest",
+    "ModelServerStatus",
     "ModelServerUpdate",
     "Mount",
     "OutputFile",
@@ -105,6 +110,7 @@ __all__ = [
     "RunRequest",
     "RunStatus",
     "Schema",
+    "SearchStatus",
     "ServerInfo",
     "ServingOptions",
     "StatusEvent",

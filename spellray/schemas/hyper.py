@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import Literal
 
 from pydantic import Field
@@ -10,6 +11,22 @@ from pydantic import Field
 from spellray.schemas.base import Schema
 from spellray.schemas.runs import RunRequest
 from spellray.tune.space import ParamSpec
+
+
+class SearchStatus(str, Enum):
+    """A search's statuses: `running` until its driver reports the end, `stopping` once a
+    stop is asked (no new trials; running ones save their outputs)."""
+
+    running = "running"
+    stopping = "stopping"
+    complete = "complete"
+    stopped = "stopped"
+    killed = "killed"
+    failed = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (SearchStatus.running, SearchStatus.stopping)
 
 
 class HyperRequest(Schema):
@@ -31,7 +48,7 @@ class HyperRequest(Schema):
 class HyperSearch(Schema):
     id: int
     kind: str
-    status: str
+    status: str  # a SearchStatus value
     status_reason: str | None = None
     command: str
     params: list[ParamSpec]

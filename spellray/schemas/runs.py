@@ -96,9 +96,9 @@ class RunRequest(Schema):
     # Return an identical earlier run that is active or complete instead of starting one.
     idempotent: bool = False
     timeout_minutes: float | None = Field(default=None, gt=0)
-    # "METRIC OP VALUE[:MIN_INDEX]" (spellray.stop_conditions), kept in their normal form.
+    # "METRIC OP VALUE[:MIN_INDEX]" (spellray.schemas.stop_conditions), kept in their normal form.
     stop_conditions: list[str] = Field(default_factory=list)
-    # --distributed N: N ranks, each on a bundle of the machine type (runner/distributed.py).
+    # --distributed N: N ranks, each on a bundle of the machine type (runner/launch/distributed.py).
     distributed: int | None = None
 
     @field_validator("distributed")
@@ -142,7 +142,7 @@ class RunRequest(Schema):
     @field_validator("stop_conditions")
     @classmethod
     def _stop_conditions(cls, value: list[str]) -> list[str]:
-        from spellray.stop_conditions import normalize
+        from spellray.schemas.stop_conditions import normalize
 
         return normalize(value)
 

@@ -22,6 +22,7 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import Response
 
+from spellray.serve.names import DEPLOYMENT
 from spellray.serve.predictor import (
     CLIENT_ERRORS,
     MLflowPredictor,
@@ -29,7 +30,6 @@ from spellray.serve.predictor import (
     load_module,
     pick_class,
 )
-from spellray.serve_names import DEPLOYMENT
 
 
 def _json(body: Any, status: int = 200, model: str = "") -> Response:

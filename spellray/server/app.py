@@ -15,11 +15,19 @@ from spellray.server.auth import check_token, ensure_admin_token
 from spellray.server.context import ServerContext
 from spellray.server.error_handlers import add_error_handlers
 from spellray.server.ray_jobs import RayJobs
-from spellray.server.reconciler import Reconciler
-from spellray.server.routers import cluster as cluster_router
-from spellray.server.routers import code, hyper, info, links, metrics, resources, runs
-from spellray.server.routers import models as models_router
-from spellray.server.routers import servers as servers_router
+from spellray.server.reconcile import Reconciler
+from spellray.server.routers import (
+    cluster,
+    code,
+    hyper,
+    info,
+    links,
+    metrics,
+    model_servers,
+    models,
+    resources,
+    runs,
+)
 from spellray.server.tracking import Tracking
 from spellray.server.tracking_gate import TrackingGate, UiSessions
 from spellray.settings import Settings, get_settings
@@ -78,12 +86,10 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="spellray", lifespan=lifespan,
                   dependencies=[Depends(require_token)])
-    for router in (runs.router, code.router, info.router, resources.router, links.router,
-                   metrics.router, hyper.router):
-        app.include_router(router)
-    app.include_router(models_router.router)
-    app.include_router(servers_router.router)
-    app.include_router(cluster_router.router)  # GET /api/cluster: spell cluster status
+    # One router per resource; GET /api/cluster is `spell cluster status`.
+    for module in (runs, code, info, resources, links, metrics, hyper, models, model_servers,
+                   cluster):
+        app.include_router(module.router)
     # MLflow's API and UI under /mlflow, behind the same tokens (and `spell ui` logins).
     app.state.ui_sessions = UiSessions()
     app.add_middleware(TrackingGate)

@@ -51,6 +51,15 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}  # noqa: RUF012
 
 
+class StatusEventColumns:
+    """What a status history's row holds (runs, searches, model servers): one per change."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Run(Base):
     __tablename__ = "runs"
     # AUTOINCREMENT: a run number is never handed out twice, even after rows are deleted.
@@ -113,17 +122,26 @@ class HyperSearch(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
+    # Loaded when asked for (the reconciler reads searches every second, not their history).
+    events: Mapped[list[HyperSearchEvent]] = relationship(
+        cascade="all, delete-orphan", order_by="HyperSearchEvent.id"
+    )
 
-class RunEvent(Base):
+
+class HyperSearchEvent(StatusEventColumns, Base):
+    """One row per status change: the search's status history."""
+
+    __tablename__ = "hyper_search_events"
+
+    hyper_search_id: Mapped[int] = mapped_column(ForeignKey("hyper_searches.id"), index=True)
+
+
+class RunEvent(StatusEventColumns, Base):
     """One row per status change: the run's status history."""
 
     __tablename__ = "run_events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20))
-    reason: Mapped[str | None] = mapped_column(Text, default=None)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RunLabel(Base):
@@ -246,3 +264,16 @@ class ModelServer(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Loaded when asked for, and deleted with the server.
+    events: Mapped[list[ModelServerEvent]] = relationship(
+        cascade="all, delete-orphan", order_by="ModelServerEvent.id"
+    )
+
+
+class ModelServerEvent(StatusEventColumns, Base):
+    """One row per status change: the model server's status history."""
+
+    __tablename__ = "model_server_events"
+
+    model_server_id: Mapped[int] = mapped_column(ForeignKey("model_servers.id"), index=True)

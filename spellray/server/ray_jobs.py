@@ -1,5 +1,5 @@
-"""The server's only door to Ray's Jobs API, and the one place Ray's JobStatus becomes a run
-status."""
+"""The server's only door to Ray's Jobs API (what a job's status means for a run or a search
+is job_status.py's to say), and the reading of a failed job's environment build."""
 
 from __future__ import annotations
 
@@ -10,30 +10,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from spellray.errors import RayUnavailable
-from spellray.schemas import RunStatus
 
 if TYPE_CHECKING:
     from ray.job_submission import JobDetails, JobSubmissionClient
-
-
-def map_job_status(ray_status: str, stop_requested: str | None,
-                   message: str | None = None) -> RunStatus:
-    """Ray JobStatus -> run status. A PENDING job whose runtime_env is being set up is
-    building its environment; a RUNNING job means the runner is up: it is building (apt,
-    mounts) until it reports that the user's command started."""
-    if ray_status == "PENDING":
-        if message and "waiting for the runtime environment" in message:
-            return RunStatus.building
-        return RunStatus.requested
-    if ray_status == "RUNNING":
-        return RunStatus.building
-    if ray_status == "SUCCEEDED":
-        return RunStatus.complete
-    if ray_status == "STOPPED":
-        return {"kill": RunStatus.killed, "stop": RunStatus.stopped}.get(
-            stop_requested or "", RunStatus.interrupted
-        )
-    return RunStatus.failed
 
 
 _RESOURCE_DIR = re.compile(r"runtime_resources/\w+/([0-9a-f]{40})")

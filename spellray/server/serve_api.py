@@ -3,7 +3,7 @@ ray_jobs.py is for the Jobs API), so the server process never joins the Ray clus
 
 Serve's REST API is declarative: one PUT carries every application that should exist, and
 Serve deletes (declaratively deployed) applications missing from it. The caller therefore
-builds the whole list each time (services/serve_config.py).
+builds the whole list each time (services/model_server_config.py).
 """
 
 from __future__ import annotations

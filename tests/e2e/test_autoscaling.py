@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from spellray.cli.cluster import short_node_id
-from spellray.cluster.fake_cluster import FakeCluster, start_fake_cluster
 from spellray.cluster.launcher_config import machine_resource
 from spellray.schemas import MachineType
+from spellray.testing.fake_cluster import FakeCluster, start_fake_cluster
 from tests.helpers import Spell, wait_for
 
 IDLE_MINUTES = 0.1

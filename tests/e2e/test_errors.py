@@ -1,5 +1,5 @@
 """Errors as a user meets them: the real CLI against the real server, one line each, the
-exit code the README lists, never a traceback; and nothing lost on the way."""
+exit code docs/configuration.md lists, never a traceback; and nothing lost on the way."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str) -> Iterator[S
     started = installation("server", "start")
     assert started.returncode == 0, started.stderr
     yield installation
-    for server in installation.api("GET", "/api/servers").json():
+    for server in installation.api("GET", "/api/model-servers").json():
         installation("server", "rm", server["name"])
     installation("server", "stop")
 
@@ -64,7 +64,7 @@ def serve_applications(spell: Spell) -> dict:
 
 
 def describe(spell: Spell, name: str) -> dict:
-    response = spell.api("GET", f"/api/servers/{name}")
+    response = spell.api("GET", f"/api/model-servers/{name}")
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -284,5 +284,5 @@ def test_bad_input(spell: Spell, digits: dict, project: Path) -> None:
         assert done.returncode == code, (args, done.stdout, done.stderr)
         assert words in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
-    names = [s["name"] for s in spell.api("GET", "/api/servers").json()]
+    names = [s["name"] for s in spell.api("GET", "/api/model-servers").json()]
     assert not any(n.startswith("x") for n in names)

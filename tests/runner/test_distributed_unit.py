@@ -6,8 +6,8 @@ import importlib.util
 
 import pytest
 
-from spellray.runner.placement import bundle_for, fits, shortage, strategy
-from spellray.runner.rank_env import assign_ranks, horovod_env, horovod_plan, torch_env
+from spellray.runner.launch.placement import bundle_for, fits, shortage, strategy
+from spellray.runner.launch.rank_env import assign_ranks, horovod_env, horovod_plan, torch_env
 
 
 def test_ranks_are_grouped_by_node_in_order_of_appearance() -> None:

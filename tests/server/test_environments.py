@@ -7,7 +7,8 @@ import pytest
 
 from spellray.errors import InvalidInput
 from spellray.schemas import Environment
-from spellray.server.ray_jobs import environment_failure_reason, map_job_status
+from spellray.server.job_status import map_job_status
+from spellray.server.ray_jobs import environment_failure_reason
 from spellray.server.services import environments
 from spellray.server.services.environments import ClusterAbilities
 

@@ -8,8 +8,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm.exc import StaleDataError
 
-import spellray.servers_client  # noqa: F401  (its PredictionError must not capture a code)
-from spellray.client import _error_from
+import spellray.client.model_servers  # noqa: F401  (its PredictionError must not capture a code)
+from spellray.client._http import error_from_response as _error_from
 from spellray.errors import (
     WIRE_ERRORS,
     ConcurrentChange,
@@ -79,7 +79,7 @@ def test_each_class_has_its_own_code_and_client_classes_capture_none() -> None:
     codes = [cls.code for cls in every]
     assert len(codes) == len(set(codes)), codes  # no class inherits a code
     assert all("code" in vars(cls) for cls in every)
-    from spellray.servers_client import PredictionError
+    from spellray.client.model_servers import PredictionError
 
     assert PredictionError not in WIRE_ERRORS.values()
     assert type(error_for_code(PredictionError.code, "x")) is SpellrayError

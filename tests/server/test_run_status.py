@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
@@ -9,17 +7,8 @@ from spellray.errors import Conflict
 from spellray.schemas import RunStatus
 from spellray.server import db
 from spellray.server.auth import hash_token, issue_run_token
-from spellray.server.ray_jobs import map_job_status
+from spellray.server.job_status import map_job_status
 from spellray.server.services.run_status import change_status
-
-
-@pytest.fixture
-def session(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    db.migrate(url)  # the real Alembic migration on a real SQLite file
-    sessions = db.make_session_factory(db.make_engine(url))
-    with sessions() as s:
-        yield s
 
 
 def _run(session) -> db.Run:

@@ -26,19 +26,19 @@ from spellray.schemas import (
     HyperSearch,
     HyperStatusReport,
     RunStatus,
+    SearchStatus,
 )
 from spellray.server import db
-from spellray.server.auth import issue_search_token, revoke_search_tokens
+from spellray.server.auth import issue_search_token
 from spellray.server.context import ServerContext
+from spellray.server.services.hyper_status import change_search_status
 from spellray.server.services.metrics import MetricService
 from spellray.server.services.run_status import change_status
 from spellray.server.services.runs import RunService
 from spellray.tune.space import check_command, grid_size
 
-ACTIVE = ("running", "stopping")
 # A grid bigger than this is almost surely a typo (and would flood the run list).
 MAX_GRID = 10_000
-TERMINAL = ("complete", "stopped", "killed", "failed")
 
 
 def _not_found(search_id: int) -> NotFound:
@@ -81,16 +81,6 @@ def validate(request: HyperRequest) -> list[str]:
     return warnings
 
 
-def end_search(session: Session, search: db.HyperSearch, status: str,
-               reason: str | None = None) -> None:
-    """The one way a search ends: once (a terminal status never changes), token revoked."""
-    if search.status in TERMINAL:
-        return
-    search.status, search.status_reason = status, reason
-    search.ended_at = db.utcnow()
-    revoke_search_tokens(session, search.id)
-
-
 class HyperService:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
@@ -127,10 +117,11 @@ class HyperService:
         # The run every trial is made from, checked now: code, environment, mounts.
         prepared = self.runs.prepare(request.run)
         with self.ctx.sessions() as session:
-            search = db.HyperSearch(kind=request.kind, status="running",
+            search = db.HyperSearch(kind=request.kind, status=SearchStatus.running.value,
                                     spec=request.model_dump(mode="json"))
             session.add(search)
             session.flush()
+            session.add(db.HyperSearchEvent(hyper_search_id=search.id, status=search.status))
             token = issue_search_token(session, search.id)
             session.commit()
             search_id = search.id
@@ -144,10 +135,10 @@ class HyperService:
             self.ctx.ray.submit(submission_id, entrypoint,
                                 {**prepared.ray_env, "env_vars": env_vars}, 0, 0, {})
         except SpellrayError as exc:  # Ray unreachable
-            self._end(search_id, "failed", f"not submitted: {exc.message}")
+            self._end(search_id, SearchStatus.failed, f"not submitted: {exc.message}")
             raise
         except Exception as exc:  # Ray refused the job: the search ends now, with Ray's words
-            self._end(search_id, "failed", f"not submitted: Ray said: {exc}")
+            self._end(search_id, SearchStatus.failed, f"not submitted: Ray said: {exc}")
             raise RayRefused(f"Ray refused search {search_id}: {exc}") from exc
         with self.ctx.sessions() as session:
             search = self._load(session, search_id)
@@ -170,7 +161,7 @@ class HyperService:
     def start_trial(self, search_id: int, params: dict[str, str]) -> dict:
         with self.ctx.sessions() as session:
             search = self._load(session, search_id)
-            if search.status != "running":
+            if search.status != SearchStatus.running.value:
                 raise Conflict(f"search {search_id} is {search.status}: no new trials")
             spec = HyperRequest.model_validate(search.spec)
             submission_id = search.ray_submission_id
@@ -183,13 +174,13 @@ class HyperService:
         return {"run_id": run_id, "token": token}
 
     # -- end ------------------------------------------------------------------------------
-    def _end(self, search_id: int, status: str, reason: str | None = None) -> None:
+    def _end(self, search_id: int, status: SearchStatus, reason: str | None = None) -> None:
         with self.ctx.sessions() as session:
-            end_search(session, self._load(session, search_id), status, reason)
+            change_search_status(session, self._load(session, search_id), status, reason)
             session.commit()
 
     def report(self, search_id: int, report: HyperStatusReport) -> HyperSearch:
-        self._end(search_id, report.status, report.reason)
+        self._end(search_id, SearchStatus(report.status), report.reason)
         return self.get(search_id)
 
     def stop(self, search_id: int) -> HyperSearch:
@@ -197,9 +188,9 @@ class HyperService:
         trial saves its outputs; no new trial starts."""
         with self.ctx.sessions() as session:
             search = self._load(session, search_id)
-            if search.status not in ACTIVE:
+            if SearchStatus(search.status).is_terminal:
                 raise Conflict(f"search {search_id} has already ended ({search.status})")
-            search.status = "stopping"
+            change_search_status(session, search, SearchStatus.stopping)
             session.commit()
         return self.get(search_id)
 
@@ -208,7 +199,7 @@ class HyperService:
         (outputs not saved)."""
         with self.ctx.sessions() as session:
             search = self._load(session, search_id)
-            if search.status in TERMINAL:
+            if SearchStatus(search.status).is_terminal:
                 raise Conflict(f"search {search_id} has already ended ({search.status})")
             submission_id = search.ray_submission_id
             for run in session.scalars(select(db.Run).where(
@@ -217,7 +208,7 @@ class HyperService:
                 run.stop_requested = "kill"
                 change_status(session, run, RunStatus.killed, "its search was killed")
             session.commit()
-        self._end(search_id, "killed", "killed by user")
+        self._end(search_id, SearchStatus.killed, "killed by user")
         if submission_id:
             self.ctx.ray.stop(submission_id)
         return self.get(search_id)
@@ -225,7 +216,7 @@ class HyperService:
     def archive(self, search_id: int) -> HyperSearch:
         with self.ctx.sessions() as session:
             search = self._load(session, search_id)
-            if search.status in ACTIVE:
+            if not SearchStatus(search.status).is_terminal:
                 raise Conflict(f"search {search_id} is {search.status}: stop it first")
             search.archived = True
             session.commit()

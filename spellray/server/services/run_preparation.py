@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from spellray.cluster.machine_types import resolve_machine_type
-from spellray.code_source import resolve_remote
-from spellray.errors import InvalidInput
 from spellray.schemas import GitSource, MachineType, RunRequest
 from spellray.server.context import ServerContext
 from spellray.server.services import environments
+from spellray.server.services.code import CodeService
 from spellray.server.services.idempotency import run_identity
 from spellray.server.services.mounts import resolve_mounts
+from spellray.storage.git_source import resolve_remote
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
 
@@ -31,10 +31,6 @@ def log_path(run_id: int) -> str:
 
 def record_path(run_id: int) -> str:
     return join("runs", run_id, SPELL_DIR, "run.json")
-
-
-def code_path(sha256: str) -> str:
-    return join("code", f"{sha256}.zip")
 
 
 def substitute_params(command: str, params: dict[str, str]) -> str:
@@ -61,9 +57,9 @@ def prepare_run(ctx: ServerContext, request: RunRequest) -> PreparedRun:
     """Everything a run needs, checked before anything is made: what the cluster
     cannot build, a missing code package, ref or mount fails the submission now."""
     machine_type = resolve_machine_type(request.machine_type, ctx.machine_types)
-    if request.code and not ctx.storage.exists(code_path(request.code.sha256)):
-        raise InvalidInput(f"code package {request.code.sha256[:12]} is not uploaded; "
-                           "PUT it to /api/code/<sha256> first")
+    if request.code:
+        CodeService(ctx).require(request.code.sha256,
+                                 f"code package {request.code.sha256[:12]}")
     git = request.git
     if git is not None and git.commit is None:  # fixed now: the run is what was asked
         git = GitSource(url=git.url, ref=git.ref, commit=resolve_remote(git.url, git.ref))

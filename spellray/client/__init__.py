@@ -1,0 +1,70 @@
+"""The spellray SDK: speaks HTTP to the server, nothing else (the CLI is a layer over it).
+
+``Client`` composes one group per resource (``client.runs``, ``client.resources``,
+``client.links``, ``client.metrics``, ``client.hyper``, ``client.models``,
+``client.model_servers``, ``client.cluster``), each a module of this package that imports
+only the shared HTTP base (``_http.py``) and, for those that start code, ``_run_request.py``.
+"""
+
+from __future__ import annotations
+
+from spellray.client._http import Api
+from spellray.client.cluster import Cluster
+from spellray.client.hyper import HyperSearches
+from spellray.client.links import Links
+from spellray.client.metrics import Metrics
+from spellray.client.model_servers import ModelServers, PredictionError
+from spellray.client.models import Models
+from spellray.client.resources import Resources
+from spellray.client.runs import Runs
+from spellray.errors import ServerUnavailable
+from spellray.schemas import ServerInfo
+from spellray.settings import Settings, get_settings
+
+__all__ = ["Client", "PredictionError", "from_environment"]
+
+
+class Client:
+    """A spellray server's API, one group per resource over one HTTP session."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._api = Api(url, token)
+        self.url = self._api.url
+        self.runs = Runs(self._api)
+        self.resources = Resources(self._api)
+        self.links = Links(self._api)
+        self.metrics = Metrics(self._api)
+        self.hyper = HyperSearches(self._api)
+        self.models = Models(self._api)
+        self.model_servers = ModelServers(self._api)
+        self.cluster = Cluster(self._api)
+
+    def info(self) -> ServerInfo:
+        return ServerInfo.model_validate(self._api.request("GET", "/api/info"))
+
+
+def from_environment(settings: Settings | None = None, start: bool = True) -> Client:
+    """A client for the server this environment points at.
+
+    Inside a run (and wherever SPELLRAY_SERVER_URL is set) that server; else the cluster
+    chosen with `spell cluster use`; otherwise the local one under SPELLRAY_HOME, started on
+    first use when ``start`` is true.
+    """
+    settings = settings or get_settings()
+    if settings.server_url:
+        token = settings.token  # SPELLRAY_TOKEN; inside a run, the run's own token
+        if not token and settings.token_file.exists():
+            token = settings.token_file.read_text().strip()
+        return Client(settings.server_url, token)
+    from spellray.cluster.registry import selected_cluster
+
+    cluster = selected_cluster(settings.home)  # `spell cluster use NAME`
+    if cluster is not None:
+        return Client(cluster.server_url, cluster.token)
+    from spellray.cluster.local import ensure_local_server, local_server_url
+
+    url = ensure_local_server(settings) if start else local_server_url(settings)
+    if url is None:
+        raise ServerUnavailable("the local spellray server is not running; "
+                                "start it with: spell server start")
+    return Client(url, settings.token_file.read_text().strip())

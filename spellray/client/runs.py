@@ -1,0 +1,88 @@
+"""The SDK's runs: ``client.runs`` (start, follow, stop, label, outputs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from spellray.client._http import ResourceGroup
+from spellray.client._run_request import build_run_request, upload_code
+from spellray.schemas import EnvironmentLog, LogChunk, OutputFile, Run, RunList, RunRequest
+
+
+class Runs(ResourceGroup):
+    def upload_code(self, folder: Path, limit_mb: int | None = None,
+                    commit_ref: str | None = None) -> dict[str, Any]:
+        """Package ``folder`` (as it is in git commit ``commit_ref``, if given) and upload it
+        unless the server has the same bytes already."""
+        return upload_code(self._api, folder, limit_mb, commit_ref)
+
+    def build_request(self, command: str, **options: Any) -> RunRequest:
+        """A checked run request, its code uploaded: ``new``'s options."""
+        return build_run_request(self._api, command, **options)
+
+    def new(self, command: str, **options: Any) -> Run:
+        """Start a run of ``command`` with the code in ``code_dir`` (default "."; None: no
+        code), or with ``code`` that ``upload_code`` already uploaded, or as it is in git
+        commit ``commit_ref``, or from the git repository at ``github_url`` (at
+        ``github_ref``, default its HEAD), which the runner fetches. ``mounts`` are Spell's
+        ``RESOURCE[:PATH]`` strings; ``environment`` comes from
+        ``spellray.client.environment.build_environment``. With ``idempotent``, an identical
+        run that is active or complete is returned instead of a new one.
+        ``stop_conditions`` are ``"METRIC OP VALUE[:MIN_INDEX]"``
+        (spellray.schemas.stop_conditions): the run stops, saving outputs, when one is met.
+        The options are those of
+        ``spellray.client._run_request.build_run_request``."""
+        body = self.build_request(command, **options)
+        return Run.model_validate(self._api.request("POST", "/api/runs",
+                                                    json=body.model_dump(mode="json")))
+
+    def get(self, run_id: int) -> Run:
+        return Run.model_validate(self._api.request("GET", f"/api/runs/{run_id}"))
+
+    def list(self, limit: int = 50, label: str | None = None) -> RunList:
+        params: dict[str, Any] = {"limit": limit}
+        if label:
+            params["label"] = label
+        return RunList.model_validate(self._api.request("GET", "/api/runs", params=params))
+
+    def logs(self, run_id: int, offset: int = 0, wait: float = 0) -> LogChunk:
+        """The log from byte ``offset``; ``wait`` seconds (long poll) for something new."""
+        params = {"offset": offset, "wait": wait}
+        return LogChunk.model_validate(
+            self._api.request("GET", f"/api/runs/{run_id}/logs", params=params))
+
+    def follow(self, run_id: int, offset: int = 0, wait: float = 5.0) -> Iterator[LogChunk]:
+        """Log chunks as they come, until the run has ended and its log is read to the end."""
+        while True:
+            chunk = self.logs(run_id, offset, wait)
+            offset = chunk.offset
+            yield chunk
+            if chunk.finished:
+                return
+
+    def wait(self, run_id: int, poll: float = 0.2) -> Run:
+        while not (run := self.get(run_id)).status.is_terminal:
+            time.sleep(poll)
+        return run
+
+    def environment_log(self, run_id: int) -> EnvironmentLog:
+        """The tail of the log of the run's environment build (Ray's runtime_env set-up)."""
+        return EnvironmentLog.model_validate(
+            self._api.request("GET", f"/api/runs/{run_id}/environment-log"))
+
+    def outputs(self, run_id: int) -> list[OutputFile]:
+        data = self._api.request("GET", f"/api/runs/{run_id}/outputs")
+        return [OutputFile.model_validate(item) for item in data]
+
+    def kill(self, run_id: int) -> Run:
+        return Run.model_validate(self._api.request("POST", f"/api/runs/{run_id}/kill"))
+
+    def stop(self, run_id: int) -> Run:
+        return Run.model_validate(self._api.request("POST", f"/api/runs/{run_id}/stop"))
+
+    def label(self, run_id: int, label: str, remove: bool = False) -> Run:
+        method = "DELETE" if remove else "PUT"
+        return Run.model_validate(self._api.request(method, f"/api/runs/{run_id}/labels/{label}"))

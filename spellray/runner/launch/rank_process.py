@@ -1,0 +1,131 @@
+"""One rank of a distributed run: a Ray actor in one placement group bundle.
+
+It has a working folder of its own (runner/workdir.py), made exactly as the runner's for a
+single run (the same code package or git commit, the same mounts), so every rank sees the
+same files on any node; runs the user's command there with the rank's environment; hands its
+log lines (and rank 0's metrics) to the runner when asked; and saves its outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from collections import deque
+from pathlib import Path
+
+from spellray.metrics import METRICS_FILE_ENV
+from spellray.runner.launch.rank_env import iface_for
+from spellray.runner.rank_site import pythonpath_with_rank_site
+from spellray.runner.workdir import WorkDir
+from spellray.storage.store import Storage
+
+# Lines of a rank's output kept to explain its failure.
+TAIL_LINES = 10
+
+
+class LineBuffer:
+    """Stands in for the runner's LogSink inside a rank: keeps the output until the runner
+    collects it (and the last lines, for a failure's reason)."""
+
+    def __init__(self) -> None:
+        self._lines: list[bytes] = []
+        self._lock = threading.Lock()
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            self._lines.append(data)
+            self.tail.append(data.decode(errors="replace").rstrip("\n"))
+
+    def line(self, text: str) -> None:
+        self.write(f"{text}\n".encode())
+
+    def drain(self) -> list[bytes]:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        return lines
+
+
+class RankProcess:
+    def __init__(self, run_id: int, storage_uri: str, record: dict, rank: int) -> None:
+        from spellray.settings import get_settings
+
+        self.record, self.rank = record, rank
+        self.log = LineBuffer()
+        folder = Path(tempfile.mkdtemp(prefix=f"spellray-run-{run_id}-rank-{rank}-"))
+        self.workdir = WorkDir(folder, Storage(storage_uri, get_settings()), run_id, self.log)
+        self.metrics_file = self.workdir.metrics_file
+        self._metrics_offset = 0
+        self.exit_code: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def where(self) -> dict[str, str | None]:
+        """This rank's node address, and the interface holding it (gloo binds there)."""
+        import ray
+
+        ip = ray.util.get_node_ip_address()
+        return {"ip": ip, "iface": iface_for(ip)}
+
+    def free_port(self) -> int:
+        """A port free on this node now, for torch.distributed's store (rank 0 serves it)."""
+        with socket.socket() as probe:
+            probe.bind(("", 0))
+            return probe.getsockname()[1]
+
+    def prepare(self) -> None:
+        self.workdir.fetch_code(self.record)
+        self.workdir.mount(self.record.get("mounts") or [])
+
+    def start(self, command: str, env: dict[str, str]) -> None:
+        """Start the command in the background; ``poll`` reports on it."""
+        if METRICS_FILE_ENV in env:  # rank 0 sends the run's metrics: to a file on its node
+            self.metrics_file.touch()
+            env = {**env, METRICS_FILE_ENV: str(self.metrics_file)}
+        # Every Python of the rank exits cleanly from torch.distributed: see rank_site.
+        env = {**env, "PYTHONPATH": pythonpath_with_rank_site(
+            env.get("PYTHONPATH", os.environ.get("PYTHONPATH", "")))}
+
+        def run() -> None:
+            self.exit_code = self.workdir.run(command, env)
+
+        self._thread = threading.Thread(target=run, name=f"rank-{self.rank}", daemon=True)
+        self._thread.start()
+
+    def poll(self) -> tuple[list[bytes], bytes, int | None]:
+        """(new output lines, new metric lines, the exit code once the command ended)."""
+        done = self._thread is not None and not self._thread.is_alive()
+        return self.log.drain(), self._new_metrics(), self.exit_code if done else None
+
+    def _new_metrics(self) -> bytes:
+        if not self.metrics_file.exists():
+            return b""
+        with self.metrics_file.open("rb") as source:
+            source.seek(self._metrics_offset)
+            data = source.read()
+        data = data[: data.rfind(b"\n") + 1]  # whole lines only
+        self._metrics_offset += len(data)
+        return data
+
+    def last_lines(self) -> list[str]:
+        return list(self.log.tail)
+
+    def terminate(self, grace: float) -> None:
+        """SIGTERM the command's process group; SIGKILL it if it is still there after
+        ``grace`` seconds."""
+        self.workdir.command.stop()
+        if self._thread is None:
+            return
+        self._thread.join(grace)
+        if self._thread.is_alive():
+            self.workdir.command.kill()
+            self._thread.join(grace)
+
+    def save_outputs(self, prefix: str) -> list[str]:
+        """Upload what the command made or changed, under ``runs/<id>/<prefix>``; the paths
+        as the run's outputs list them."""
+        return self.workdir.save_outputs(prefix)
+
+    def cleanup(self) -> None:
+        self.workdir.cleanup()

@@ -1,0 +1,105 @@
+"""A run's working folder on one node and the steps made in it: the run's code fetched into
+it, the ``-m`` resources mounted, the command run there, and what the command made or changed
+saved as outputs. The runner has one; so has each rank of a distributed run, on its own node,
+so every rank sees the same files a single run would.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+from spellray.runner.command import Command
+from spellray.storage.code_package import changed_files, file_crc32, unpack
+from spellray.storage.paths import join
+from spellray.storage.store import Storage
+
+
+class Log(Protocol):
+    """Where the steps write: the run's log (LogSink), or a rank's buffer of lines."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def line(self, text: str) -> None: ...
+
+
+class WorkDir:
+    def __init__(self, path: Path, storage: Storage, run_id: int, log: Log) -> None:
+        self.path = path
+        self.storage = storage
+        self.run_id = run_id
+        self.log = log
+        # Where send_metric writes: beside the folder, so it never becomes an output.
+        self.metrics_file = path.with_name(f"{path.name}.metrics.jsonl")
+        # What was there before the command (name -> CRC32): only new or changed files are
+        # outputs.
+        self.manifest: dict[str, int] = {}
+        # What -m materialized: kept out of the outputs, and reported in the run's result.
+        self.mount_paths: set[str] = set()
+        self.mounted: list[dict] = []
+        self.outside_mounts: list[Path] = []  # absolute -m paths, removed at cleanup
+        self.command = Command()
+
+    def fetch_code(self, record: dict) -> None:
+        """Put the run's code (its git commit or code package) in the folder."""
+        if git := record.get("git"):
+            from spellray.storage.git_source import fetch_commit
+
+            fetch_commit(git["url"], git["commit"], self.path, self.log.line)
+            self.manifest = {p.relative_to(self.path).as_posix(): file_crc32(p)
+                             for p in self.path.rglob("*") if p.is_file() and not p.is_symlink()}
+        elif code := record.get("code"):
+            data = self.storage.read_bytes(join("code", f"{code['sha256']}.zip"))
+            self.manifest = unpack(data, self.path)
+
+    def mount(self, mounts: list[dict]) -> None:
+        """Materialize each `-m` resource before the command starts (local storage: links
+        into it; object stores: through this node's cache)."""
+        from spellray.settings import get_settings
+        from spellray.storage.cache import NodeCache
+        from spellray.storage.mounts import materialize
+
+        if not mounts:
+            return
+        settings = get_settings()
+        cache = NodeCache(settings.resolved_cache_dir(), settings.cache_limit_bytes)
+        for mount in mounts:
+            dest = Path(mount["path"])
+            result = materialize(self.storage, mount["resolved"],
+                                 dest if dest.is_absolute() else self.path / dest, cache)
+            if dest.is_absolute():
+                self.outside_mounts.append(dest)
+            else:
+                self.mount_paths.add(dest.as_posix())
+            self.mounted.append({"resource": mount["resource"], "path": mount["path"],
+                                 "files": result.files, "bytes": result.bytes,
+                                 "bytes_downloaded": result.bytes_downloaded,
+                                 "seconds": round(result.seconds, 4),
+                                 "listing_seconds": round(result.listing_seconds, 4)})
+            self.log.line(f"spellray: mounted {mount['resource']} at {mount['path']} "
+                          f"({result.files} files, {result.bytes_downloaded} bytes downloaded "
+                          f"in {result.seconds:.2f} s)")
+
+    def run(self, command: str, env: dict[str, str]) -> int:
+        """Run the command in the folder, its output into the log; its exit code."""
+        return self.command.run(command, self.path, env, self.log.write)
+
+    def save_outputs(self, prefix: str = "") -> list[str]:
+        """Upload what the command made or changed to ``runs/<id>/<prefix>``; the paths as
+        the run's outputs list them."""
+        saved = []
+        for rel in changed_files(self.path, self.manifest, skip=self.mount_paths):
+            self.storage.upload_file(self.path / rel, join("runs", self.run_id, prefix + rel))
+            saved.append(prefix + rel)
+        return saved
+
+    def cleanup(self) -> None:
+        """Remove the folder, the metrics file beside it, and the mounts outside it."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.metrics_file.unlink(missing_ok=True)
+        for dest in self.outside_mounts:
+            if dest.is_symlink() or dest.is_file():
+                dest.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(dest, ignore_errors=True)

@@ -1,0 +1,112 @@
+"""Runs: Ray's job states mapped onto runs, so a run ends (with a reason) even when its
+runner cannot report: killed runner, vanished Ray job, server down while the run finished."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from spellray.errors import NotFound, RayUnavailable, SpellrayError
+from spellray.schemas import ACTIVE_STATUSES, RunStatus
+from spellray.server import db
+from spellray.server.context import ServerContext
+from spellray.server.job_status import map_job_status
+from spellray.server.ray_jobs import environment_failure_reason, is_environment_failure
+from spellray.server.services.metrics import end_tracking
+from spellray.server.services.run_preparation import log_path, record_path
+from spellray.server.services.run_status import change_status
+
+if TYPE_CHECKING:
+    from ray.job_submission import JobDetails
+
+log = logging.getLogger(__name__)
+
+# A run whose submission never got a Ray job id this long after creation was lost in a crash.
+UNSUBMITTED_GRACE = timedelta(seconds=60)
+
+
+def reconcile(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]]) -> None:
+    with ctx.sessions() as session:
+        active = list(session.scalars(
+            select(db.Run.id).where(db.Run.status.in_([s.value for s in ACTIVE_STATUSES]))
+        ))
+    if not active:
+        return
+    listed = jobs()
+    for run_id in active:
+        with ctx.sessions() as session:
+            run = session.get(db.Run, run_id)
+            try:
+                _reconcile_run(ctx, session, run, listed)
+                session.commit()
+                if RunStatus(run.status).is_terminal:  # ended by this pass
+                    end_tracking(ctx, run.mlflow_run_id, run.status)
+            except RayUnavailable:
+                raise
+            except (SpellrayError, StaleDataError) as exc:
+                # The runner reported at the same moment; the next pass sees its result.
+                log.info("reconciler: run %s changed concurrently: %s", run_id, exc)
+                session.rollback()
+
+
+def _runner_result(ctx: ServerContext, run_id: int) -> dict | None:
+    """What the runner wrote to storage when it finished, if it got that far."""
+    try:
+        return json.loads(ctx.storage.read_bytes(record_path(run_id))).get("result")
+    except (NotFound, ValueError):
+        return None
+
+
+def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
+                   jobs: dict[str, JobDetails]) -> None:
+    if run.ray_submission_id is None:
+        if db.utcnow() - run.created_at > UNSUBMITTED_GRACE:
+            change_status(session, run, RunStatus.failed,
+                          "never submitted to Ray (the server stopped while submitting)")
+        return
+    # The job list was read before this run's row: a run submitted since is missing from
+    # it, so ask Ray about this one job before calling it vanished.
+    job = jobs.get(run.ray_submission_id) or ctx.ray.job(run.ray_submission_id)
+    if job is None:
+        change_status(session, run, RunStatus.failed,
+                      "its Ray job vanished (was the Ray cluster restarted?)")
+        return
+    ray_status = job.status.value
+    mapped = map_job_status(ray_status, run.stop_requested, job.message)
+    if run.kind == "trial" and not mapped.is_terminal:
+        return  # the search's driver is alive; the trial's runner reports for itself
+    if not mapped.is_terminal:
+        change_status(session, run, mapped)
+        return
+    result = _runner_result(ctx, run.id)
+    if result:
+        change_status(session, run, RunStatus(result["status"]), result.get("reason"),
+                      result.get("exit_code"))
+        return
+    reason = None
+    if mapped == RunStatus.failed and is_environment_failure(job):
+        reason = environment_failure_reason(job.message or "")
+        _save_build_log(ctx, run.id, job.message or "")
+    elif run.kind == "trial":  # its driver ended (or was stopped) while it ran
+        reason = "its search's driver ended before the trial did"
+        if mapped != RunStatus.failed:
+            mapped = RunStatus.interrupted
+    elif mapped == RunStatus.failed:
+        reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
+    change_status(session, run, mapped, reason)
+
+
+def _save_build_log(ctx: ServerContext, run_id: int, message: str) -> None:
+    """The runner never started, so it wrote no log: put Ray's account of the failed
+    build (with pip's or uv's own output) where `spell logs` looks."""
+    path = log_path(run_id)
+    if ctx.storage.size(path) is None:
+        ctx.storage.write_bytes(
+            path, f"spellray: the environment could not be built:\n{message}\n".encode())

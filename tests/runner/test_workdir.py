@@ -1,0 +1,97 @@
+"""A run's working-folder steps without Ray or a server: a real code package in a local
+storage folder, real mounts, a real command, and the outputs it made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spellray.runner.command import Command
+from spellray.runner.workdir import WorkDir
+from spellray.storage.code_package import package_folder
+from spellray.storage.store import Storage
+
+
+class Lines:
+    """The log the steps write to, kept as text."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, data: bytes) -> None:
+        self.text += data.decode()
+
+    def line(self, text: str) -> None:
+        self.text += f"{text}\n"
+
+
+@pytest.fixture
+def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Storage:
+    monkeypatch.setenv("SPELLRAY_HOME", str(tmp_path / "home"))  # the node cache of mounts
+    store = Storage(str(tmp_path / "storage"))
+    store.write_bytes("uploads/data/x.txt", b"mounted\n")
+    return store
+
+
+def test_code_mounts_command_and_outputs(storage: Storage, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "lib").mkdir(parents=True)
+    (project / "train.sh").write_text("echo training with $GREETING\n")
+    (project / "lib" / "kept.txt").write_text("unchanged\n")
+    (project / "notes.txt").write_text("first\n")
+    package = package_folder(project, limit_mb=10)
+    storage.write_bytes(f"code/{package.sha256}.zip", package.data)
+    outside = tmp_path / "outside"
+    record = {"code": {"sha256": package.sha256}, "mounts": [
+        {"resource": "uploads/data", "resolved": "uploads/data", "path": "data"},
+        {"resource": "uploads/data", "resolved": "uploads/data", "path": str(outside)}]}
+    log = Lines()
+    (tmp_path / "run").mkdir()
+    workdir = WorkDir(tmp_path / "run", storage, 7, log)
+
+    workdir.fetch_code(record)
+    workdir.mount(record["mounts"])
+    code = workdir.run(f"bash train.sh && cat data/x.txt {outside}/x.txt && "
+                       "echo second >> notes.txt && mkdir model && echo w > model/w.txt && "
+                       "echo scribble > data/y.txt", {"GREETING": "hello"})
+
+    assert code == 0
+    assert "training with hello\nmounted\nmounted\n" in log.text
+    assert "spellray: mounted uploads/data at data (1 files" in log.text
+    assert [m["path"] for m in workdir.mounted] == ["data", str(outside)]
+    # New and changed files only: not the unchanged code, not what is in a mount.
+    assert workdir.save_outputs() == ["model/w.txt", "notes.txt"]
+    assert storage.read_bytes("runs/7/notes.txt") == b"first\nsecond\n"
+    assert workdir.save_outputs("rank-1/") == ["rank-1/model/w.txt", "rank-1/notes.txt"]
+    assert storage.read_bytes("runs/7/rank-1/model/w.txt") == b"w\n"
+    workdir.metrics_file.touch()
+
+    workdir.cleanup()
+    assert not workdir.path.exists() and not outside.exists()
+    assert not workdir.metrics_file.exists()
+    assert storage.read_bytes("uploads/data/x.txt") == b"mounted\n"  # mounts left it alone
+
+
+def test_a_stopped_command_ends_with_sigterms_code(tmp_path: Path) -> None:
+    command = Command()
+    lines: list[bytes] = []
+
+    def relay(line: bytes) -> None:
+        lines.append(line)
+        if line == b"started\n":
+            command.stop()
+
+    # The shell's trap shows it got SIGTERM; its `sleep` got it too, or it would not end.
+    code = command.run("trap 'echo got TERM; exit 143' TERM; echo started; "
+                       "sleep 600 & wait", tmp_path, {}, relay)
+    assert code == 143 and command.ended()
+    assert lines == [b"started\n", b"got TERM\n"]
+
+
+def test_a_command_stopped_before_it_starts_does_not_run(tmp_path: Path) -> None:
+    command = Command()
+    command.stop()
+    lines: list[bytes] = []
+    code = command.run("sleep 600; echo ran", tmp_path, {}, lines.append)
+    assert code == 128 + 15 and lines == []

@@ -1,0 +1,38 @@
+"""Migrations on a DB that has rows already, as an upgraded server's has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from spellray.server import db
+
+
+def test_existing_searches_and_servers_start_their_history_with_their_status(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    config = Config()
+    config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "0006")
+    engine = db.make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO hyper_searches (kind, status, status_reason, spec, archived, "
+            "created_at) VALUES ('grid', 'failed', 'its Ray job vanished', '{}', 0, "
+            "'2024-01-01 00:00:00')"))
+        connection.execute(text(
+            "INSERT INTO model_servers (name, model_name, model_version, options, status, "
+            "token, token_hash, public, created_at, updated_at) VALUES ('digits', 'digits', "
+            "'v1', '{}', 'running', 't', 'h', 0, '2024-01-01 00:00:00', "
+            "'2024-01-02 00:00:00')"))
+    db.migrate(url)
+    with db.make_session_factory(engine)() as session:
+        search = session.get(db.HyperSearch, 1)
+        server = session.get(db.ModelServer, 1)
+        assert [(e.status, e.reason) for e in search.events] == [
+            ("failed", "its Ray job vanished")]
+        assert [(e.status, e.at) for e in server.events] == [("running", server.updated_at)]
