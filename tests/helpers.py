@@ -37,6 +37,16 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 90, interval: float 
 SPELL = [sys.executable, "-m", "spellray.cli.main"]
 
 
+def end_process(process: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """SIGTERM a server the tests started; SIGKILL it if it is still there after ``grace``."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace)
+
+
 @dataclass
 class Spell:
     """A spellray installation: its home, environment and the CLI bound to them."""
@@ -139,12 +149,7 @@ class RaylessServer:
         return env
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=30)
+        end_process(self.process)
 
 
 def start_rayless_server(home: Path) -> RaylessServer:

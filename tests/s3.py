@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spellray.settings import Settings
-from tests.helpers import free_port, wait_for
+from tests.helpers import end_process, free_port, wait_for
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
@@ -77,12 +77,7 @@ class MotoS3:
         return count_object_gets(self.requests_path, bucket, key_prefix)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        end_process(self.process, grace=10)
 
 
 def count_object_gets(requests_path: Path, bucket: str, key_prefix: str = "") -> list[str]:
