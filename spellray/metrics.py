@@ -1,9 +1,12 @@
 """Metrics from user code: ``spellray.metrics.send_metric("accuracy", 0.93)``.
 
 Inside a run the runner sets SPELLRAY_METRICS_FILE; each metric becomes one JSON line there,
-which the runner forwards to the server (into the run's MLflow run) and checks against the
-run's --stop-condition. Outside a run ``send_metric`` does nothing, so the same script runs
-on a laptop unchanged.
+which the runner forwards to the server and checks against the run's --stop-condition.
+Numbers go to the run's MLflow run; text values (``send_metric("phase", "warm-up")``), and
+numbers whose name MLflow refuses, go to spellray's own database (MLflow has no text
+metrics). Outside a run ``send_metric`` does nothing, so the same script runs on a laptop
+unchanged. As on Spell, a value it cannot record is dropped with a warning
+(``MetricWarning``): a metric never crashes the user's training.
 
 Standard library only, on purpose: user code imports this, and it must cost nothing (no
 MLflow, no httpx, no Ray). Plain ``mlflow.log_metric`` works in a run too: the runner points
@@ -20,15 +23,19 @@ import posixpath
 import re
 import threading
 import time
+import warnings
 from typing import IO, Any
 
-__all__ = ["send_metric"]
+__all__ = ["MetricWarning", "send_metric"]
 
 METRICS_FILE_ENV = "SPELLRAY_METRICS_FILE"
 # MLflow's rules for metric names (mlflow.utils.validation), so a metric that is accepted
 # here is never refused by the tracking store later.
 _NAME = re.compile(r"^[/\w.\- :]*$")
 MAX_NAME_LENGTH = 250
+# A text metric's longest value: a status line or a short note, not a log.
+MAX_TEXT_LENGTH = 10_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INT64 = 2**63
 
 _lock = threading.Lock()
@@ -47,8 +54,36 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
+class MetricWarning(UserWarning):
+    """A metric was dropped (Spell's ``SpellMetricWarning``): the training goes on."""
+
+
+def check_name(name: Any) -> str:
+    """``name`` if it can name a metric at all, as on Spell: any non-empty string of at most
+    MAX_NAME_LENGTH characters without control characters (spaces, ``/`` and non-ASCII
+    letters are fine). Else a ValueError that says why."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a metric name must be a non-empty string, not {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"the metric name {name[:40]!r}... is longer than "
+                         f"{MAX_NAME_LENGTH} characters")
+    if _CONTROL.search(name):
+        raise ValueError(f"the metric name {name!r} holds a control character")
+    return name
+
+
+def mlflow_accepts(name: str) -> bool:
+    """Whether MLflow takes ``name`` as a metric name (else spellray keeps it itself)."""
+    try:
+        validate_name(name)
+    except ValueError:
+        return False
+    return True
+
+
 def validate_name(name: Any) -> str:
-    """``name`` if it is a valid metric name, else a ValueError that says why."""
+    """``name`` if MLflow accepts it as a metric name (what a --stop-condition may name),
+    else a ValueError that says why."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"a metric name must be a non-empty string, not {name!r}")
     if len(name) > MAX_NAME_LENGTH:
@@ -78,6 +113,33 @@ def validate_value(name: str, value: Any) -> float:
     return number
 
 
+def validate_text(name: str, value: str) -> str:
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValueError(f"metric {name!r}: a text value is at most {MAX_TEXT_LENGTH} "
+                         f"characters, not {len(value)}")
+    return value
+
+
+def metric_value(name: str, value: Any) -> float | str:
+    """What ``value`` records as: a str is a text metric; a bool, an int, a float, a numpy
+    scalar or a 0-d tensor is a number (finite). Else a ValueError that says why."""
+    if isinstance(value, str):
+        return validate_text(name, value)
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy's bool too
+        return float(bool(value))
+    if isinstance(value, bytes):
+        raise ValueError(f"metric {name!r}: {value!r} is bytes; send a str or a number")
+    if not isinstance(value, (int, float)) and callable(getattr(value, "item", None)):
+        try:
+            value = value.item()  # a numpy scalar or a one-element tensor/array
+        except Exception:  # torch raises RuntimeError for a tensor of several values
+            raise ValueError(f"metric {name!r}: a {type(value).__name__} with more than "
+                             "one value is not a metric; send one number") from None
+        if isinstance(value, bool):
+            return float(value)
+    return validate_value(name, value)
+
+
 def validate_index(name: str, index: Any) -> int:
     if isinstance(index, bool) or not hasattr(index, "__index__"):
         raise ValueError(f"metric {name!r}: the index must be an integer, not {index!r}")
@@ -100,23 +162,37 @@ def _open(path: str) -> IO[str]:
     return _file
 
 
-def send_metric(name: str, value: float, index: int | None = None) -> None:
+def _warn(message: str) -> None:
+    warnings.warn(message, MetricWarning, stacklevel=3)
+
+
+def send_metric(name: str, value: float | str, index: int | None = None) -> None:
     """Record ``value`` for metric ``name`` on the current run, at ``index`` (the step).
 
-    Without ``index`` each call gets the next one for that name: 0, 1, 2, ... (after an
-    explicit index, the one after it). Raises ValueError for a bad name, a value that is not
-    a finite number, or an index that is not an integer. Outside a run: does nothing.
+    A number (bool, int, float, numpy scalar, 0-d tensor) is a numeric metric; a str is a
+    text metric. Without ``index`` each call gets the next one for that name: 0, 1, 2, ...
+    (after an explicit index, the one after it). A bad name or value is dropped with a
+    MetricWarning, a bad index ignored with one, as Spell did. Outside a run: does nothing.
     """
-    validate_name(name)
-    number = validate_value(name, value)
-    if index is not None:
-        index = validate_index(name, index)
     path = os.environ.get(METRICS_FILE_ENV)
     if not path:
         return
+    try:
+        check_name(name)
+        recorded = metric_value(name, value)
+    except ValueError as exc:
+        _warn(f"metric discarded: {exc}")
+        return
+    if index is not None:
+        try:
+            index = validate_index(name, index)
+        except ValueError as exc:
+            _warn(f"index ignored: {exc}")
+            index = None
     with _lock:
         if index is None:
             index = _next_index.get(name, 0)
         _next_index[name] = index + 1
-        line = json.dumps({"name": name, "value": number, "index": index, "time": time.time()})
+        line = json.dumps({"name": name, "value": recorded, "index": index,
+                           "time": time.time()}, ensure_ascii=False)
         _open(path).write(line + "\n")

@@ -44,8 +44,26 @@ def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
     return "".join(BARS[round((v - low) / (high - low) * top)] for v in values)
 
 
-def _number(value: float) -> str:
+# A text metric's value in the summary table: its start, on one line.
+TEXT_WIDTH = 40
+
+
+def _number(value: float | str | None) -> str:
+    """A value as shown: a number to 6 significant digits, a text as it is, None blank."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
     return f"{value:.6g}"
+
+
+def _short(value: float | str) -> str:
+    text = _number(value).replace("\n", " ")
+    return text if len(text) <= TEXT_WIDTH else text[:TEXT_WIDTH - 1] + "…"
+
+
+def _numbers(values: Sequence[MetricValue]) -> list[float]:
+    return [v.value for v in values if not isinstance(v.value, str)]
 
 
 def _when(seconds: float) -> str:
@@ -54,15 +72,18 @@ def _when(seconds: float) -> str:
 
 def _summary_table(client: Client, run_id: int) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "COUNT", "LAST", "MIN", "MAX", "TREND"):
         table.add_column(column, no_wrap=True, justify="right" if column in (
             "COUNT", "LAST", "MIN", "MAX") else "left")
     for item in client.metrics.list(run_id):
-        values = [v.value for v in client.metrics.get(run_id, item.name).values]
-        table.add_row(item.name, str(item.count), _number(item.last), _number(item.min),
-                      _number(item.max), sparkline(values))
+        trend = "" if item.kind == "text" else sparkline(
+            _numbers(client.metrics.get(run_id, item.name).values))
+        # Text(...): a name or a text value is shown as it is, never read as rich markup.
+        table.add_row(Text(item.name), str(item.count), Text(_short(item.last)),
+                      _number(item.min), _number(item.max), trend)
     return table
 
 
@@ -86,7 +107,7 @@ def _follow_series(client: Client, run_id: int, name: str) -> None:
         except NotFound:
             values = []
         for row in _series_rows(values[shown:]):
-            console.print(row)
+            console.print(row, markup=False, highlight=False)
         shown = len(values)
         if ended:
             return
@@ -106,7 +127,7 @@ def metrics(
             console.print(table)
         else:
             err.print(f"run {run_id} has no metrics (yet); send them with "
-                      "spellray.metrics.send_metric or mlflow.log_metric")
+                      "spell.metrics.send_metric (or spellray's) or mlflow.log_metric")
         return exit_codes.COMPLETE
     if name is None:
         from rich.live import Live
@@ -122,11 +143,11 @@ def metrics(
         _follow_series(client, run_id, name)
         return exit_codes.COMPLETE
     values = client.metrics.get(run_id, name).values
-    console.print(f"{name}  {sparkline([v.value for v in values])}  "
-                  f"({len(values)} values)", highlight=False)
+    console.print(f"{name}  {sparkline(_numbers(values))}  "
+                  f"({len(values)} values)", highlight=False, markup=False)
     console.print(f"{'INDEX':>8}  {'VALUE':>14}  TIME", style="bold")
     for row in _series_rows(values):
-        console.print(row)
+        console.print(row, markup=False, highlight=False)
     return exit_codes.COMPLETE
 
 

@@ -18,9 +18,11 @@ class Metrics(ResourceGroup):
         return [MetricSummary.model_validate(item) for item in data]
 
     def get(self, run_id: int, name: str) -> MetricSeries:
-        """Every value of metric ``name`` of run ``run_id``, in index order."""
+        """Every value of metric ``name`` of run ``run_id``, in index order (a text metric's
+        values are str)."""
+        # Every reserved character escaped: a name may hold "?", "#", "%" or a space.
         return MetricSeries.model_validate(
-            self._api.request("GET", f"/api/runs/{run_id}/metrics/{quote(name)}"))
+            self._api.request("GET", f"/api/runs/{run_id}/metrics/{quote(name, safe='/')}"))
 
     def score(self, run_id: int, metric: str, aggregation: str = "last") -> float | None:
         """A run's ``metric`` aggregated over its series (last, avg, min or max); None if the
@@ -28,11 +30,11 @@ class Metrics(ResourceGroup):
         if aggregation not in ("last", "avg", "min", "max"):
             raise ValueError("aggregation is one of last, avg, min, max")
         summary = next((s for s in self.list(run_id) if s.name == metric), None)
-        if summary is None:
+        if summary is None or summary.kind == "text":  # text is shown, never scored
             return None
         if aggregation != "avg":
             return getattr(summary, aggregation)
-        values = [p.value for p in self.get(run_id, metric).values]
+        values = [float(p.value) for p in self.get(run_id, metric).values]
         return sum(values) / len(values)
 
     def log(self, run_id: int, metrics: list[dict[str, Any]]) -> None:

@@ -1,6 +1,7 @@
 """The run's metrics: tail the file ``spellray.metrics.send_metric`` appends to, hand each
-metric to the listeners at once (--stop-condition, a Tune trial), and forward them to the
-server (``POST /api/runs/<id>/metrics``) in batches, retried while the server is down.
+numeric metric to the listeners at once (--stop-condition, a Tune trial), and forward every
+metric, numbers and text, to the server (``POST /api/runs/<id>/metrics``) in batches,
+retried while the server is down.
 
 Two threads: the tail never waits on the server, so a listener hears of a metric within
 ``POLL`` seconds even while the server is unreachable.
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from spellray.metrics import validate_index, validate_name, validate_value
+from spellray.metrics import check_name, metric_value, validate_index
 from spellray.runner.server_api import Outbox, ServerApi
 
 Listener = Callable[[dict[str, Any]], None]
@@ -62,7 +63,8 @@ class MetricsForwarder:
         for line in lines:
             if metric := _parse(line):
                 self.count += 1
-                for listener in self.listeners:
+                # Listeners compare numbers (a stop condition, Tune's score): text is shown only.
+                for listener in self.listeners if not isinstance(metric["value"], str) else []:
                     try:
                         listener(metric)
                     except Exception as exc:  # one listener's bug must not stop the rest
@@ -75,8 +77,8 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     process may write anything to the file, and one bad metric must not spoil a batch)."""
     try:
         item = json.loads(line)
-        name = validate_name(item["name"])
-        return {"name": name, "value": validate_value(name, item["value"]),
+        name = check_name(item["name"])
+        return {"name": name, "value": metric_value(name, item["value"]),
                 "index": validate_index(name, item["index"]), "time": float(item["time"])}
     except (ValueError, KeyError, TypeError):
         return None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictStr, field_validator
 
 from spellray.schemas.base import Schema
 
@@ -18,24 +19,29 @@ class TrackingInfo(Schema):
 
 
 class MetricPoint(Schema):
-    """One value of a metric, as ``spellray.metrics.send_metric`` records it. ``time`` is
-    seconds since the epoch; ``index`` is MLflow's step."""
+    """One value of a metric, as ``spellray.metrics.send_metric`` records it: a number or a
+    text (a str). ``time`` is seconds since the epoch; ``index`` is MLflow's step."""
 
     name: str
-    value: float
+    # StrictStr first: a JSON string stays text, never parsed as a number.
+    value: StrictStr | float
     index: int = Field(ge=-(2**63), lt=2**63)
     time: float = Field(ge=0)
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        from spellray.metrics import validate_name
+        from spellray.metrics import check_name
 
-        return validate_name(value)
+        return check_name(value)
 
     @field_validator("value")
     @classmethod
-    def _finite(cls, value: float) -> float:
+    def _finite(cls, value: str | float) -> str | float:
+        if isinstance(value, str):
+            from spellray.metrics import validate_text
+
+            return validate_text("value", value)
         if not math.isfinite(value):
             raise ValueError(f"{value} is not a finite number")
         return value
@@ -46,20 +52,22 @@ class MetricBatch(Schema):
 
 
 class MetricSummary(Schema):
-    """One metric of a run: how many values, and the last, smallest and largest."""
+    """One metric of a run: how many values, and the last, smallest and largest (numbers
+    only: a text metric has no min or max, and its ``last`` is its last text)."""
 
     name: str
+    kind: Literal["number", "text"] = "number"
     count: int
-    last: float
-    min: float
-    max: float
+    last: StrictStr | float
+    min: float | None = None
+    max: float | None = None
     last_index: int
     last_time: float
 
 
 class MetricValue(Schema):
     index: int
-    value: float
+    value: StrictStr | float
     time: float
 
 

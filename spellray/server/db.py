@@ -12,9 +12,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -149,6 +152,22 @@ class RunLabel(Base):
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     label: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class Metric(Base):
+    """The metric values MLflow cannot keep: text values (``send_metric("phase", "warm-up")``)
+    and numbers whose name MLflow refuses. Every other number is in the run's MLflow run."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_run_id_name", "run_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    name: Mapped[str] = mapped_column(String(250))
+    index: Mapped[int] = mapped_column(BigInteger)
+    time: Mapped[float] = mapped_column(Float)
+    number: Mapped[float | None] = mapped_column(Float, default=None)
+    text: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Token(Base):

@@ -234,9 +234,14 @@ class HyperService:
         for run_id in search.run_ids:
             run = self.runs.get(run_id)
             for summary in metrics.list(run_id):
-                values = [p.value for p in metrics.series(run_id, summary.name).values]
+                values = [p.value for p in metrics.series(run_id, summary.name).values
+                          if not isinstance(p.value, str)]  # a text metric has no mean
                 writer.writerow([search_id, run_id, run.status.value,
                                  *[run.params.get(n, "") for n in names], summary.name,
-                                 summary.count, summary.last, summary.min, summary.max,
-                                 statistics.fmean(values)])
+                                 summary.count, summary.last, _blank(summary.min),
+                                 _blank(summary.max), statistics.fmean(values) if values else ""])
         return out.getvalue()
+
+
+def _blank(value: float | None) -> float | str:
+    return "" if value is None else value

@@ -1,5 +1,9 @@
 """Metrics: each run's MLflow run (made when first needed), its metrics in and out, and
-the one-time logins that open MLflow's UI in a browser."""
+the one-time logins that open MLflow's UI in a browser.
+
+Numbers go to MLflow. What MLflow cannot keep (text values, and numbers under a name MLflow
+refuses, such as ``"acc (val)"``) goes to the ``metrics`` table; reading merges the two, so
+a run's metrics are one list whichever store holds them."""
 
 from __future__ import annotations
 
@@ -9,7 +13,16 @@ import threading
 from sqlalchemy import select, update
 
 from spellray.errors import NotFound, RunNotFound
-from spellray.schemas import MetricBatch, MetricSeries, MetricSummary, TrackingInfo, UiLogin
+from spellray.metrics import mlflow_accepts
+from spellray.schemas import (
+    MetricBatch,
+    MetricPoint,
+    MetricSeries,
+    MetricSummary,
+    MetricValue,
+    TrackingInfo,
+    UiLogin,
+)
 from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.tracking import PREFIX
@@ -61,16 +74,47 @@ class MetricService:
                             experiment_id=self.tracking.experiment_id)
 
     def log(self, run_id: int, batch: MetricBatch) -> None:
-        if batch.metrics:
-            self.tracking.log_metrics(self._ensure_mlflow_run(run_id), batch.metrics)
+        numbers = [p for p in batch.metrics if _in_mlflow(p)]
+        others = [p for p in batch.metrics if not _in_mlflow(p)]
+        if numbers:
+            self.tracking.log_metrics(self._ensure_mlflow_run(run_id), numbers)
+        if others:
+            self._mlflow_run_id(run_id)  # RunNotFound for an unknown run
+            with self.ctx.sessions() as session:
+                session.add_all(db.Metric(
+                    run_id=run_id, name=p.name, index=p.index, time=p.time,
+                    text=p.value if isinstance(p.value, str) else None,
+                    number=None if isinstance(p.value, str) else p.value) for p in others)
+                session.commit()
+
+    def _own(self, run_id: int, name: str | None = None) -> dict[str, list[MetricValue]]:
+        """The run's values in the metrics table, by name, each series in index order."""
+        query = select(db.Metric).where(db.Metric.run_id == run_id)
+        if name is not None:
+            query = query.where(db.Metric.name == name)
+        series: dict[str, list[MetricValue]] = {}
+        with self.ctx.sessions() as session:
+            for row in session.scalars(query.order_by(db.Metric.index, db.Metric.time,
+                                                      db.Metric.id)):
+                value = row.text if row.text is not None else row.number
+                series.setdefault(row.name, []).append(
+                    MetricValue(index=row.index, value=value, time=row.time))
+        return series
 
     def list(self, run_id: int) -> list[MetricSummary]:
         mlflow_run_id = self._mlflow_run_id(run_id)
-        return self.tracking.summaries(mlflow_run_id) if mlflow_run_id else []
+        found = {s.name: s for s in self.tracking.summaries(mlflow_run_id)} if mlflow_run_id else {}
+        for name in self._own(run_id):
+            # Text (or a name MLflow refuses) may share a name with numbers in MLflow.
+            found[name] = _summary(name, self.series(run_id, name).values)
+        return [found[name] for name in sorted(found)]
 
     def series(self, run_id: int, name: str) -> MetricSeries:
         mlflow_run_id = self._mlflow_run_id(run_id)
-        values = self.tracking.series(mlflow_run_id, name) if mlflow_run_id else []
+        values = (self.tracking.series(mlflow_run_id, name)
+                  if mlflow_run_id and mlflow_accepts(name) else [])
+        if own := self._own(run_id, name).get(name):
+            values = sorted(values + own, key=lambda v: (v.index, v.time))
         if not values:
             raise NotFound(f"run {run_id} has no metric {name!r} (yet); "
                            f"spell metrics {run_id} lists its metrics")
@@ -87,6 +131,20 @@ class MetricService:
             page = f"#/experiments/{self.tracking.experiment_id}/runs/{mlflow_run_id}"
         code = sessions.issue_code(page)
         return UiLogin(login_path=f"{PREFIX}/login?code={code}", expires_in=CODE_SECONDS)
+
+
+def _in_mlflow(point: MetricPoint) -> bool:
+    return not isinstance(point.value, str) and mlflow_accepts(point.name)
+
+
+def _summary(name: str, values: list[MetricValue]) -> MetricSummary:
+    numbers = [v.value for v in values if not isinstance(v.value, str)]
+    last = values[-1]
+    return MetricSummary(name=name, kind="number" if len(numbers) == len(values) else "text",
+                         count=len(values), last=last.value,
+                         min=min(numbers) if numbers else None,
+                         max=max(numbers) if numbers else None,
+                         last_index=last.index, last_time=last.time)
 
 
 def end_tracking(ctx: ServerContext, mlflow_run_id: str | None, status: str) -> None:
