@@ -81,8 +81,13 @@ class HyperService:
 
     def _start(self, kind: str, params: Mapping[str, Spec], search: dict[str, Any],
                kwargs: dict[str, Any]) -> HyperSearch:
+        if kwargs.get("params"):
+            raise InvalidInput("params: a search's trials take theirs from the search's "
+                               "parameters (its first argument), not params=")
+        kwargs.pop("params", None)
         options = run_options(command=required_command(kwargs.pop("command", None)), **kwargs)
         command = options.pop("command")
+        del options["params"]  # spellray's search fills each trial's
         record = self._client.hyper.start(kind, command, _params(params), **search, **options)
         return HyperSearch(self._client, record)
 

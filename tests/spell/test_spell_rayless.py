@@ -90,7 +90,7 @@ def test_spell_client_reads_them_and_waits(rayless_server: RaylessServer, run_id
     with pytest.raises(WaitError, match=f"run {run_id} ended failed .* without reaching "
                                         "complete"):
         run.wait_status(client.runs.COMPLETE)
-    with pytest.raises(WaitError, match="before accuracy gt 0.9"):
+    with pytest.raises(WaitError, match=r"before accuracy gt 0\.9"):
         run.wait_metric("accuracy", client.runs.GREATER_THAN, 0.9)
     run.wait_metric("accuracy", client.runs.GREATER_THAN_EQUALS, 0.75)
     run.wait_metric("phase", client.runs.EQUALS, "warm-up")
