@@ -20,9 +20,9 @@ class Metrics(ResourceGroup):
     def get(self, run_id: int, name: str) -> MetricSeries:
         """Every value of metric ``name`` of run ``run_id``, in index order (a text metric's
         values are str)."""
-        # Every reserved character escaped: a name may hold "?", "#", "%" or a space.
+        # Every reserved character escaped, "/" too: a name may hold "?", "#", "%", "..".
         return MetricSeries.model_validate(
-            self._api.request("GET", f"/api/runs/{run_id}/metrics/{quote(name, safe='/')}"))
+            self._api.request("GET", f"/api/runs/{run_id}/metrics/{quote(name, safe='')}"))
 
     def score(self, run_id: int, metric: str, aggregation: str = "last") -> float | None:
         """A run's ``metric`` aggregated over its series (last, avg, min or max); None if the

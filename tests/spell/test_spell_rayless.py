@@ -14,7 +14,8 @@ from spellray.client import Client
 from spellray.errors import RayUnavailable
 from tests.helpers import SPELL, RaylessServer
 
-NAMES = ["train/loss", "val acc", "précision", "acc (val)", "50%", "q?x#y", "/abs"]
+NAMES = ["train/loss", "val acc", "précision", "acc (val)", "50%", "q?x#y", "/abs", "a/../b",
+         "dir/"]
 
 
 @pytest.fixture(scope="module")
