@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import subprocess
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 import spell.client
-from spell.api.exceptions import WaitError
+from spell.api.exceptions import UnsupportedError, WaitError
 from spellray.client import Client
-from spellray.errors import RayUnavailable
+from spellray.errors import Conflict, NotFound, RayUnavailable
 from tests.helpers import SPELL, RaylessServer
 
 NAMES = ["train/loss", "val acc", "précision", "acc (val)", "50%", "q?x#y", "/abs", "a/../b",
@@ -100,3 +101,27 @@ def test_spell_client_reads_them_and_waits(rayless_server: RaylessServer, run_id
     run.remove_label("spell-api")
     assert client.runs.list(labels=["spell-api"]) == []
     assert client.owner == "team"
+
+
+def test_resources_models_and_servers_through_spell_client(
+        rayless_server: RaylessServer, tmp_path: Path) -> None:
+    client = spell.client.SpellClient(token=rayless_server.token, base_url=rayless_server.url)
+    data = tmp_path / "weights"
+    (data / "sub").mkdir(parents=True)
+    (data / "w.txt").write_text("42")
+    (data / "sub" / "b.txt").write_text("7")
+    client.api.resources.upload(data, name="spell-api-weights")
+    assert {e.name for e in client.resources.ls("uploads/spell-api-weights")} == {"w.txt", "sub"}
+    assert client.resources.cp("uploads/spell-api-weights", tmp_path / "out") == 3
+    assert (tmp_path / "out" / "spell-api-weights" / "sub" / "b.txt").read_text() == "7"
+    with pytest.raises(Conflict, match="use -f"):  # nothing local is overwritten unasked
+        client.resources.cp("uploads/spell-api-weights", tmp_path / "out")
+
+    model = client.models.new("spellapimodel", "uploads/spell-api-weights", version="v7")
+    assert (model.name, model.version) == ("spellapimodel", "v7")
+    assert ("spellapimodel", "v7") in {(m.name, m.version) for m in client.models.list()}
+    assert client.models.get("spellapimodel").resource == "uploads/spell-api-weights"
+    with pytest.raises(UnsupportedError, match="no description"):
+        client.models.new("spellapimodel", "uploads/spell-api-weights", description="best")
+    with pytest.raises(NotFound):
+        client.servers.get("no-such-server")
