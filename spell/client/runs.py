@@ -93,10 +93,10 @@ class Run:
     def wait_status(self, *statuses: str) -> None:
         """Return once the run has reached one of ``statuses`` (even if it has moved on
         since); a WaitError once it has ended without reaching any."""
-        if not statuses:
-            raise UnsupportedError("wait_status needs at least one status, e.g. "
-                                   "run.wait_status(client.runs.COMPLETE)")
-        wanted = {RunStatus(_AS_SPELLRAY.get(s, s)) for s in statuses}
+        wanted = {_status(s) for s in statuses}
+        if not wanted:
+            raise InvalidInput("wait_status needs at least one status, e.g. "
+                               "run.wait_status(client.runs.COMPLETE)")
         while True:
             reached = {event.status for event in self._record.history} | {self._record.status}
             if reached & wanted:
@@ -114,17 +114,18 @@ class Run:
         (``status_event``)."""
         runs = self._client.runs
         chunks = runs.follow(self.id, offset) if follow else _read_all(runs, self.id, offset)
-        partial, status = "", None
+        partial, status, started = "", self.status, False
         for chunk in chunks:
-            if follow and chunk.status.value != status:
-                status = chunk.status.value
+            if follow and (chunk.status.value != status or not started):
+                status, started = chunk.status.value, True
                 yield LogEntry(status=status, log=f"run {self.id} is {status}",
                                status_event=True)
+            status = chunk.status.value
             *lines, partial = (partial + chunk.text).split("\n")
             for line in lines:
                 yield LogEntry(status=chunk.status.value, log=line)
         if partial:
-            yield LogEntry(status=self.status, log=partial)
+            yield LogEntry(status=status, log=partial)
 
     def cp(self, source_path: str, destination_directory: str | Path = ".",
            force: bool = False) -> int:
@@ -159,8 +160,8 @@ class Run:
         ``LESS_THAN``, ...) against ``value``; a WaitError if the run ends first."""
         compare = CONDITIONS.get(condition)
         if compare is None:
-            raise UnsupportedError(f"unknown condition {condition!r}: use one of "
-                                   f"{', '.join(CONDITIONS)} (client.runs.LESS_THAN, ...)")
+            raise InvalidInput(f"unknown condition {condition!r}: use one of "
+                               f"{', '.join(CONDITIONS)} (client.runs.LESS_THAN, ...)")
         for _, _, got in self.metrics(metric_name, follow=True):
             if isinstance(got, str) != isinstance(value, str):
                 continue  # a text is never compared with a number
@@ -172,6 +173,15 @@ class Run:
     def _ended(self) -> bool:
         self.refresh()
         return self._record.status.is_terminal
+
+
+def _status(status: str) -> RunStatus:
+    """A Spell status as spellray's (PUSHING is saving, BUILD_FAILED / MOUNT_FAILED failed)."""
+    try:
+        return RunStatus(_AS_SPELLRAY.get(status, status))
+    except ValueError:
+        raise InvalidInput(f"{status!r} is not a run status; use client.runs.RUNNING, "
+                           "COMPLETE, ... or *client.runs.FINAL") from None
 
 
 def required_command(command: str | None) -> str:

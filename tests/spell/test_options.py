@@ -101,3 +101,17 @@ def test_spell_send_metric_is_spellrays(tmp_path: Path, monkeypatch: pytest.Monk
         send_metric("acc", object())
     send_metric("note", "hello")
     assert '"value": "hello"' in (tmp_path / "m.jsonl").read_text()
+
+
+def test_waits_for_statuses_spellray_does_not_have_are_refused() -> None:
+    from spell.client.runs import Run, _status
+
+    run = Run(client=None, record=None)  # type: ignore[arg-type]  # never reached
+    with pytest.raises(InvalidInput, match="'machine_requested' is not a run status"):
+        run.wait_status("machine_requested")
+    with pytest.raises(InvalidInput, match="at least one status"):
+        run.wait_status()
+    with pytest.raises(InvalidInput, match="unknown condition 'below'"):
+        run.wait_metric("loss", "below", 1)
+    assert [_status(s).value for s in ("pushing", "build_failed", "mount_failed")] == [
+        "saving", "failed", "failed"]
