@@ -1,5 +1,6 @@
-"""The SDK's metrics side: ``client.metrics`` (a run's metrics, from its MLflow run) and the
-one-time URL that opens MLflow's UI. Sending metrics from user code is
+"""The SDK's metrics side: ``client.metrics`` (a run's metrics: numbers from its MLflow run,
+text and the names MLflow refuses from spellray's own table, as one list) and the one-time
+URL that opens MLflow's UI. Sending metrics from user code is
 ``spellray.metrics.send_metric``."""
 
 from __future__ import annotations
