@@ -26,10 +26,16 @@ def _client() -> Client:
 def create(
     name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (v1, v2, ... when not given)")],
     resource: Annotated[str, typer.Argument(help="runs/42/model, uploads/x, or a link")],
+    file: Annotated[list[str], typer.Option("--file", "-f", help="PATH[:MOUNT_PATH]: only this file (or folder) of the resource is in the model, at MOUNT_PATH (default PATH) of its folder (/model); repeat for more")] = [],  # noqa: B006, E501
 ) -> None:
-    """Make a model (version) of a resource: spell model create digits runs/42/model."""
-    model = _client().models.create(name, resource)
+    """Make a model (version) of a resource: spell model create digits runs/42/model.
+
+    With --file, only the files named are the model: spell model create cifar runs/16
+    --file out/model.h5:model.h5."""
+    model = _client().models.create(name, resource, files=file)
     console.print(f"model {model.name}:{model.version} -> {model.resource}", markup=False)
+    for entry in model.files:
+        console.print(f"  {entry.path} -> {entry.mount_path}", markup=False)
 
 
 @app.command("list")
@@ -49,8 +55,10 @@ def describe(name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION")]) 
     client = _client()
     models = [client.models.get(name)] if ":" in name else client.models.versions(name)
     for model in models:
+        files = ", ".join(f"{f.path}:{f.mount_path}" for f in model.files)
         console.print(f"{model.name}:{model.version}  {model.resource}  "
-                      f"created {ago(model.created_at)}", markup=False)
+                      f"created {ago(model.created_at)}" + (f"  files {files}" if files else ""),
+                      markup=False)
 
 
 @app.command()

@@ -3,6 +3,8 @@ server; predictions go straight to the server's endpoint on Ray Serve's proxy.""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,18 @@ class PredictionError(SpellrayError):
         self.status = status
 
 
+class ServerNotReady(SpellrayError):
+    """A model server failed, stopped, or did not answer in time while the SDK waited for it.
+    Raised by the SDK itself (never a wire code)."""
+
+    code = "model_server_not_ready"
+
+
 # The spellray server's routes for them (Serve's own endpoint is each server's ``endpoint``).
 ROUTE = "/api/model-servers"
+# Seconds a predict on a deploying server waits for it to answer before it gives up.
+PREDICT_WAIT_S = 60.0
+_POLL_S = 0.5
 
 
 class ModelServers(ResourceGroup):
@@ -86,24 +98,84 @@ class ModelServers(ResourceGroup):
             self._api.request("GET", f"{ROUTE}/{name}/logs")).text
 
     # -- the endpoint itself ----------------------------------------------------------------
-    def _call(self, server: ModelServer, method: str, **kwargs: Any) -> httpx.Response:
+    def _call(self, server: ModelServer, method: str, path: str = "",
+              **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {server.token}"} if server.token else {}
         assert server.endpoint is not None
         try:
-            return httpx.request(method, server.endpoint, headers=headers, timeout=60,
+            return httpx.request(method, server.endpoint + path, headers=headers, timeout=60,
                                  **kwargs)
         except httpx.TransportError as exc:
             raise ServerUnavailable(f"model server {server.name} is not answering at "
                                     f"{server.endpoint} ({type(exc).__name__}); "
                                     f"it is {server.status}") from exc
 
-    def predict(self, name: str, payload: Any) -> Any:
-        """POST ``payload`` (JSON-serializable) to the server's endpoint; its answer."""
+    def _answers(self, server: ModelServer) -> bool:
+        """Whether the endpoint's health route answers 200 (the replicas are up)."""
+        try:
+            return self._call(server, "GET", path="/health").status_code == 200
+        except ServerUnavailable:
+            return False
+
+    def wait_ready(self, name: str, timeout: float | None = None,
+                   progress: Callable[[ModelServer, float], None] | None = None) -> ModelServer:
+        """Wait until model server ``name`` answers at its endpoint (``GET /health`` is 200);
+        return it. ServerNotReady if it fails or is stopped meanwhile, or after ``timeout``
+        seconds (None: no limit). ``progress(server, seconds_waited)`` is called each poll."""
+        started = time.monotonic()
+        while True:
+            server = self.get(name)
+            waited = time.monotonic() - started
+            if server.status in ("failed", "stopped"):
+                reason = f": {server.status_reason}" if server.status_reason else ""
+                raise ServerNotReady(f"model server {name} is {server.status}{reason} "
+                                     f"(spell server logs {name} shows why)")
+            if self._answers(server):
+                return server
+            if progress is not None:
+                progress(server, waited)
+            if timeout is not None and waited >= timeout:
+                raise ServerNotReady(f"model server {name} is {server.status} and did not answer "
+                                     f"within {timeout:.0f} s; spell server describe {name} "
+                                     "shows its status")
+            time.sleep(_POLL_S)
+
+    def predict(self, name: str, payload: Any, wait: float = PREDICT_WAIT_S) -> Any:
+        """POST ``payload`` (JSON-serializable) to the server's endpoint; its answer. A server
+        that is still deploying is waited for, up to ``wait`` seconds (0: not at all)."""
         server = self.get(name)
+        if server.status == "deploying" and wait > 0:
+            server = self.wait_ready(name, timeout=wait)
         response = self._call(server, "POST", json=payload)
         if response.status_code >= 400:
             raise _prediction_error(server, response)
         return response.json()
+
+    def validate(self, entrypoint: str, classname: str | None = None,
+                 config: dict[str, Any] | None = None, code_dir: Path | str = ".") -> str:
+        """Import the predictor file here and check its class (``predict`` is there, the
+        ``config`` keys fit ``__init__``), as `spell server serve --validate` does; nothing is
+        deployed. Returns the class's name; InvalidInput says what is wrong."""
+        import sys
+
+        from spellray.serve.predictor import check_class, load_module, pick_class
+
+        if not (Path(code_dir) / entrypoint).is_file():
+            raise InvalidInput(f"{entrypoint}: no such file in {Path(code_dir).resolve()}")
+        saved_path = list(sys.path)
+        try:
+            module = load_module(Path(code_dir), entrypoint)
+        except InvalidInput:
+            raise
+        except BaseException as exc:  # the user's module: any failure is theirs to see
+            raise InvalidInput(f"{entrypoint}: importing it failed: {type(exc).__name__}: "
+                               f"{exc} (missing packages: install them here, and give them "
+                               "to the server with --pip)") from None
+        finally:
+            sys.path[:] = saved_path
+        cls = pick_class(module, entrypoint, classname)
+        check_class(cls, config or {}, entrypoint)
+        return cls.__name__
 
     def healthcheck(self, name: str) -> dict[str, Any]:
         """The predictor's health: {"healthy": bool, ...} (its ``health()``, if it has one)."""
