@@ -54,12 +54,14 @@ def _show(server: ModelServer) -> None:
                   f"{server.endpoint}", markup=False)
 
 
-def _validate(client: Client, o: dict[str, Any], what: str) -> None:
-    """--validate: import the predictor here and check its class; nothing is deployed."""
+def _validate(o: dict[str, Any], what: str) -> None:
+    """--validate: import the predictor here and check its class; nothing is deployed (no
+    spellray server is needed either)."""
+    from spellray.client.model_servers import validate_predictor
+
     if not o["entrypoint"]:
         raise InvalidInput(f"--validate checks a predictor file: give {what}")
-    found = client.model_servers.validate(o["entrypoint"], o["classname"],
-                                          read_config(o["config"]))
+    found = validate_predictor(o["entrypoint"], o["classname"], read_config(o["config"]))
     console.print(f"{o['entrypoint']}: {found} is a valid predictor (nothing deployed)",
                   markup=False)
 
@@ -93,10 +95,10 @@ def serve(
     from spellray.cli.run_options import merge_options
 
     o = merge_options(ctx, from_file)
-    client = _client()
     if o["validate"]:
-        _validate(client, o, "ENTRYPOINT")
+        _validate(o, "ENTRYPOINT")
         return
+    client = _client()
     server = client.model_servers.serve(o["model"], o["entrypoint"], name=o["name"],
                                         classname=o["classname"], public=o["public"],
                                         **serving_options(o))
@@ -187,10 +189,10 @@ def update(
     from spellray.cli.run_options import merge_options
 
     o = merge_options(ctx, from_file)
-    client = _client()
     if o["validate"]:
-        _validate(client, o, "--entrypoint")
+        _validate(o, "--entrypoint")
         return
+    client = _client()
     server = client.model_servers.update(o["name"], model=o["model"],
                                          entrypoint=o["entrypoint"], classname=o["classname"],
                                          **serving_options(o))

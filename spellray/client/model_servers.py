@@ -3,6 +3,7 @@ server; predictions go straight to the server's endpoint on Ray Serve's proxy.""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -153,29 +154,8 @@ class ModelServers(ResourceGroup):
 
     def validate(self, entrypoint: str, classname: str | None = None,
                  config: dict[str, Any] | None = None, code_dir: Path | str = ".") -> str:
-        """Import the predictor file here and check its class (``predict`` is there, the
-        ``config`` keys fit ``__init__``), as `spell server serve --validate` does; nothing is
-        deployed. Returns the class's name; InvalidInput says what is wrong."""
-        import sys
-
-        from spellray.serve.predictor import check_class, load_module, pick_class
-
-        if not (Path(code_dir) / entrypoint).is_file():
-            raise InvalidInput(f"{entrypoint}: no such file in {Path(code_dir).resolve()}")
-        saved_path = list(sys.path)
-        try:
-            module = load_module(Path(code_dir), entrypoint)
-        except InvalidInput:
-            raise
-        except BaseException as exc:  # the user's module: any failure is theirs to see
-            raise InvalidInput(f"{entrypoint}: importing it failed: {type(exc).__name__}: "
-                               f"{exc} (missing packages: install them here, and give them "
-                               "to the server with --pip)") from None
-        finally:
-            sys.path[:] = saved_path
-        cls = pick_class(module, entrypoint, classname)
-        check_class(cls, config or {}, entrypoint)
-        return cls.__name__
+        """As `spell server serve --validate` (see ``validate_predictor``); nothing deployed."""
+        return validate_predictor(entrypoint, classname, config, code_dir)
 
     def healthcheck(self, name: str) -> dict[str, Any]:
         """The predictor's health: {"healthy": bool, ...} (its ``health()``, if it has one)."""
@@ -199,3 +179,29 @@ def _prediction_error(server: ModelServer, response: httpx.Response) -> Predicti
         message = f"model server {server.name} is {server.status} (Serve: {message})"
     return PredictionError(f"{server.name} answered {response.status_code}: {message}",
                            response.status_code)
+
+
+def validate_predictor(entrypoint: str, classname: str | None = None,
+                       config: dict[str, Any] | None = None,
+                       code_dir: Path | str = ".") -> str:
+    """Import the predictor file here and check its class (``predict`` is there, the
+    ``config`` keys fit ``__init__``), as `spell server serve --validate` does; nothing is
+    deployed. Returns the class's name; InvalidInput says what is wrong."""
+    from spellray.serve.predictor import check_class, load_module, pick_class
+
+    if not (Path(code_dir) / entrypoint).is_file():
+        raise InvalidInput(f"{entrypoint}: no such file in {Path(code_dir).resolve()}")
+    saved_path = list(sys.path)
+    try:
+        module = load_module(Path(code_dir), entrypoint)
+    except InvalidInput:
+        raise
+    except (Exception, SystemExit) as exc:  # the user's module: its failure, shown as such
+        raise InvalidInput(f"{entrypoint}: importing it failed: {type(exc).__name__}: "
+                           f"{exc} (missing packages: install them here, and give them "
+                           "to the server with --pip)") from None
+    finally:
+        sys.path[:] = saved_path
+    cls = pick_class(module, entrypoint, classname)
+    check_class(cls, config or {}, entrypoint)
+    return cls.__name__
