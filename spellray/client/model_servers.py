@@ -61,7 +61,13 @@ class ModelServers(ResourceGroup):
               code_dir: Path | str = ".", **options: Any) -> ModelServer:
         """Serve ``model`` (NAME[:VERSION]) with the predictor class in ``entrypoint`` (a file
         of ``code_dir``, packaged like a run's code), or with the built-in MLflow predictor
-        when ``entrypoint`` is None. ``options`` are ServingOptions' fields."""
+        when ``entrypoint`` is None. ``options`` are ServingOptions' fields (``min_pods``,
+        ``max_pods``, ``target_requests_per_second``, ``machine_type`` or Spell's
+        ``node_group``/``serving_group``, ``environment``, ``env``, ``enable_batching``,
+        ``max_batch_size``, ``request_timeout_ms`` (batch wait; turns batching on),
+        ``answer_timeout_ms``, ``config`` (the predictor's keyword arguments)). Returns at
+        once: ``wait_ready(name)`` waits until it answers."""
+        options = _node_group(options)
         request = checked(ModelServerRequest, name=name or model.partition(":")[0].lower(),
                            model=model, entrypoint=entrypoint, classname=classname,
                            public=public, code=self._code(entrypoint, code_dir),
@@ -79,6 +85,7 @@ class ModelServers(ResourceGroup):
     def update(self, name: str, model: str | None = None, entrypoint: str | None = None,
                classname: str | None = None, code_dir: Path | str = ".",
                **options: Any) -> ModelServer:
+        options = _node_group(options)
         checked(ServingOptions, **options)  # bad values refused here, in the same words
         change = ModelServerUpdate(model=model, entrypoint=entrypoint, classname=classname,
                                    code=self._code(entrypoint, code_dir), options=options)
@@ -168,6 +175,23 @@ class ModelServers(ResourceGroup):
         if response.status_code == 401:
             raise Unauthorized(body.get("error", {}).get("message", "token refused"))
         return body
+
+
+def _node_group(options: dict[str, Any]) -> dict[str, Any]:
+    """Spell's ``node_group`` (older: ``serving_group``), the serving machine pool, is the
+    machine type on spellray."""
+    options = dict(options)
+    groups = {g for g in (options.pop("node_group", None), options.pop("serving_group", None))
+              if g}
+    if len(groups) > 1:
+        raise InvalidInput("node_group and serving_group name the same thing; give one")
+    if groups:
+        group = groups.pop()
+        if options.get("machine_type") not in (None, group):
+            raise InvalidInput(f"machine_type {options['machine_type']} and node_group {group} "
+                               "disagree; give one (the node group is the machine type)")
+        options["machine_type"] = group
+    return options
 
 
 def _prediction_error(server: ModelServer, response: httpx.Response) -> PredictionError:

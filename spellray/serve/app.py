@@ -40,6 +40,7 @@ from spellray.serve.predictor import (
     model_mounted,
     pick_class,
     takes_request,
+    unmount_model,
 )
 
 # Spell's default batch wait (--request-timeout) when batching is on.
@@ -117,6 +118,7 @@ class ModelServer:
         else:
             materialize(_storage(args), args["model_resource"], model_dir, cache)
         cls = predictor_class(args, workdir)
+        self._model_dir = model_dir
         with model_mounted(model_dir):
             self.predictor = construct(cls, str(model_dir), args.get("config") or {})
         self.model = args["model"]
@@ -131,6 +133,9 @@ class ModelServer:
             self._predict_batch.set_max_batch_size(int(args.get("max_batch_size") or 10))
             self._predict_batch.set_batch_wait_timeout_s(
                 float(args.get("batch_wait_s") or DEFAULT_BATCH_WAIT_S))
+
+    def __del__(self) -> None:  # Serve calls it when it stops the replica
+        unmount_model(self._model_dir)
 
     def _authorized(self, header: str | None) -> bool:
         if not header or not header.startswith("Bearer "):

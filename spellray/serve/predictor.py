@@ -149,6 +149,16 @@ def model_mounted(model_dir: Path) -> Iterator[None]:
         yield
 
 
+def unmount_model(model_dir: Path) -> None:
+    """A replica going away takes ``/model`` with it, if it still points to its model."""
+    from spell.serving import MODEL_MOUNT
+
+    mount = Path(MODEL_MOUNT)
+    with contextlib.suppress(OSError):
+        if mount.is_symlink() and Path(os.readlink(mount)) == model_dir:
+            mount.unlink()
+
+
 class MLflowPredictor:
     """The built-in predictor for a model folder holding an MLmodel file (MLflow pyfunc).
     The payload is what pandas' DataFrame takes: a list of rows, or a dict of columns

@@ -82,3 +82,15 @@ def test_send_metric_never_fails_the_caller(caplog: pytest.LogCaptureFixture) ->
     assert metric_name("latency ms/p50") == "latency_ms_p50"
     assert metric_name("9lives") == "m_9lives"
     assert prometheus.Counter is not None  # the prometheus_client module itself
+
+
+def test_sdk_takes_spells_node_group_as_the_machine_type() -> None:
+    from spellray.client.model_servers import _node_group
+
+    assert _node_group({"node_group": "GPU", "min_pods": 2}) == {"machine_type": "GPU",
+                                                                 "min_pods": 2}
+    assert _node_group({"serving_group": "CPU"}) == {"machine_type": "CPU"}
+    with pytest.raises(InvalidInput, match="disagree"):
+        _node_group({"node_group": "GPU", "machine_type": "CPU"})
+    with pytest.raises(InvalidInput, match="same thing"):
+        _node_group({"node_group": "GPU", "serving_group": "CPU"})
