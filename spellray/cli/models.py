@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -11,6 +11,7 @@ from spellray.cli.output import ago, console, err
 
 if TYPE_CHECKING:
     from spellray.client import Client
+    from spellray.schemas import Model
 
 app = typer.Typer(help="Models: names and versions for run outputs and uploads.",
                   no_args_is_help=True)
@@ -70,9 +71,30 @@ def download(
     """Copy a model's files to a local folder, as spell cp does."""
     client = _client()
     model = client.models.get(name)
-    plan = client.resources.plan_copy(model.resource, dest, force)
+    plan = _files_plan(client, model, dest, force) if model.files else \
+        client.resources.plan_copy(model.resource, dest, force)
     client.resources.copy(plan)
     err.print(f"copied {model.name}:{model.version} ({len(plan)} file(s)) to {dest}")
+
+
+def _files_plan(client: Client, model: Model, dest: Path, force: bool) -> list[Any]:
+    """A model made with --file: each file (or folder) at its MOUNT_PATH under ``dest``, as
+    the model server's /model shows them."""
+    from pathlib import PurePosixPath
+
+    from spellray.errors import Conflict
+
+    plan = []
+    for entry in model.files:
+        tree = client.resources.tree(f"{model.resource}/{entry.path}")
+        for found in tree.entries:
+            inner = PurePosixPath(found.path).relative_to(PurePosixPath(tree.path))
+            plan.append((found, dest / entry.mount_path / inner if str(inner) != "."
+                         else dest / entry.mount_path))
+    clashes = [str(target) for _, target in plan if target.exists()]
+    if clashes and not force:
+        raise Conflict(f"{clashes[0]} exists (and {len(clashes) - 1} more); use -f to overwrite")
+    return plan
 
 
 @app.command("rm")

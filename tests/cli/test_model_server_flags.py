@@ -95,6 +95,12 @@ def test_model_create_file_and_node_group_checks(spell, tmp_path: Path) -> None:
     assert "out/model.h5 -> model.h5" in made.stdout and "log.txt -> log.txt" in made.stdout
     described = spell("model", "describe", "cifar:v1", cwd=tmp_path).stdout
     assert "files out/model.h5:model.h5, log.txt:log.txt" in described
+    # download: the model's files only, at their mount paths (as /model shows them)
+    down = spell("model", "download", "cifar:v1", "-d", str(tmp_path / "down"), cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
+    got = sorted(str(f.relative_to(tmp_path / "down")) for f in (tmp_path / "down").rglob("*"))
+    assert got == ["log.txt", "model.h5"]
+    assert (tmp_path / "down" / "model.h5").read_text() == "weights"
 
     cases = [
         (("model", "create", "c2", "uploads/trained-files", "--file", "nope.h5"),
