@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,17 +120,27 @@ class ModelServers(ResourceGroup):
                                     f"it is {server.status}") from exc
 
     def _answers(self, server: ModelServer) -> bool:
-        """Whether the endpoint's health route answers 200 (the replicas are up)."""
+        """Whether the endpoint's health route answers 200 from a replica of the server as it
+        is now: its revision (the record's ``updated_at``) is the one the replica was built
+        with, so during an update an old replica's answer does not count."""
         try:
-            return self._call(server, "GET", path="/health").status_code == 200
+            response = self._call(server, "GET", path="/health")
         except ServerUnavailable:
             return False
+        if response.status_code != 200:
+            return False
+        try:
+            revision = response.json().get("revision")
+        except (ValueError, AttributeError):
+            return False
+        return revision is None or datetime.fromisoformat(revision) == server.updated_at
 
     def wait_ready(self, name: str, timeout: float | None = None,
                    progress: Callable[[ModelServer, float], None] | None = None) -> ModelServer:
-        """Wait until model server ``name`` answers at its endpoint (``GET /health`` is 200);
-        return it. ServerNotReady if it fails or is stopped meanwhile, or after ``timeout``
-        seconds (None: no limit). ``progress(server, seconds_waited)`` is called each poll."""
+        """Wait until model server ``name`` is running and answers at its endpoint (``GET
+        /health`` is 200 from a replica of its current revision); return it. ServerNotReady
+        if it fails or is stopped meanwhile, or after ``timeout`` seconds (None: no limit).
+        ``progress(server, seconds_waited)`` is called each poll."""
         started = time.monotonic()
         while True:
             server = self.get(name)
@@ -138,7 +149,9 @@ class ModelServers(ResourceGroup):
                 reason = f": {server.status_reason}" if server.status_reason else ""
                 raise ServerNotReady(f"model server {name} is {server.status}{reason} "
                                      f"(spell server logs {name} shows why)")
-            if self._answers(server):
+            # running: Serve finished rolling out (no old replica left to answer);
+            # answers: a replica built for the record as it is now is up.
+            if server.status == "running" and self._answers(server):
                 return server
             if progress is not None:
                 progress(server, waited)

@@ -122,6 +122,7 @@ class ModelServer:
         with model_mounted(model_dir):
             self.predictor = construct(cls, str(model_dir), args.get("config") or {})
         self.model = args["model"]
+        self._revision = args.get("revision")  # health tells it: `serve`/`update` wait for it
         token_hash = args.get("token_hash")
         self._token_hash = token_hash.encode() if token_hash else None
         self._timeout = args.get("answer_timeout_s")
@@ -135,7 +136,8 @@ class ModelServer:
                 float(args.get("batch_wait_s") or DEFAULT_BATCH_WAIT_S))
 
     def __del__(self) -> None:  # Serve calls it when it stops the replica
-        unmount_model(self._model_dir)
+        if (model_dir := getattr(self, "_model_dir", None)) is not None:
+            unmount_model(model_dir)
 
     def _authorized(self, header: str | None) -> bool:
         if not header or not header.startswith("Bearer "):
@@ -205,8 +207,8 @@ class ModelServer:
         except Exception as exc:
             return _json({"healthy": False, "model": self.model, "reason": str(exc)}, 503,
                          self.model)
-        return _json({"healthy": bool(healthy), "model": self.model},
-                     200 if healthy else 503, self.model)
+        return _json({"healthy": bool(healthy), "model": self.model,
+                      "revision": self._revision}, 200 if healthy else 503, self.model)
 
     def _metrics(self) -> Response:
         import prometheus_client

@@ -152,6 +152,15 @@ def test_base_predictor_batched_from_model_files_and_config(spell: Spell,
     options = describe(spell, "lin")["options"]
     assert options["request_timeout_ms"] == 300 and options["config"]["scale"] == 10
 
+    # update (options from a file, as Spell's --from-file) returns once the new replicas
+    # answer: the very next request is answered with the new config
+    (project / "green.yaml").write_text("scale: 1\nlabel: green\n")
+    (project / "update.yaml").write_text("config: green.yaml\nmax-batch-size: 2\n")
+    updated = spell("server", "update", "lin", "--from-file", "update.yaml", cwd=project)
+    assert updated.returncode == 0, updated.stderr
+    after = httpx.post(server["endpoint"], json={"x": 3}, headers=headers, timeout=30)
+    assert after.json()["label"] == "green" and after.json()["y"] == 6, after.text
+
 
 def test_raw_request_predictor_answers_401_itself(spell: Spell, project: Path) -> None:
     served = spell("server", "serve", "lin:v1", "keyed.py", "--name", "keyed", "--public",
