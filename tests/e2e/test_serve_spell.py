@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import make_spell
 from tests.e2e.test_serve import describe, serve_applications
-from tests.helpers import Spell, free_port
+from tests.helpers import Spell, free_port, wait_for
 
 # As a Spell user wrote it: no argument but --config's keys, the model read from /model.
 BATCHED = '''
@@ -69,6 +69,22 @@ class KeyedPredictor(BasePredictor):
         body = await request.json()
         return {"echo": body, "path": request.url.path, "weights": self.weights}
 '''
+
+
+def _ray_metric(spell: Spell, prefix: str) -> str | None:
+    """A line of Ray's Prometheus export (the head's metrics port) that starts so."""
+    def find(node: object) -> object:
+        if isinstance(node, dict):
+            if "metricsExportPort" in node:
+                return node["metricsExportPort"]
+            node = list(node.values())
+        if isinstance(node, list):
+            return next((found for item in node if (found := find(item)) is not None), None)
+        return None
+
+    port = find(httpx.get(f"{spell.ray_address}/nodes?view=summary", timeout=30).json())
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    return next((line for line in text.splitlines() if line.startswith(prefix)), None)
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +167,11 @@ def test_base_predictor_batched_from_model_files_and_config(spell: Spell,
     assert deployment["status"] == "HEALTHY"
     options = describe(spell, "lin")["options"]
     assert options["request_timeout_ms"] == 300 and options["config"]["scale"] == 10
+
+    # send_metric's gauge is among Ray's own metrics, tagged with the server and the tag
+    sample = wait_for(lambda: _ray_metric(spell, "ray_batch_size{"), 90,
+                      what="batch_size in Ray's metrics export")
+    assert 'application="lin"' in sample and 'tag="blue"' in sample, sample
 
     # update (options from a file, as Spell's --from-file) returns once the new replicas
     # answer: the very next request is answered with the new config
