@@ -11,8 +11,24 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from spellray.cli.model_server_options import (
+    AnswerTimeout,
+    Batching,
+    Config,
+    FromFile,
+    MaxBatch,
+    NodeGroup,
+    NoWait,
+    RequestTimeout,
+    ServingGroup,
+    Validate,
+    read_config,
+    serving_options,
+    wait_ready,
+)
 from spellray.cli.output import ago, console, err
 from spellray.cli.run_flags import Env, MachineType, Pip, PipReq
+from spellray.errors import InvalidInput
 
 if TYPE_CHECKING:
     from spellray.client import Client
@@ -24,9 +40,6 @@ Classname = Annotated[str | None, typer.Option("--classname", help="The predicto
 MinPods = Annotated[int | None, typer.Option("--min-pods", help="Fewest replicas (default 1)")]
 MaxPods = Annotated[int | None, typer.Option("--max-pods", help="Most replicas: Serve autoscales between the two")]  # noqa: E501
 TargetRps = Annotated[float | None, typer.Option("--target-requests-per-second", help="Requests per second one replica should take (autoscaling target)")]  # noqa: E501
-Batching = Annotated[bool, typer.Option("--enable-batching", help="Batch requests (Serve's @serve.batch): predict gets a list")]  # noqa: E501
-MaxBatch = Annotated[int | None, typer.Option("--max-batch-size", help="Largest batch (default 10)")]  # noqa: E501
-Timeout = Annotated[int | None, typer.Option("--request-timeout", help="Milliseconds a prediction may take before a 504")]  # noqa: E501
 Public = Annotated[bool, typer.Option("--public", help="No token needed to call the endpoint")]
 
 
@@ -36,50 +49,62 @@ def _client() -> Client:
     return from_environment()
 
 
-def _options(machine_type: str | None, pip: list[str], pip_req: Path | None, env: list[str],
-             min_pods: int | None, max_pods: int | None, rps: float | None, batching: bool,
-             max_batch_size: int | None, timeout: int | None) -> dict[str, Any]:
-    """The serving options that were given (an update changes only those)."""
-    from spellray.cli.runs import pairs
-    from spellray.client.environment import build_environment
-
-    given: dict[str, Any] = {
-        "machine_type": machine_type, "min_pods": min_pods, "max_pods": max_pods,
-        "target_requests_per_second": rps, "max_batch_size": max_batch_size,
-        "request_timeout_ms": timeout, "enable_batching": batching or None,
-        "env": pairs(env, "-e") if env else None,
-        "environment": build_environment(pip=pip, pip_req=pip_req).model_dump()
-        if pip or pip_req else None,
-    }
-    return {k: v for k, v in given.items() if v is not None}
-
-
 def _show(server: ModelServer) -> None:
     console.print(f"model server {server.name}: {server.status} · {server.model} · "
                   f"{server.endpoint}", markup=False)
 
 
+def _validate(o: dict[str, Any], what: str) -> None:
+    """--validate: import the predictor here and check its class; nothing is deployed (no
+    spellray server is needed either)."""
+    from spellray.client.model_servers import validate_predictor
+
+    if not o["entrypoint"]:
+        raise InvalidInput(f"--validate checks a predictor file: give {what}")
+    found = validate_predictor(o["entrypoint"], o["classname"], read_config(o["config"]))
+    console.print(f"{o['entrypoint']}: {found} is a valid predictor (nothing deployed)",
+                  markup=False)
+
+
+def _deployed(client: Client, server: ModelServer, no_wait: bool) -> None:
+    """After serve/update/start: wait until it answers (unless --no-wait), then show it."""
+    if not no_wait:
+        server = wait_ready(client, server)
+    _show(server)
+
+
 def serve(
+    ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="MODEL:VERSION (or MODEL: its newest version)")],
     entrypoint: Annotated[str | None, typer.Argument(help="The predictor file in this folder; leave out for a model with an MLmodel file (MLflow pyfunc)")] = None,  # noqa: E501
     name: ServerOption = None, classname: Classname = None, min_pods: MinPods = None,
     max_pods: MaxPods = None, target_requests_per_second: TargetRps = None,
-    machine_type: MachineType = "CPU", pip: Pip = [],  # noqa: B006
+    machine_type: MachineType = "CPU", node_group: NodeGroup = None,
+    serving_group: ServingGroup = None, pip: Pip = [],  # noqa: B006
     pip_req: PipReq = None, env: Env = [],  # noqa: B006
     enable_batching: Batching = False, max_batch_size: MaxBatch = None,
-    request_timeout: Timeout = None, public: Public = False,
+    request_timeout: RequestTimeout = None, answer_timeout: AnswerTimeout = None,
+    config: Config = None, public: Public = False, from_file: FromFile = None,
+    validate: Validate = False, no_wait: NoWait = False,
 ) -> None:
     """Serve a model on Ray Serve: spell server serve digits:v1 predictor.py.
 
-    The folder is packaged like a run's code; the predictor class is built with the model's
-    folder."""
-    options = _options(machine_type, pip, pip_req, env, min_pods, max_pods,
-                       target_requests_per_second, enable_batching, max_batch_size,
-                       request_timeout)
-    server = _client().model_servers.serve(model, entrypoint, name=name, classname=classname,
-                                     public=public, **options)
-    _show(server)
-    err.print(f"status and token: spell server describe {server.name}")
+    The folder is packaged like a run's code; the predictor class (Spell's BasePredictor, or
+    any class with predict) is built in each replica, the model's files at /model. Waits
+    until the server answers (--no-wait: return at once)."""
+    from spellray.cli.run_options import merge_options
+
+    o = merge_options(ctx, from_file)
+    if o["validate"]:
+        _validate(o, "ENTRYPOINT")
+        return
+    client = _client()
+    server = client.model_servers.serve(o["model"], o["entrypoint"], name=o["name"],
+                                        classname=o["classname"], public=o["public"],
+                                        **serving_options(o))
+    err.print(f"model server {server.name}: {server.status}; status and token: "
+              f"spell server describe {server.name}", markup=False)
+    _deployed(client, server, o["no_wait"])
 
 
 def list_servers() -> None:
@@ -119,8 +144,6 @@ def predict(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the JSON payload from a file ('-': stdin)")] = None,  # noqa: E501
 ) -> None:
     """Send a JSON payload to the model server's endpoint; print its answer."""
-    from spellray.errors import InvalidInput
-
     if (payload is None) == (file is None):
         raise InvalidInput("give the payload as an argument or with -f FILE (not both)")
     try:
@@ -145,28 +168,40 @@ def healthcheck(name: Name) -> int:
 
 
 def update(
+    ctx: typer.Context,
     name: Name,
     model: Annotated[str | None, typer.Option("--model", help="MODEL:VERSION to serve now")] = None,
     entrypoint: Annotated[str | None, typer.Option("--entrypoint", help="A new predictor file (this folder is packaged again)")] = None,  # noqa: E501
     classname: Classname = None, min_pods: MinPods = None, max_pods: MaxPods = None,
     target_requests_per_second: TargetRps = None,
     machine_type: Annotated[str | None, typer.Option("--machine-type", "-t", help="Machine type")] = None,  # noqa: E501
+    node_group: NodeGroup = None, serving_group: ServingGroup = None,
     pip: Pip = [], pip_req: PipReq = None, env: Env = [],  # noqa: B006
     enable_batching: Batching = False, max_batch_size: MaxBatch = None,
-    request_timeout: Timeout = None,
+    request_timeout: RequestTimeout = None, answer_timeout: AnswerTimeout = None,
+    config: Config = None, from_file: FromFile = None, validate: Validate = False,
+    no_wait: NoWait = False,
 ) -> None:
     """Change a model server's model version, predictor or options, with no downtime.
 
-    Serve rolls the replicas over, starting new ones before the old ones stop."""
-    options = _options(machine_type, pip, pip_req, env, min_pods, max_pods,
-                       target_requests_per_second, enable_batching, max_batch_size,
-                       request_timeout)
-    _show(_client().model_servers.update(name, model=model, entrypoint=entrypoint,
-                                   classname=classname, **options))
+    Serve rolls the replicas over, starting new ones before the old ones stop. Waits until
+    the server answers (--no-wait: return at once)."""
+    from spellray.cli.run_options import merge_options
+
+    o = merge_options(ctx, from_file)
+    if o["validate"]:
+        _validate(o, "--entrypoint")
+        return
+    client = _client()
+    server = client.model_servers.update(o["name"], model=o["model"],
+                                         entrypoint=o["entrypoint"], classname=o["classname"],
+                                         **serving_options(o))
+    _deployed(client, server, o["no_wait"])
 
 
-def start_server(name: str) -> None:
-    _show(_client().model_servers.start(name))
+def start_server(name: str, no_wait: bool = False) -> None:
+    client = _client()
+    _deployed(client, client.model_servers.start(name), no_wait)
 
 
 def stop_server(name: str) -> None:
@@ -206,7 +241,8 @@ def legacy_create(
     """Make model NAME (a new version) of RESOURCE and serve it as server NAME."""
     client = _client()
     model = client.models.create(name, resource)
-    options = _options(machine_type, [], None, [], min_pods, max_pods, None, False, None, None)
+    options = serving_options({"machine_type": machine_type, "min_pods": min_pods,
+                               "max_pods": max_pods})
     _show(client.model_servers.serve(f"{model.name}:{model.version}", entrypoint,
-                               name=name.lower(), classname=classname, public=public,
-                               **options))
+                                     name=name.lower(), classname=classname, public=public,
+                                     **options))

@@ -18,7 +18,7 @@ from spellray.errors import InvalidInput
 
 # Options that belong to this invocation, not to the run.
 _NOT_SAVED = {"from_file", "save_command", "force", "verbose", "background"}
-_PATHS = {"pip_req", "conda_file"}
+_PATHS = {"pip_req", "conda_file", "config"}  # config: `spell server serve --config`
 
 
 def _key(name: str) -> str:

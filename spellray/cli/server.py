@@ -22,12 +22,16 @@ ServerName = Annotated[str | None, typer.Argument(
 
 
 @app.command()
-def start(name: ServerName = None) -> None:
+def start(
+    name: ServerName = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="With NAME: return at once rather than wait until the model server answers")] = False,  # noqa: E501
+) -> None:
     """Start the local server and Ray head; with NAME, deploy that model server again.
 
-    Without NAME: the local spellray server, and a Ray head if none is reachable."""
+    Without NAME: the local spellray server, and a Ray head if none is reachable. With NAME:
+    waits until the model server answers."""
     if name:
-        model_servers.start_server(name)
+        model_servers.start_server(name, no_wait)
         return
     from spellray.cluster.local import ensure_local_server, read_state
     from spellray.settings import get_settings

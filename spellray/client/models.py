@@ -11,11 +11,20 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return name, version or None
 
 
+def parse_file(value: str) -> dict[str, str]:
+    """``PATH[:MOUNT_PATH]`` -> {"path", "mount_path"} (checked by ModelFile)."""
+    path, _, mount = value.partition(":")
+    return {"path": path, "mount_path": mount or path}
+
+
 class Models(ResourceGroup):
-    def create(self, ref: str, resource: str) -> Model:
-        """``ref`` is NAME or NAME:VERSION (v1, v2, ... when not given)."""
+    def create(self, ref: str, resource: str, files: list[str] | None = None) -> Model:
+        """``ref`` is NAME or NAME:VERSION (v1, v2, ... when not given). ``files``: Spell's
+        ``--file PATH[:MOUNT_PATH]`` values; when given, only those files of ``resource`` are
+        the model, each at MOUNT_PATH (default PATH) in the model's folder."""
         name, version = split_ref(ref)
-        body = checked(ModelRequest, name=name, version=version, resource=resource)
+        body = checked(ModelRequest, name=name, version=version, resource=resource,
+                       files=[parse_file(f) for f in files or []])
         return Model.model_validate(self._api.request("POST", "/api/models",
                                                       json=body.model_dump(mode="json")))
 

@@ -41,6 +41,7 @@ from spellray.schemas.model_servers import (
 from spellray.schemas.models import (
     MODEL_NAME,
     Model,
+    ModelFile,
     ModelRequest,
 )
 from spellray.schemas.resources import (
@@ -95,6 +96,7 @@ __all__ = [
     "MetricSummary",
     "MetricValue",
     "Model",
+    "ModelFile",
     "ModelRequest",
     "ModelServer",
     "ModelServerLogs",

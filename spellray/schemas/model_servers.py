@@ -38,7 +38,17 @@ class ServingOptions(Schema):
     env: dict[str, str] = Field(default_factory=dict)
     enable_batching: bool = False
     max_batch_size: int | None = Field(None, ge=1)
+    # Spell's --request-timeout: the longest a request waits for its batch to fill (Serve's
+    # batch_wait_timeout_s); giving it turns batching on. Batching's default is 500 ms.
     request_timeout_ms: int | None = Field(None, gt=0)
+    # The answer deadline: a prediction still running after it answers 504.
+    answer_timeout_ms: int | None = Field(None, gt=0)
+    # --config FILE: keyword arguments of the predictor's __init__.
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def batching(self) -> bool:
+        return self.enable_batching or self.request_timeout_ms is not None
 
 
 class ModelServerRequest(Schema):

@@ -1,17 +1,24 @@
 """The predictor interface, and loading a user's predictor (or the built-in MLflow one).
 
-A predictor is a class built as ``Predictor(model_path)`` (or ``Predictor()`` when its
-``__init__`` takes no argument) with ``predict(self, payload)``: the decoded JSON body in,
-something JSON-serializable out. ``health(self)`` is optional: falsy or raising = unhealthy.
+A predictor is a class built as ``Predictor(model_path, **config)`` (or ``Predictor(**config)``
+when its ``__init__`` takes no other positional argument, as Spell's ``BasePredictor``
+subclasses do: they find the model at ``/model`` or ``MODEL_PATH``) with
+``predict(self, payload)``: the decoded JSON body in, something JSON-serializable out.
+``health(self)`` is optional: falsy or raising = unhealthy. ``config`` is ``--config FILE``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
 import inspect
+import os
 import shutil
 import sys
 import tempfile
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +64,99 @@ def pick_class(module: Any, entrypoint: str, classname: str | None) -> type:
     return candidates[0]
 
 
-def construct(cls: type, model_path: str) -> Any:
-    """``cls(model_path)``, or ``cls()`` when its ``__init__`` takes no argument."""
-    params = [p for p in inspect.signature(cls).parameters.values()
-              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return cls(model_path) if params else cls()
+def _takes_model_path(cls: type, config: dict[str, Any]) -> bool:
+    """Whether ``__init__`` has a positional parameter left once ``config`` is given (Spell's
+    ``BasePredictor`` subclasses never get the path: they read ``/model``)."""
+    from spell.serving import BasePredictor
+
+    if issubclass(cls, BasePredictor):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in config
+               for p in inspect.signature(cls).parameters.values())
+
+
+def check_class(cls: type, config: dict[str, Any], where: str) -> None:
+    """What can be told without building it: ``predict`` is there and the ``--config`` keys
+    fit ``__init__``. A clear InvalidInput otherwise (`spell server serve --validate`)."""
+    from spell.serving import BasePredictor
+
+    predict = getattr(cls, "predict", None)
+    if not callable(predict) or (issubclass(cls, BasePredictor)
+                                 and predict is BasePredictor.predict):
+        raise InvalidInput(f"{where}: {cls.__name__} has no predict(self, payload) method")
+    args = ("model_path",) if _takes_model_path(cls, config) else ()
+    try:
+        inspect.signature(cls).bind(*args, **config)
+    except TypeError as exc:
+        keys = ", ".join(sorted(config)) or "none"
+        raise InvalidInput(f"{where}: {cls.__name__}.__init__ does not fit the --config keys "
+                           f"({keys}): {exc}") from None
+
+
+def construct(cls: type, model_path: str, config: dict[str, Any] | None = None) -> Any:
+    """``cls(model_path, **config)``, or ``cls(**config)`` when ``__init__`` takes no other
+    positional argument."""
+    config = config or {}
+    return cls(model_path, **config) if _takes_model_path(cls, config) else cls(**config)
+
+
+def takes_request(method: Any) -> bool:
+    """Whether ``method``'s first parameter is annotated as starlette's ``Request``: it gets
+    the raw request rather than the JSON body (Spell's predictors may ask for it)."""
+    from starlette.requests import Request
+
+    params = list(inspect.signature(method).parameters.values())
+    if not params:
+        return False
+    try:
+        annotation = typing.get_type_hints(method).get(params[0].name, params[0].annotation)
+    except Exception:  # an annotation that does not resolve: read it as written
+        annotation = params[0].annotation
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] == "Request"
+    return inspect.isclass(annotation) and issubclass(annotation, Request)
+
+
+# Every replica on a node points /model at its own model while its predictor is built; the
+# lock keeps two replicas starting at once from building on each other's model.
+_MODEL_LOCK = Path(tempfile.gettempdir()) / "spellray-model-mount.lock"
+
+
+@contextlib.contextmanager
+def model_mounted(model_dir: Path) -> Iterator[None]:
+    """While the predictor is built: ``MODEL_PATH`` is this replica's model folder (for the
+    replica's life), and ``/model`` points to it where the replica may make it (Spell's
+    predictors open ``/model/...`` in ``__init__``). ``/model`` is one path per node: a later
+    replica of another server re-points it, so read it in ``__init__``, or use
+    ``self.model_path(...)``."""
+    from spell.serving import MODEL_MOUNT
+
+    os.environ["MODEL_PATH"] = str(model_dir)
+    mount = Path(MODEL_MOUNT)
+    with open(_MODEL_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if mount.exists() and not mount.is_symlink():
+                raise PermissionError(f"{mount} is a real folder on this node")
+            link = mount.with_name(f".model-{os.getpid()}")
+            link.unlink(missing_ok=True)
+            link.symlink_to(model_dir, target_is_directory=True)
+            os.replace(link, mount)  # atomic: a reader sees the old model or the new one
+        except OSError as exc:
+            print(f"spellray: the model is at MODEL_PATH={model_dir}; {mount} cannot be made "
+                  f"here ({exc}); use self.model_path(...) or os.environ['MODEL_PATH']",
+                  flush=True)
+        yield
+
+
+def unmount_model(model_dir: Path) -> None:
+    """A replica going away takes ``/model`` with it, if it still points to its model."""
+    from spell.serving import MODEL_MOUNT
+
+    mount = Path(MODEL_MOUNT)
+    with contextlib.suppress(OSError):
+        if mount.is_symlink() and Path(os.readlink(mount)) == model_dir:
+            mount.unlink()
 
 
 class MLflowPredictor:

@@ -257,6 +257,8 @@ class Model(Base):
     name: Mapped[str] = mapped_column(String(100), index=True)
     version: Mapped[str] = mapped_column(String(50))
     resource: Mapped[str] = mapped_column(Text)
+    # `--file PATH[:MOUNT_PATH]`: [{"path", "mount_path"}]; None/empty: the whole resource.
+    files: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -46,6 +46,10 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _seconds(ms: int | None) -> float | None:
+    return ms / 1000 if ms else None
+
+
 def _not_found(name: str) -> NotFound:
     return NotFound(f"there is no model server {name}; spell server list shows them")
 
@@ -85,9 +89,11 @@ class ModelServerService:
             "model": f"{model.name}:{model.version}", "code_sha256": server.code_sha256,
             "entrypoint": server.entrypoint, "classname": server.classname,
             "token_hash": None if server.public else server.token_hash,
-            "batching": options.enable_batching, "max_batch_size": options.max_batch_size,
-            "request_timeout_s": options.request_timeout_ms / 1000
-            if options.request_timeout_ms else None,
+            "model_files": {f["path"]: f["mount_path"] for f in model.files or []},
+            "config": options.config,
+            "batching": options.batching, "max_batch_size": options.max_batch_size,
+            "batch_wait_s": _seconds(options.request_timeout_ms),
+            "answer_timeout_s": _seconds(options.answer_timeout_ms),
             # Changes with every update/start, so Serve redeploys (rolling) even when the
             # rest is as before: `spell server start` of a failed server tries again.
             "revision": server.updated_at.isoformat(),
@@ -137,11 +143,12 @@ class ModelServerService:
         environments.runtime_env(options.environment, self.ctx.abilities)
         if options.max_pods is not None and options.max_pods < options.min_pods:
             raise InvalidInput("--max-pods must be at least --min-pods")
-        if options.max_batch_size is not None and not options.enable_batching:
-            raise InvalidInput("--max-batch-size needs --enable-batching")
+        if options.max_batch_size is not None and not options.batching:
+            raise InvalidInput("--max-batch-size needs --enable-batching (or --request-timeout)")
         if entrypoint:
             CodeService(self.ctx).require(code_sha256, "the predictor's code package")
-        elif not self.ctx.storage.exists(join(model.resource, "MLmodel")):
+        elif not self.ctx.storage.exists(join(model.resource, "MLmodel")) and not any(
+                f.get("mount_path") == "MLmodel" for f in model.files or []):
             raise InvalidInput(f"model {model.name}:{model.version} has no MLmodel file, so the "
                                "built-in MLflow predictor cannot serve it; give a predictor "
                                "file: spell server serve MODEL:VERSION predictor.py")

@@ -9,10 +9,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spellray.errors import Conflict, InvalidInput, NotFound
-from spellray.schemas import Model, ModelRequest
+from spellray.schemas import Model, ModelFile, ModelRequest
 from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.services.links import resolve
+from spellray.storage.paths import join
 
 VERSION = re.compile(r"^v?(\d{1,9})$")
 
@@ -34,6 +35,7 @@ def normalize_version(version: str) -> str:
 
 def to_schema(model: db.Model) -> Model:
     return Model(name=model.name, version=model.version, resource=model.resource,
+                 files=[ModelFile.model_validate(f) for f in model.files or []],
                  created_at=model.created_at)
 
 
@@ -59,12 +61,14 @@ class ModelService:
             if "/" not in resource or not self.ctx.storage.exists(resource):
                 raise NotFound(f"there is no {request.resource} in storage to make a model of "
                                "(`spell ls` shows what there is; e.g. runs/42/model)")
+            self._check_files(request, resource)
             version = normalize_version(request.version) if request.version else None
             if version is None:
                 versions = session.scalars(select(db.Model.version)
                                            .where(db.Model.name == request.name)).all()
                 version = f"v{max((int(v[1:]) for v in versions), default=0) + 1}"
-            model = db.Model(name=request.name, version=version, resource=resource)
+            model = db.Model(name=request.name, version=version, resource=resource,
+                             files=[f.model_dump() for f in request.files] or None)
             session.add(model)
             try:
                 session.commit()
@@ -72,6 +76,16 @@ class ModelService:
                 raise Conflict(f"model {request.name}:{version} exists already; give another "
                                "version, or none for the next one") from None
             return to_schema(model)
+
+    def _check_files(self, request: ModelRequest, resource: str) -> None:
+        """Every ``--file`` is in the resource, and no two land on one path."""
+        mounts = [f.mount_path for f in request.files]
+        if len(set(mounts)) != len(mounts):
+            raise InvalidInput("two --file options name the same MOUNT_PATH; give each its own")
+        for entry in request.files:
+            if not self.ctx.storage.exists(join(resource, entry.path)):
+                raise NotFound(f"--file {entry.path}: there is no such file in {resource} "
+                               f"(`spell ls {resource}` shows what there is)")
 
     def list(self) -> list[Model]:
         with self.ctx.sessions() as session:
