@@ -152,7 +152,10 @@ def start_ray_head(settings: Settings) -> int:
     if settings.ray_num_cpus is not None:
         args += ["--num-cpus", str(settings.ray_num_cpus)]
     log = settings.log_dir / "ray-head.log"
-    process = _spawn(args, log)
+    # Ray 2.60 turns token auth on for `ray start` whenever ~/.ray/auth_token exists, and any
+    # earlier local `ray.init()` on this machine writes one; the embedded head listens on
+    # 127.0.0.1 only, so its mode is set here rather than left to what else ran on the machine.
+    process = _spawn(args, log, env={"RAY_AUTH_MODE": "disabled"})
     _wait_until(lambda: ray_reachable(settings.ray_address), process, "the local Ray head", log)
     return process.pid
 

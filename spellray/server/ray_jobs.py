@@ -50,7 +50,8 @@ def _about(text: str, marker: str) -> str:
 RAY_REQUEST_TIMEOUT = 60
 
 # How long a submission waits for the job agent of a Ray head that is still starting.
-AGENT_WAIT_SECONDS = 30
+# 90 s: on a loaded 2-core node a fresh head's job agent has been seen to take over 30 s.
+AGENT_WAIT_SECONDS = 90
 
 
 class RayJobs:

@@ -15,6 +15,12 @@ def test_first_use_starts_ray_and_server_stop_ends_both(tmp_path: Path, project:
     address = f"http://127.0.0.1:{free_port()}"
     spell = make_spell(tmp_path, address)
     spell.extra_env.update(SPELLRAY_RAY_GCS_PORT=str(free_port()), SPELLRAY_RAY_NUM_CPUS="2")
+    # A user who once ran ray.init() here has ~/.ray/auth_token, which makes Ray 2.60's
+    # `ray start` turn token auth on unless told otherwise.
+    user_home = tmp_path / "user-home"
+    (user_home / ".ray").mkdir(parents=True)
+    (user_home / ".ray" / "auth_token").write_text("a-token-from-an-earlier-ray-init")
+    spell.extra_env["HOME"] = str(user_home)
     try:
         done = spell("run", "python train.py", cwd=project)  # no `server start` first
         assert done.returncode == 0, done.stderr
