@@ -2,7 +2,8 @@
 mounts and TensorBoard folders name it (``-m runs/414/ckpt.pth:/spell/checkpoints/ckpt.pth``).
 Here many runs share a node, each in a folder of its own, so:
 
-- a mount path under ``/spell/`` names a place in the run's working folder (``in_workdir``),
+- a mount path under ``/spell/`` names a place in the run's working folder
+  (``storage.mounts.in_spell_folder``),
   on every node: what lands there is the run's own, and what the run writes there is an
   output like any other;
 - where the node allows it, the user's command runs in a private mount namespace of its own
@@ -19,29 +20,17 @@ group, so SIGTERM and SIGKILL of the group reach the user's processes as without
 from __future__ import annotations
 
 import os
-import posixpath
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-SPELL_ROOT = PurePosixPath("/spell")
+from spellray.storage.mounts import SPELL_ROOT
 
 # Run by /bin/sh inside the new namespace: $0 is the run's folder, "$@" the user's shell and
 # command. mount(8) of a bind in a private namespace is seen by this process tree only.
 _SETUP = 'mount --bind "$0" /spell && cd /spell && exec "$@"'
-
-
-def in_workdir(path: str) -> str | None:
-    """Where a ``/spell`` path is in the run's working folder ("" for ``/spell`` itself), or
-    None for a path that is not under ``/spell``."""
-    clean = PurePosixPath(posixpath.normpath(path))
-    if clean == SPELL_ROOT:
-        return ""
-    if clean.is_relative_to(SPELL_ROOT):
-        return clean.relative_to(SPELL_ROOT).as_posix()
-    return None
 
 
 @dataclass(frozen=True)

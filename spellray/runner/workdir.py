@@ -12,9 +12,9 @@ from typing import Protocol
 
 from spellray.errors import InvalidInput
 from spellray.runner.command import Command
-from spellray.runner.spell_folder import in_workdir
 from spellray.runner.spell_folder import prepare as prepare_spell_folder
 from spellray.storage.code_package import changed_files, file_crc32, unpack
+from spellray.storage.mounts import in_spell_folder
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
 
@@ -100,7 +100,7 @@ class WorkDir:
         uploads/data:/data`): without a container there is no per-run place for it, so two
         runs on a node that mount at the same place collide (the second fails, clearly),
         and what is written there is not an output; it is removed when the run ends."""
-        if (inside := in_workdir(path)) is not None:
+        if (inside := in_spell_folder(path)) is not None:
             if not inside:
                 raise InvalidInput(f"cannot mount at {path}: /spell is the run's working "
                                    "folder itself; mount under it, such as /spell/data")

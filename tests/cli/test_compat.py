@@ -77,3 +77,17 @@ def test_describe_follow_of_an_ended_search_exits_for_its_outcome(
     assert spell("hyper", "describe", str(failed["id"])).returncode == OK
     assert spell("hyper", "describe", "99999", "--follow").returncode == 5  # not found
     assert spell("hyper", "grid", "--follow", "-f", "echo").returncode == USAGE  # no -f
+
+
+def test_spell_mount_paths_are_checked_at_submission(spell, tmp_path: Path) -> None:
+    (tmp_path / "ckpt.pth").write_text("w\n")
+    assert spell("upload", str(tmp_path / "ckpt.pth"), "--name", "compat-ckpt").returncode == OK
+    before = spell("ps").stdout
+    for mounts, message in (
+            (["-m", "uploads/compat-ckpt:/spell"], "mount under it, such as /spell/data"),
+            (["-m", "uploads/compat-ckpt:/spell/ckpt", "-m", "uploads/compat-ckpt:ckpt"],
+             "two mounts overlap at ckpt")):
+        done = spell("run", *mounts, "echo hi", cwd=tmp_path)
+        assert done.returncode == ERROR, done.stderr
+        assert message in one_error_line(done)
+    assert spell("ps").stdout == before  # refused before a run was made

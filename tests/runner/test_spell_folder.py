@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from spellray.runner.spell_folder import in_workdir, prepare
+from spellray.runner.spell_folder import prepare
 from spellray.runner.workdir import WorkDir
+from spellray.storage.mounts import in_spell_folder
 from spellray.storage.store import Storage
 from tests.helpers import wait_for
 from tests.runner.test_workdir import Lines
@@ -36,11 +37,11 @@ def workdir(tmp_path: Path, storage: Storage, name: str = "run", run_id: int = 7
 
 
 def test_spell_paths_are_places_in_the_working_folder() -> None:
-    assert in_workdir("/spell/checkpoints/ckpt.pth") == "checkpoints/ckpt.pth"
-    assert in_workdir("/spell/a/../b/") == "b"
-    assert in_workdir("/spell") == "" and in_workdir("/spell/") == ""
-    assert in_workdir("/spellbook/x") is None and in_workdir("/data") is None
-    assert in_workdir("/spell/../etc") is None and in_workdir("checkpoints") is None
+    assert in_spell_folder("/spell/checkpoints/ckpt.pth") == "checkpoints/ckpt.pth"
+    assert in_spell_folder("/spell/a/../b/") == "b"
+    assert in_spell_folder("/spell") == "" and in_spell_folder("/spell/") == ""
+    assert in_spell_folder("/spellbook/x") is None and in_spell_folder("/data") is None
+    assert in_spell_folder("/spell/../etc") is None and in_spell_folder("checkpoints") is None
 
 
 def test_off_mounts_spell_paths_in_the_folder_and_says_why_once(
