@@ -2,10 +2,9 @@
 mounts and TensorBoard folders name it (``-m runs/414/ckpt.pth:/spell/checkpoints/ckpt.pth``).
 Here many runs share a node, each in a folder of its own, so:
 
-- a mount path under ``/spell/`` names a place in the run's working folder
-  (``storage.mounts.in_spell_folder``),
-  on every node: what lands there is the run's own, and what the run writes there is an
-  output like any other;
+- a mount path under ``/spell/`` names a place in the run's working folder, on every node
+  (``storage.mounts.in_spell_folder``): what lands there is the run's own, and what the run
+  writes there is an output like any other;
 - where the node allows it, the user's command runs in a private mount namespace of its own
   in which the run's folder is bind-mounted on ``/spell`` and is the working directory, so
   ``/spell/...`` in the user's code works, each run seeing its own (``prepare``). Where it
