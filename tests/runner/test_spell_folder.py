@@ -123,3 +123,17 @@ def test_sigterm_reaches_the_command_through_the_namespace(
                       "sleep 600 & wait", {})
     assert code == 143 and folder.command.ended()
     assert relayed == [b"started\n", b"got TERM in /spell\n"]
+
+
+@pytest.mark.skipif(bool(NAMESPACE.unavailable), reason="no mount namespace on this node")
+def test_sigkill_reaches_a_command_that_ignores_sigterm(storage: Storage,
+                                                        tmp_path: Path) -> None:
+    folder, _ = workdir(tmp_path, storage)
+
+    def relay(line: bytes) -> None:
+        if line == b"started\n":
+            folder.command.kill()  # what the runner does once the grace is over
+
+    folder.log.write = relay  # type: ignore[method-assign]
+    code = folder.run("trap '' TERM; echo started; sleep 600", {})
+    assert code == 128 + 9 and folder.command.ended()
