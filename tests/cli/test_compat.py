@@ -24,11 +24,19 @@ def spell(rayless_server: RaylessServer):
     return run
 
 
-def searches(server: RaylessServer) -> list[dict]:
-    response = httpx.get(f"{server.url}/api/hyper", params={"archived": True}, timeout=30,
+def get(server: RaylessServer, path: str, **params: object) -> dict:
+    response = httpx.get(f"{server.url}{path}", params=params, timeout=30,
                          headers={"Authorization": f"Bearer {server.token}"})
     response.raise_for_status()
-    return response.json()["searches"]
+    return response.json()
+
+
+def searches(server: RaylessServer) -> list[dict]:
+    return get(server, "/api/hyper", archived=True)["searches"]
+
+
+def run_count(server: RaylessServer) -> int:
+    return get(server, "/api/runs", limit=1)["total"]
 
 
 def test_jupyter_with_spells_flags_says_not_built_yet(spell) -> None:
@@ -41,15 +49,16 @@ def test_jupyter_with_spells_flags_says_not_built_yet(spell) -> None:
         assert done.stdout == ""
 
 
-def test_python2_is_refused_before_anything_runs(spell, tmp_path: Path) -> None:
-    before = spell("ps").stdout
+def test_python2_is_refused_before_anything_runs(spell, rayless_server: RaylessServer,
+                                                tmp_path: Path) -> None:
+    before = run_count(rayless_server)
     (tmp_path / "opts.yaml").write_text("python2: true\ncommand: python t.py\n")
     for args in (("run", "--python2", "python t.py"),
                  ("run", "--from-file", str(tmp_path / "opts.yaml"))):
         done = spell(*args, cwd=tmp_path)
         assert done.returncode == ERROR, (args, done.stderr)
         assert "Python 2 reached its end of life" in one_error_line(done)
-    assert spell("ps").stdout == before  # nothing uploaded, nothing created
+    assert run_count(rayless_server) == before  # nothing created
 
 
 @pytest.mark.parametrize("flag", ["-r", "--parallel-runs", "--parallel"])
@@ -79,10 +88,11 @@ def test_describe_follow_of_an_ended_search_exits_for_its_outcome(
     assert spell("hyper", "grid", "--follow", "-f", "echo").returncode == USAGE  # no -f
 
 
-def test_spell_mount_paths_are_checked_at_submission(spell, tmp_path: Path) -> None:
+def test_spell_mount_paths_are_checked_at_submission(spell, rayless_server: RaylessServer,
+                                                     tmp_path: Path) -> None:
     (tmp_path / "ckpt.pth").write_text("w\n")
     assert spell("upload", str(tmp_path / "ckpt.pth"), "--name", "compat-ckpt").returncode == OK
-    before = spell("ps").stdout
+    before = run_count(rayless_server)
     for mounts, message in (
             (["-m", "uploads/compat-ckpt:/spell"], "mount under it, such as /spell/data"),
             (["-m", "uploads/compat-ckpt:/spell/ckpt", "-m", "uploads/compat-ckpt:ckpt"],
@@ -90,4 +100,4 @@ def test_spell_mount_paths_are_checked_at_submission(spell, tmp_path: Path) -> N
         done = spell("run", *mounts, "echo hi", cwd=tmp_path)
         assert done.returncode == ERROR, done.stderr
         assert message in one_error_line(done)
-    assert spell("ps").stdout == before  # refused before a run was made
+    assert run_count(rayless_server) == before  # refused before a run was made
