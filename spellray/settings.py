@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
     # Ray Serve's HTTP proxy (model servers), bound to 127.0.0.1 on this port when spellray
     # starts Serve; a Serve already running keeps its own port (the server asks it).
     serve_port: int = 8000
+    # Spell's /spell folder (runner/spell_folder.py): ``auto`` runs each command in a private
+    # mount namespace with its run's folder on /spell where the node allows it; ``off`` never.
+    # Read by the runner on each node (set it in the nodes' environment, or per run with -e).
+    spell_folder: Literal["auto", "off"] = "auto"
 
     @property
     def state_file(self) -> Path:

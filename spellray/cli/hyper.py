@@ -4,16 +4,14 @@ download-metrics."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from spellray.cli import exit_codes
+from spellray.cli import exit_codes, hyper_trials
 from spellray.cli import run_flags as flags
+from spellray.cli.hyper_trials import space
 from spellray.cli.output import ago, console, err, styled_status
-
-if TYPE_CHECKING:
-    from spellray.schemas import HyperSearch
 
 app = typer.Typer(help="Hyperparameter searches: one run per trial, on Ray Tune.",
                   no_args_is_help=True)
@@ -24,6 +22,8 @@ NumRuns = Annotated[int, typer.Option("--num-runs", "-n", help="How many trials"
 Metric = Annotated[str | None, typer.Option("--metric", help="The metric that judges trials")]
 Mode = Annotated[str, typer.Option("--mode", help="max or min: which way is better")]
 EarlyStop = Annotated[bool, typer.Option("--early-stop", help="Stop poor trials early (ASHA on --metric)")]  # noqa: E501
+# No -f: Spell's run options use it for --force.
+Follow = Annotated[bool, typer.Option("--follow", help="Show the trials live until the search ends; exit 0 only if every trial completed")]  # noqa: E501
 MaxConcurrent = Annotated[int | None, typer.Option("--max-concurrent", help="At most this many trials at once")]  # noqa: E501
 # Everything after the command's first word belongs to the command, as with spell run.
 _COMMAND_LAST = {"allow_interspersed_args": False}
@@ -37,7 +37,7 @@ def _client() -> Any:
 
 
 def _start(kind: str, command: list[str], params: list[str], json_params: list[str],
-           options: dict[str, Any], run: dict[str, Any]) -> int:
+           options: dict[str, Any], run: dict[str, Any], follow: bool = False) -> int:
     from spellray.cli.runs import command_text, pairs
     from spellray.client.environment import build_environment
     from spellray.client.hyper import param_specs
@@ -67,6 +67,9 @@ def _start(kind: str, command: list[str], params: list[str], json_params: list[s
         code_dir=None if run["github_url"] else Path.cwd(), stop_conditions=stop_conditions,
         mounts=run.pop("mount"), labels=run.pop("label"), env=pairs(run.pop("env"), "-e"),
         timeout_minutes=run.pop("timeout"), **options, **run)
+    if follow:
+        err.print(f"search {search.id} started · stop: spell hyper stop {search.id}")
+        return hyper_trials.follow(_client(), search.id)
     console.print(f"search {search.id} started · its runs: spell hyper describe {search.id} · "
                   f"stop: spell hyper stop {search.id}")
     return exit_codes.COMPLETE
@@ -77,12 +80,12 @@ def _start(kind: str, command: list[str], params: list[str], json_params: list[s
 def grid(
     command: Command, param: Params = [], json_param: JsonParams = [],  # noqa: B006
     metric: Metric = None, mode: Mode = "max", early_stop: EarlyStop = False,
-    max_concurrent: MaxConcurrent = None, **run: Any,
+    max_concurrent: MaxConcurrent = None, follow: Follow = False, **run: Any,
 ) -> int:
     """One run per combination: spell hyper grid --param rate=0.1,1 "python t.py --rate :rate:"."""
     return _start("grid", command, param, json_param,
                   {"metric": metric, "mode": mode, "early_stop": early_stop,
-                   "max_concurrent": max_concurrent}, run)
+                   "max_concurrent": max_concurrent}, run, follow)
 
 
 @app.command(context_settings=_COMMAND_LAST)
@@ -90,12 +93,13 @@ def grid(
 def random(
     command: Command, num_runs: NumRuns, param: Params = [],  # noqa: B006
     json_param: JsonParams = [], metric: Metric = None, mode: Mode = "max",  # noqa: B006
-    early_stop: EarlyStop = False, max_concurrent: MaxConcurrent = None, **run: Any,
+    early_stop: EarlyStop = False, max_concurrent: MaxConcurrent = None,
+    follow: Follow = False, **run: Any,
 ) -> int:
     """N runs with values drawn from lists or MIN:MAX[:linear|log|reverse_log[:int|float]]."""
     return _start("random", command, param, json_param,
                   {"num_runs": num_runs, "metric": metric, "mode": mode,
-                   "early_stop": early_stop, "max_concurrent": max_concurrent}, run)
+                   "early_stop": early_stop, "max_concurrent": max_concurrent}, run, follow)
 
 
 @app.command(context_settings=_COMMAND_LAST)
@@ -103,25 +107,17 @@ def random(
 def bayesian(
     command: Command, num_runs: NumRuns,
     metric: Annotated[str, typer.Option("--metric", help="The metric to optimize")],
-    parallel: Annotated[int, typer.Option("--parallel", "-r", help="Trials at once")] = 1,
+    # Spell's name is --parallel-runs; spellray's --parallel is kept.
+    parallel: Annotated[int, typer.Option("--parallel-runs", "--parallel", "-r", help="Trials at once")] = 1,  # noqa: E501
     aggregation: Annotated[str, typer.Option("--metric-agg", "-a", help="avg, min, max or last of the metric's series")] = "last",  # noqa: E501
     param: Params = [], json_param: JsonParams = [],  # noqa: B006
-    mode: Mode = "max", early_stop: EarlyStop = False, **run: Any,
+    mode: Mode = "max", early_stop: EarlyStop = False, follow: Follow = False, **run: Any,
 ) -> int:
     """N runs chosen by Optuna (Ray Tune's OptunaSearch) to make --metric best."""
     return _start("bayesian", command, param, json_param,
                   {"num_runs": num_runs, "parallel": parallel, "metric": metric,
-                   "aggregation": aggregation, "mode": mode, "early_stop": early_stop}, run)
-
-
-def _space(search: HyperSearch) -> str:
-    parts = []
-    for p in search.params:
-        if p.values is not None:
-            parts.append(f"{p.name}={','.join(p.values)}")
-        else:
-            parts.append(f"{p.name}={p.min:g}:{p.max:g}:{p.scale}:{p.type}")
-    return " ".join(parts)
+                   "aggregation": aggregation, "mode": mode, "early_stop": early_stop}, run,
+                  follow)
 
 
 @app.command("list")
@@ -136,45 +132,20 @@ def list_searches(
         table.add_column(column, overflow="fold")
     for search in _client().hyper.list(archived=all_).searches:
         table.add_row(str(search.id), search.kind, styled_status(search.status),
-                      str(len(search.run_ids)), _space(search), ago(search.created_at))
+                      str(len(search.run_ids)), space(search), ago(search.created_at))
     console.print(table)
 
 
 @app.command()
-def describe(search_id: Annotated[int, typer.Argument(help="Search number")]) -> None:
+def describe(
+    search_id: Annotated[int, typer.Argument(help="Search number")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Show the trials live until the search ends; exit 0 only if every trial completed")] = False,  # noqa: E501
+) -> int:
     """A search and its runs, best first when it has a metric."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    client = _client()
-    search = client.hyper.get(search_id)
-    reason = f" ({search.status_reason})" if search.status_reason else ""
-    console.print(f"[bold]Search[/]   {search.id} · {search.kind} · "
-                  f"{styled_status(search.status)}{reason}")
-    console.print(f"[bold]Command[/]  {escape(search.command)}")
-    console.print(f"[bold]Params[/]   {escape(_space(search))}")
-    if search.metric:
-        console.print(f"[bold]Metric[/]   {search.metric} ({search.aggregation}, "
-                      f"{search.mode}){' · early stop' if search.early_stop else ''}")
-    names = [p.name for p in search.params]
-    table = Table(box=None, header_style="bold")
-    for column in ("RUN", "STATUS", *names, *([search.metric] if search.metric else [])):
-        table.add_column(column)
-    rows = []
-    for run_id in search.run_ids:
-        run = client.runs.get(run_id)
-        value = client.metrics.score(run_id, search.metric, search.aggregation) \
-            if search.metric else None
-        rows.append((value, run))
-    if search.metric:  # best first; trials without the metric last
-        rows.sort(key=lambda r: (r[0] is None, -(r[0] or 0) if search.mode == "max"
-                                 else (r[0] or 0)))
-    for value, run in rows:
-        table.add_row(str(run.id), styled_status(run.status.value),
-                      *[run.params.get(n, "") for n in names],
-                      *([f"{value:.6g}" if value is not None else "-"] if search.metric
-                        else []))
-    console.print(table)
+    if follow:
+        return hyper_trials.follow(_client(), search_id)
+    hyper_trials.describe(_client(), search_id)
+    return exit_codes.COMPLETE
 
 
 def _action(search_id: int, action: str) -> int:

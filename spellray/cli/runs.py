@@ -107,6 +107,7 @@ def run(
     background: Annotated[bool, typer.Option("--background", "-b", help="Print the run number and return")] = False,  # noqa: E501
     force: flags.Force = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    python2: Annotated[bool, typer.Option("--python2", help="Spell's Python 2 runs: refused, Python 2 is gone (port the code to Python 3)")] = False,  # noqa: E501
 ) -> int:
     """Run a command on the cluster: spell run "python train.py"."""
     from spellray.cli.run_options import merge_options, save_options
@@ -114,6 +115,10 @@ def run(
     from spellray.errors import InvalidInput
 
     o = merge_options(ctx, from_file)
+    if o.pop("python2"):  # Spell's flag, on the command line or in --from-file
+        raise InvalidInput("--python2 is refused: Python 2 reached its end of life in 2020 and "
+                           "Ray runs Python 3 only; port the code to Python 3 and run it "
+                           "without --python2")
     if save_command is not None:
         save_options(save_command, o)
         err.print(f"[dim]options saved to {save_command}; rerun: spell run --from-file "

@@ -10,7 +10,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 # Seconds the user's command gets between SIGTERM and SIGKILL when the run is stopped.
@@ -24,12 +24,14 @@ class Command:
         self.stopping = False
 
     def run(self, command: str, cwd: Path, env: dict[str, str],
-            write: Callable[[bytes], None]) -> int:
+            write: Callable[[bytes], None], prefix: Sequence[str] = ()) -> int:
         """Run ``command`` to its end, handing each line of its output to ``write``; its exit
-        code, 128 + N when signal N ended it (the shell's convention)."""
+        code, 128 + N when signal N ended it (the shell's convention). ``prefix`` goes before
+        the shell (the /spell namespace: runner/spell_folder.py); it must ``exec`` the shell,
+        so the process started here is the user's and the group's signals reach it."""
         shell = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
         self.child = subprocess.Popen(
-            [shell, "-c", command], cwd=cwd, stdout=subprocess.PIPE,
+            [*prefix, shell, "-c", command], cwd=cwd, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **env},
         )
         if self.stopping:  # stopped while it was being started

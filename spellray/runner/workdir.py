@@ -10,8 +10,11 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
+from spellray.errors import InvalidInput
 from spellray.runner.command import Command
+from spellray.runner.spell_folder import prepare as prepare_spell_folder
 from spellray.storage.code_package import changed_files, file_crc32, unpack
+from spellray.storage.mounts import in_spell_folder
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
 
@@ -40,6 +43,9 @@ class WorkDir:
         self.mounted: list[dict] = []
         self.outside_mounts: list[Path] = []  # absolute -m paths, removed at cleanup
         self.command = Command()
+        # Whether this folder's run() says in the log that /spell is unavailable: once per
+        # run, so a distributed run's ranks other than 0 keep quiet.
+        self.announce = True
 
     def fetch_code(self, record: dict) -> None:
         """Put the run's code (its git commit or code package) in the folder."""
@@ -65,13 +71,19 @@ class WorkDir:
         settings = get_settings()
         cache = NodeCache(settings.resolved_cache_dir(), settings.cache_limit_bytes)
         for mount in mounts:
-            dest = Path(mount["path"])
-            result = materialize(self.storage, mount["resolved"],
-                                 dest if dest.is_absolute() else self.path / dest, cache)
-            if dest.is_absolute():
-                self.outside_mounts.append(dest)
+            dest = self._mount_dest(mount["path"])
+            try:
+                result = materialize(self.storage, mount["resolved"], dest, cache)
+            except InvalidInput as exc:
+                if dest.is_relative_to(self.path):
+                    raise
+                raise InvalidInput(f"{exc.message} (absolute mount paths are shared by the "
+                                   "runs on a node: mount under /spell/ or at a relative "
+                                   "path to give the run its own)") from None
+            if dest.is_relative_to(self.path):
+                self.mount_paths.add(dest.relative_to(self.path).as_posix())
             else:
-                self.mount_paths.add(dest.as_posix())
+                self.outside_mounts.append(dest)
             self.mounted.append({"resource": mount["resource"], "path": mount["path"],
                                  "files": result.files, "bytes": result.bytes,
                                  "bytes_downloaded": result.bytes_downloaded,
@@ -81,9 +93,32 @@ class WorkDir:
                           f"({result.files} files, {result.bytes_downloaded} bytes downloaded "
                           f"in {result.seconds:.2f} s)")
 
+    def _mount_dest(self, path: str) -> Path:
+        """Where a mount path is on this node. Relative paths and paths under /spell/ (Spell's
+        working folder) are in the run's folder: the run's own, never another's. Any other
+        absolute path is made on the node itself, as Spell's users mean it (`-m
+        uploads/data:/data`): without a container there is no per-run place for it, so two
+        runs on a node that mount at the same place collide (the second fails, clearly),
+        and what is written there is not an output; it is removed when the run ends."""
+        if (inside := in_spell_folder(path)) is not None:
+            if not inside:
+                raise InvalidInput(f"cannot mount at {path}: /spell is the run's working "
+                                   "folder itself; mount under it, such as /spell/data")
+            return self.path / inside
+        dest = Path(path)
+        return dest if dest.is_absolute() else self.path / dest
+
     def run(self, command: str, env: dict[str, str]) -> int:
-        """Run the command in the folder, its output into the log; its exit code."""
-        return self.command.run(command, self.path, env, self.log.write)
+        """Run the command in the folder, its output into the log; its exit code. Where the
+        node allows it the folder is /spell for the command (runner/spell_folder.py)."""
+        from spellray.settings import get_settings
+
+        folder = prepare_spell_folder(self.path, get_settings().spell_folder)
+        if folder.unavailable and self.announce:
+            self.log.line(f"spellray: /spell paths are not available to this run: "
+                          f"{folder.unavailable}. Its working folder is {self.path}; "
+                          "-m mounts under /spell/ are there.")
+        return self.command.run(command, self.path, env, self.log.write, folder.prefix)
 
     def save_outputs(self, prefix: str = "") -> list[str]:
         """Upload what the command made or changed to ``runs/<id>/<prefix>``; the paths as

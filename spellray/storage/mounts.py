@@ -4,17 +4,21 @@ The mount is a real directory tree whose files are symlinks, one per file: to th
 itself on local storage (no copy), to the node cache's copy on remote storage. Per-file links
 rather than one link to the folder, so a file the run creates inside the mount lands in the
 working directory, never in storage or the cache.
+
+A mount path under ``/spell/`` (Spell's working folder) is a place in the run's working folder
+(``in_spell_folder``): the runner mounts it there, the server checks overlaps by it.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from spellray.errors import InvalidInput, NotFound
 from spellray.storage.cache import NodeCache
@@ -22,6 +26,19 @@ from spellray.storage.paths import clean_resource_path
 from spellray.storage.store import Entry, Storage
 
 DOWNLOAD_WORKERS = 8
+# Spell's working folder: paths under it are in the run's own folder (runner/spell_folder.py).
+SPELL_ROOT = PurePosixPath("/spell")
+
+
+def in_spell_folder(path: str) -> str | None:
+    """Where a ``/spell`` path is in the run's working folder ("" for ``/spell`` itself), or
+    None for a path that is not under ``/spell``."""
+    clean = PurePosixPath(posixpath.normpath(path))
+    if clean == SPELL_ROOT:
+        return ""
+    if clean.is_relative_to(SPELL_ROOT):
+        return clean.relative_to(SPELL_ROOT).as_posix()
+    return None
 
 
 @dataclass(frozen=True)

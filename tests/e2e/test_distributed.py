@@ -54,14 +54,16 @@ def log_of(spell: Spell, run_id: int) -> str:
 
 
 def rank_processes(run_id: int) -> list[psutil.Process]:
-    """The user's commands still running for ``run_id`` (their cwd is a rank's folder)."""
+    """The user's commands still running for ``run_id``: their environment names the run and
+    a rank (their cwd says nothing: in the /spell namespace it is /spell)."""
     found = []
     for process in psutil.process_iter():
         try:
-            if f"spellray-run-{run_id}-rank-" in process.cwd():
-                found.append(process)
+            env = process.environ()
         except (psutil.Error, OSError):
             continue
+        if env.get("SPELLRAY_RUN_ID") == str(run_id) and "RANK" in env:
+            found.append(process)
     return found
 
 
@@ -154,6 +156,7 @@ def test_ranks_wait_for_room_saying_what_is_missing_and_kill_ends_them(spell: Sp
     assert spell("kill", str(blocker)).returncode == 0
     wait_for(lambda: "[rank 1] tick 1" in (text := log_of(spell, run_id))
              and "[rank 0] tick 1" in text, timeout=120, what="both ranks to run")
+    assert len(rank_processes(run_id)) >= 2  # what the check below looks for is findable
     assert spell("kill", str(run_id)).returncode == 0
     assert spell.wait_status(run_id, "killed")["status"] == "killed"
     wait_for(lambda: not rank_processes(run_id), timeout=60, what="every rank to end")

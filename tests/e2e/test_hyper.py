@@ -207,3 +207,21 @@ def test_early_stop_ends_a_poor_trial_and_max_concurrent_holds(spell: Spell,
 
 def accuracy_like(spell: Spell, run_id: int, name: str) -> list[dict]:
     return spell.api("GET", f"/api/runs/{run_id}/metrics/{name}").json()["values"]
+
+
+def test_grid_follow_exits_as_its_worst_trial(spell: Spell, tmp_path: Path) -> None:
+    done = spell("hyper", "grid", "--follow", "--param", "code=0,3", "exit :code:",
+                 cwd=tmp_path)
+    # A trial failed: the search exits as `spell run` does for a failed run.
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    search_id = int(done.stderr.split("search ")[1].split()[0])
+    shown = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert f"search {search_id} complete: 1 of 2 trials complete" in done.stderr, shown
+    ended = search(spell, search_id)
+    runs = {spell.run_info(r)["params"]["code"]: spell.run_info(r) for r in ended["run_ids"]}
+    assert runs["0"]["status"] == "complete" and runs["3"]["status"] == "failed", runs
+    table = done.stdout.split("RUN", 1)[1]  # the live table's last state
+    assert all(str(r["id"]) in table for r in runs.values()), shown
+    assert "failed" in table and "complete" in table, shown
+    again = spell("hyper", "describe", str(search_id), "--follow")  # ended: returns at once
+    assert again.returncode == 3 and "1 of 2 trials complete" in again.stderr, again.stderr

@@ -56,6 +56,7 @@ class RankProcess:
         self.log = LineBuffer()
         folder = Path(tempfile.mkdtemp(prefix=f"spellray-run-{run_id}-rank-{rank}-"))
         self.workdir = WorkDir(folder, Storage(storage_uri, get_settings()), run_id, self.log)
+        self.workdir.announce = rank == 0  # one note about /spell per run, not per rank
         self.metrics_file = self.workdir.metrics_file
         self._metrics_offset = 0
         self.exit_code: int | None = None
