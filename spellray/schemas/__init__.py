@@ -67,6 +67,12 @@ from spellray.schemas.runs import (
     StatusReport,
     validate_label,
 )
+from spellray.schemas.workflows import (
+    Workflow,
+    WorkflowList,
+    WorkflowRepo,
+    WorkflowRequest,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -118,5 +124,9 @@ __all__ = [
     "TrackingInfo",
     "TrialStart",
     "UiLogin",
+    "Workflow",
+    "WorkflowList",
+    "WorkflowRepo",
+    "WorkflowRequest",
     "validate_label",
 ]
