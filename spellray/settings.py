@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Ray Serve's HTTP proxy (model servers), bound to 127.0.0.1 on this port when spellray
     # starts Serve; a Serve already running keeps its own port (the server asks it).
     serve_port: int = 8000
+    # Spell's variable, set inside a workflow's manager and its runs (not SPELLRAY_ prefixed).
+    workflow_id: int | None = Field(default=None, validation_alias="SPELL_WORKFLOW_ID")
 
     @property
     def state_file(self) -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 from spellray.client._http import ResourceGroup
 from spellray.client._run_request import build_run_request, upload_code
 from spellray.schemas import EnvironmentLog, LogChunk, OutputFile, Run, RunList, RunRequest
+from spellray.settings import get_settings
 
 
 class Runs(ResourceGroup):
@@ -33,8 +34,12 @@ class Runs(ResourceGroup):
         run that is active or complete is returned instead of a new one.
         ``stop_conditions`` are ``"METRIC OP VALUE[:MIN_INDEX]"``
         (spellray.schemas.stop_conditions): the run stops, saving outputs, when one is met.
-        The options are those of
+        Inside a workflow's manager, ``commit_label`` runs on the snapshot its `--repo
+        LABEL=...` named, and a run given no code gets none (an empty working folder), as
+        on Spell. The options are those of
         ``spellray.client._run_request.build_run_request``."""
+        if "code" not in options and "code_dir" not in options and get_settings().workflow_id:
+            options["code_dir"] = None
         body = self.build_request(command, **options)
         return Run.model_validate(self._api.request("POST", "/api/runs",
                                                     json=body.model_dump(mode="json")))
