@@ -7,7 +7,17 @@ import sys
 
 import typer
 
-from spellray.cli import cluster, hyper, metrics, model_servers, models, resources, runs, server
+from spellray.cli import (
+    cluster,
+    hyper,
+    metrics,
+    model_servers,
+    models,
+    resources,
+    runs,
+    server,
+    workflows,
+)
 
 app = typer.Typer(
     name="spell",
@@ -24,6 +34,7 @@ app.add_typer(hyper.app, name="hyper")
 models.register(app)
 app.add_typer(model_servers.legacy, name="model-servers")
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(workflows.app, name="workflow")
 
 
 def main() -> None:

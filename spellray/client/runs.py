@@ -9,7 +9,16 @@ from typing import Any
 
 from spellray.client._http import ResourceGroup
 from spellray.client._run_request import build_run_request, upload_code
-from spellray.schemas import EnvironmentLog, LogChunk, OutputFile, Run, RunList, RunRequest
+from spellray.schemas import (
+    EnvironmentLog,
+    LogChunk,
+    OutputFile,
+    Run,
+    RunList,
+    RunRequest,
+    RunStatus,
+    StatusReport,
+)
 from spellray.settings import get_settings
 
 
@@ -87,6 +96,13 @@ class Runs(ResourceGroup):
 
     def stop(self, run_id: int) -> Run:
         return Run.model_validate(self._api.request("POST", f"/api/runs/{run_id}/stop"))
+
+    def report(self, run_id: int, status: RunStatus, reason: str | None = None,
+               exit_code: int | None = None) -> Run:
+        """Report a run's status, as its runner does (a --local workflow manager's CLI)."""
+        body = StatusReport(status=status, reason=reason, exit_code=exit_code)
+        return Run.model_validate(self._api.request("POST", f"/api/runs/{run_id}/status",
+                                                    json=body.model_dump(mode="json")))
 
     def label(self, run_id: int, label: str, remove: bool = False) -> Run:
         method = "DELETE" if remove else "PUT"
