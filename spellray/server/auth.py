@@ -183,6 +183,14 @@ def _int(value: Any) -> int | None:
         return None  # not a number: the route's own validation answers
 
 
+def _reused(session: Session, principal: Principal, run_id: int) -> bool:
+    """A step an earlier workflow ran and this one reused (``idempotent=True``)."""
+    if principal.workflow_id is None:
+        return False
+    manager = session.get(Run, principal.workflow_id)
+    return manager is not None and run_id in (manager.spec or {}).get("reused", [])
+
+
 def check_access(session: Session, principal: Principal, scope: Scope,
                  path_params: dict[str, Any]) -> None:
     """404 for what the principal may not see, then 403 for what it may not do."""
@@ -191,7 +199,7 @@ def check_access(session: Session, principal: Principal, scope: Scope,
     run_id = _int(path_params.get("run_id"))
     if run_id is not None:
         run = session.get(Run, run_id)
-        if run is None or not principal.sees_run(run):
+        if run is None or not (principal.sees_run(run) or _reused(session, principal, run_id)):
             raise RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
         if scope in OWN_RUN and run_id != principal.run_id:
             raise Forbidden(f"this {principal.kind} token may not {scope.value} for run "

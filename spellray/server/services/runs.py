@@ -59,6 +59,8 @@ from spellray.server.services.workflow_membership import (
     Membership,
     join_workflow,
     membership_for,
+    share_with_workflow,
+    visible_runs,
 )
 from spellray.settings import storage_env
 
@@ -147,6 +149,10 @@ class RunService:
         kind = "workflow" if member and member.manager else "run"
         run_id, token = self._insert(request, prepared, kind=kind, member=member)
         if token is None:  # --idempotent found its twin
+            if member is not None and not member.manager:
+                with self.ctx.sessions() as session:  # a step of an earlier workflow
+                    share_with_workflow(session, run_id, member)
+                    session.commit()
             return self.get(run_id).model_copy(update={"reused": True})
         write_record(self.ctx.storage, run_id, request, prepared)
         if member and member.local:  # --local: the manager runs on the user's machine
@@ -254,11 +260,9 @@ class RunService:
         with self.ctx.sessions() as session:
             query = select(db.Run)
             if not principal.is_admin:  # only what the token may see
-                query = query.where(db.Run.workflow_id == principal.workflow_id
-                                    if principal.workflow_id is not None
-                                    else db.Run.id == principal.run_id)
+                query = query.where(visible_runs(session, principal))
             if workflow_id is not None:
-                query = query.where(db.Run.workflow_id == workflow_id)
+                query = query.where(db.Run.workflow_id == workflow_id)  # its own runs
             if label:
                 query = query.join(db.RunLabel).where(db.RunLabel.label == label)
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

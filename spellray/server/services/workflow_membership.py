@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from spellray.errors import Conflict, InvalidInput
@@ -104,3 +104,26 @@ def join_workflow(session: Session, run: db.Run, member: Membership) -> None:
                        "no new runs")
     run.workflow_id = member.workflow_id
     run.parent_run_id = member.parent_run_id
+
+
+def reused_runs(session: Session, workflow_id: int) -> list[int]:
+    """Runs of earlier workflows this one reused (``idempotent=True``): its steps too."""
+    manager = session.get(db.Run, workflow_id)
+    return list((manager.spec or {}).get("reused", [])) if manager else []
+
+
+def share_with_workflow(session: Session, run_id: int, member: Membership) -> None:
+    """An ``idempotent`` child found its twin in an earlier workflow: the manager may now
+    see it and wait for it, as for a run of its own."""
+    manager = session.get(db.Run, member.workflow_id)
+    if manager is not None and run_id not in (manager.spec or {}).get("reused", []):
+        spec = manager.spec or {}
+        manager.spec = {**spec, "reused": [*spec.get("reused", []), run_id]}
+
+
+def visible_runs(session: Session, principal: Principal) -> ColumnElement[bool]:
+    """The runs a (non-admin) token sees: its workflow's and the ones it reused, or its own."""
+    if principal.workflow_id is None:
+        return db.Run.id == principal.run_id
+    return or_(db.Run.workflow_id == principal.workflow_id,
+               db.Run.id.in_(reused_runs(session, principal.workflow_id)))
