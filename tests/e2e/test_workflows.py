@@ -82,13 +82,9 @@ def _job_cpus(spell: Spell, submission_id: str) -> float:
 def test_a_workflow_chains_two_runs_on_its_snapshot(spell: Spell, workflow_project: Path,
                                                     project: Path) -> None:
     other = spell.submit_background("true", cwd=project)
-    spell.extra_env["OTHER_RUN"] = str(other)
-    try:
-        steps = workflow_project.parent / "steps"
-        done = spell("workflow", "create", "--repo", f"code={steps}", "-e",
-                     f"OTHER_RUN={other}", "python manager.py", cwd=workflow_project)
-    finally:
-        spell.extra_env.pop("OTHER_RUN")
+    steps = workflow_project.parent / "steps"
+    done = spell("workflow", "create", "--repo", f"code={steps}", "-e", f"OTHER_RUN={other}",
+                 "python manager.py", cwd=workflow_project)
     assert done.returncode == 0, done.stderr
     workflow_id = _workflow_id(done)
     assert f"manager {workflow_id} {workflow_id}" in done.stdout  # the manager's log
@@ -125,12 +121,8 @@ def test_a_workflow_chains_two_runs_on_its_snapshot(spell: Spell, workflow_proje
     assert f"{workflow_id} (manager)" in spell("ps").stdout
 
     # the same workflow again: the idempotent step is reused, not run again
-    spell.extra_env["OTHER_RUN"] = str(other)
-    try:
-        again = spell("workflow", "--repo", f"code={steps}", "python manager.py",
-                      cwd=workflow_project)
-    finally:
-        spell.extra_env.pop("OTHER_RUN")
+    again = spell("workflow", "--repo", f"code={steps}", "-e", f"OTHER_RUN={other}",
+                  "python manager.py", cwd=workflow_project)
     assert again.returncode == 0, again.stderr
     rerun = json.loads((spell.storage / "runs" / str(_workflow_id(again)) / "result.json")
                        .read_text())
@@ -182,7 +174,7 @@ def test_a_failed_manager_ends_the_workflow_failed_and_keeps_its_runs(
     workflow_id = _workflow_id(done)
     workflow = spell.api("GET", f"/api/workflows/{workflow_id}").json()
     assert workflow["status"] == "failed"
-    assert [r["status"] for r in workflow["runs"]][0] == "complete"
+    assert workflow["runs"][0]["status"] == "complete"
     assert workflow["runs"][1]["status"] in ("requested", "building", "running")  # kept
     # its token ended with it: the workflow cannot grow, and stopping still reaches its runs
     stopped = spell("stop", str(workflow["runs"][1]["id"]))
