@@ -13,17 +13,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Adding a foreign key makes SQLite copy the table: keep its AUTOINCREMENT.
-    with op.batch_alter_table("runs", table_kwargs={"sqlite_autoincrement": True}) as batch:
-        batch.add_column(sa.Column("workflow_id", sa.Integer(), nullable=True))
-        batch.create_foreign_key("fk_runs_workflow", "runs", ["workflow_id"], ["id"])
-        batch.create_index("ix_runs_workflow_id", ["workflow_id"])
-    with op.batch_alter_table("tokens") as batch:
-        batch.add_column(sa.Column("kind", sa.String(length=20), nullable=False,
-                                   server_default="admin"))
-        batch.add_column(sa.Column("scopes", sa.Text(), nullable=False, server_default=""))
-        batch.add_column(sa.Column("workflow_id", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("hyper_search_id", sa.Integer(), nullable=True))
+    # Plain ADD COLUMNs, no table copy: SQLite cannot drop `runs` to copy it while other
+    # tables' rows point at it (foreign keys are on). The workflow's row is a run's, so
+    # the ORM's foreign key is enough; SQLite could not add the constraint in place anyway.
+    op.add_column("runs", sa.Column("workflow_id", sa.Integer(), nullable=True))
+    op.create_index("ix_runs_workflow_id", "runs", ["workflow_id"])
+    op.add_column("tokens", sa.Column("kind", sa.String(length=20), nullable=False,
+                                      server_default="admin"))
+    op.add_column("tokens", sa.Column("scopes", sa.Text(), nullable=False, server_default=""))
+    op.add_column("tokens", sa.Column("workflow_id", sa.Integer(), nullable=True))
+    op.add_column("tokens", sa.Column("hyper_search_id", sa.Integer(), nullable=True))
     # Existing tokens keep what they could do: a run's reports its run, a search's drives it.
     op.execute("UPDATE tokens SET kind = 'admin', scopes = 'admin' "
                "WHERE run_id IS NULL AND name NOT LIKE 'search %'")
@@ -47,10 +46,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("workflow_repos")
-    with op.batch_alter_table("tokens") as batch:
-        for column in ("hyper_search_id", "workflow_id", "scopes", "kind"):
-            batch.drop_column(column)
-    with op.batch_alter_table("runs", table_kwargs={"sqlite_autoincrement": True}) as batch:
-        batch.drop_index("ix_runs_workflow_id")
-        batch.drop_constraint("fk_runs_workflow", type_="foreignkey")
-        batch.drop_column("workflow_id")
+    for column in ("hyper_search_id", "workflow_id", "scopes", "kind"):
+        op.drop_column("tokens", column)
+    op.drop_index("ix_runs_workflow_id", "runs")
+    op.drop_column("runs", "workflow_id")
