@@ -50,6 +50,13 @@ class Unauthorized(SpellrayError):
     http_status = 401
 
 
+class Forbidden(SpellrayError):
+    """The token may see the resource but not do this to it (its scopes do not allow it)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class ServerUnavailable(SpellrayError):
     code = "server_unavailable"
     http_status = 503
@@ -88,7 +95,7 @@ class InternalError(SpellrayError):
 # subclasses, so that a client-side subclass can never answer for a server's code.
 WIRE_ERRORS: dict[str, type[SpellrayError]] = {cls.code: cls for cls in (
     SpellrayError, InvalidInput, UnsafePath, NotFound, RunNotFound, Conflict, Unauthorized,
-    ServerUnavailable, RayUnavailable, ConcurrentChange, StorageError, RayRefused,
+    Forbidden, ServerUnavailable, RayUnavailable, ConcurrentChange, StorageError, RayRefused,
     InternalError,
 )}
 

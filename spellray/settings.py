@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # mount namespace with its run's folder on /spell where the node allows it; ``off`` never.
     # Read by the runner on each node (set it in the nodes' environment, or per run with -e).
     spell_folder: Literal["auto", "off"] = "auto"
+    # Spell's variable, set inside a workflow's manager and its runs (not SPELLRAY_ prefixed).
+    workflow_id: int | None = Field(default=None, validation_alias="SPELL_WORKFLOW_ID")
 
     @property
     def state_file(self) -> Path:

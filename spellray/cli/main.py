@@ -17,6 +17,7 @@ from spellray.cli import (
     runs,
     server,
     workspaces,
+    workflows,
 )
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ models.register(app)
 app.add_typer(model_servers.legacy, name="model-servers")
 app.add_typer(cluster.app, name="cluster")
 workspaces.register(app)
+app.add_typer(workflows.app, name="workflow")
 
 
 def main() -> None:

@@ -182,13 +182,19 @@ def ps(
 
     listing = _client().runs.list(number, label)
     table = Table(box=None, header_style="bold")
-    for column in ("ID", "STATUS", "COMMAND", "CREATED", "DURATION", "LABELS"):
+    in_workflows = any(item.workflow_id for item in listing.runs)
+    columns = ("ID", "STATUS", "COMMAND", "CREATED", "DURATION", "LABELS")
+    for column in (*columns, "WORKFLOW") if in_workflows else columns:
         table.add_column(column, no_wrap=column != "COMMAND", overflow="fold")
     for item in listing.runs:
         command = item.command if no_trunc or len(item.command) <= 50 else item.command[:47] + "…"
-        table.add_row(str(item.id), styled_status(item.status.value), command,
-                      ago(item.created_at), run_duration(item.started_at, item.ended_at),
-                      ", ".join(item.labels))
+        row = [str(item.id), styled_status(item.status.value), command,
+               ago(item.created_at), run_duration(item.started_at, item.ended_at),
+               ", ".join(item.labels)]
+        if in_workflows:  # a workflow's manager, or a run it started (spell workflow)
+            row.append("" if item.workflow_id is None else f"{item.workflow_id} (manager)"
+                       if item.kind == "workflow" else f"{item.workflow_id} ↳ {item.parent_run_id}")
+        table.add_row(*row)
     console.print(table)
     if listing.total > len(listing.runs):
         err.print(f"[dim]{len(listing.runs)} of {listing.total} runs; -n 0 shows all[/]")

@@ -2,8 +2,9 @@
 
 ``Client`` composes one group per resource (``client.runs``, ``client.resources``,
 ``client.links``, ``client.metrics``, ``client.hyper``, ``client.models``,
-``client.model_servers``, ``client.cluster``), each a module of this package that imports
-only the shared HTTP base (``_http.py``) and, for those that start code, ``_run_request.py``.
+``client.model_servers``, ``client.cluster``, ``client.workflows``), each a module of this
+package that imports only the shared HTTP base (``_http.py``) and, for those that start code,
+``_run_request.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from spellray.client.model_servers import ModelServers, PredictionError
 from spellray.client.models import Models
 from spellray.client.resources import Resources
 from spellray.client.runs import Runs
+from spellray.client.workflows import Workflows
 from spellray.errors import ServerUnavailable
 from spellray.schemas import ServerInfo
 from spellray.settings import Settings, get_settings
@@ -38,6 +40,7 @@ class Client:
         self.models = Models(self._api)
         self.model_servers = ModelServers(self._api)
         self.cluster = Cluster(self._api)
+        self.workflows = Workflows(self._api)
 
     def info(self) -> ServerInfo:
         return ServerInfo.model_validate(self._api.request("GET", "/api/info"))

@@ -52,14 +52,19 @@ def build_run_request(api: Api, command: str, *, machine_type: str = "CPU",
                   github_url: str | None = None, github_ref: str | None = None,
                   idempotent: bool = False, timeout_minutes: float | None = None,
                   stop_conditions: list[str] | None = None,
-                  distributed: int | None = None) -> RunRequest:
+                  distributed: int | None = None,
+                  commit_label: str | None = None) -> RunRequest:
     """A checked run request, its code uploaded (see ``client.runs.new``); searches send one
-    as the template of their trials."""
+    as the template of their trials. ``commit_label`` (inside a workflow): the snapshot
+    its `--repo LABEL=...` named is the code, nothing is uploaded."""
     try:
         git = GitSource(url=github_url, ref=github_ref) if github_url else None
         if git is None and github_ref:
             raise InvalidInput("--github-ref needs --github-url")
-        if git is None and code is None and code_dir:
+        if commit_label and (git or code):
+            raise InvalidInput("commit_label is the run's code: give no code or github_url "
+                               "with it")
+        if git is None and code is None and code_dir and not commit_label:
             code = upload_code(api, Path(code_dir), code_limit_mb, commit_ref)
         return RunRequest(
             command=command, machine_type=machine_type, env=env or {},
@@ -68,7 +73,7 @@ def build_run_request(api: Api, command: str, *, machine_type: str = "CPU",
             code=None if git else code,
             git=git, environment=environment or Environment(), idempotent=idempotent,
             timeout_minutes=timeout_minutes, stop_conditions=stop_conditions or [],
-            distributed=distributed,
+            distributed=distributed, commit_label=commit_label,
         )
     except ValidationError as exc:  # the same one-line message the server would give
         raise InvalidInput(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc

@@ -9,7 +9,17 @@ from typing import Any
 
 from spellray.client._http import ResourceGroup
 from spellray.client._run_request import build_run_request, upload_code
-from spellray.schemas import EnvironmentLog, LogChunk, OutputFile, Run, RunList, RunRequest
+from spellray.schemas import (
+    EnvironmentLog,
+    LogChunk,
+    OutputFile,
+    Run,
+    RunList,
+    RunRequest,
+    RunStatus,
+    StatusReport,
+)
+from spellray.settings import get_settings
 
 
 class Runs(ResourceGroup):
@@ -33,8 +43,12 @@ class Runs(ResourceGroup):
         run that is active or complete is returned instead of a new one.
         ``stop_conditions`` are ``"METRIC OP VALUE[:MIN_INDEX]"``
         (spellray.schemas.stop_conditions): the run stops, saving outputs, when one is met.
-        The options are those of
+        Inside a workflow's manager, ``commit_label`` runs on the snapshot its `--repo
+        LABEL=...` named, and a run given no code gets none (an empty working folder), as
+        on Spell. The options are those of
         ``spellray.client._run_request.build_run_request``."""
+        if "code" not in options and "code_dir" not in options and get_settings().workflow_id:
+            options["code_dir"] = None
         body = self.build_request(command, **options)
         return Run.model_validate(self._api.request("POST", "/api/runs",
                                                     json=body.model_dump(mode="json")))
@@ -82,6 +96,13 @@ class Runs(ResourceGroup):
 
     def stop(self, run_id: int) -> Run:
         return Run.model_validate(self._api.request("POST", f"/api/runs/{run_id}/stop"))
+
+    def report(self, run_id: int, status: RunStatus, reason: str | None = None,
+               exit_code: int | None = None) -> Run:
+        """Report a run's status, as its runner does (a --local workflow manager's CLI)."""
+        body = StatusReport(status=status, reason=reason, exit_code=exit_code)
+        return Run.model_validate(self._api.request("POST", f"/api/runs/{run_id}/status",
+                                                    json=body.model_dump(mode="json")))
 
     def label(self, run_id: int, label: str, remove: bool = False) -> Run:
         method = "DELETE" if remove else "PUT"

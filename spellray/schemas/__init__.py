@@ -68,6 +68,12 @@ from spellray.schemas.runs import (
     StatusReport,
     validate_label,
 )
+from spellray.schemas.workflows import (
+    Workflow,
+    WorkflowList,
+    WorkflowRepo,
+    WorkflowRequest,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -120,5 +126,9 @@ __all__ = [
     "TrackingInfo",
     "TrialStart",
     "UiLogin",
+    "Workflow",
+    "WorkflowList",
+    "WorkflowRepo",
+    "WorkflowRequest",
     "validate_label",
 ]

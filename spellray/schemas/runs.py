@@ -100,6 +100,8 @@ class RunRequest(Schema):
     stop_conditions: list[str] = Field(default_factory=list)
     # --distributed N: N ranks, each on a bundle of the machine type (runner/launch/distributed.py).
     distributed: int | None = None
+    # Inside a workflow: run on the snapshot its `--repo LABEL=...` named (no code of its own).
+    commit_label: str | None = None
 
     @field_validator("distributed")
     @classmethod
@@ -189,6 +191,9 @@ class Run(Schema):
     distributed: int | None = None
     # Only in the answer to a submission: --idempotent returned this existing run.
     reused: bool = False
+    # The workflow the run belongs to (its manager's number) and the run that started it.
+    workflow_id: int | None = None
+    parent_run_id: int | None = None
 
 
 class EnvironmentLog(Schema):

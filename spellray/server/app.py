@@ -7,11 +7,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 
 from spellray.cluster.machine_types import load_machine_types
 from spellray.server import db
-from spellray.server.auth import check_token, ensure_admin_token
+from spellray.server.auth import authorize, ensure_admin_token
 from spellray.server.context import ServerContext
 from spellray.server.error_handlers import add_error_handlers
 from spellray.server.ray_jobs import RayJobs
@@ -27,6 +27,7 @@ from spellray.server.routers import (
     models,
     resources,
     runs,
+    workflows,
 )
 from spellray.server.tracking import Tracking
 from spellray.server.tracking_gate import TrackingGate, UiSessions
@@ -66,11 +67,6 @@ def build_context(settings: Settings, advertise_url: str) -> ServerContext:
     )
 
 
-def require_token(request: Request) -> None:
-    with request.app.state.ctx.sessions() as session:
-        check_token(session, request.headers.get("authorization"))
-
-
 def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -84,11 +80,11 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
         yield
         reconciler.stop()
 
-    app = FastAPI(title="spellray", lifespan=lifespan,
-                  dependencies=[Depends(require_token)])
+    # Every route: the token, checked against the scope the route declares (server/auth.py).
+    app = FastAPI(title="spellray", lifespan=lifespan, dependencies=[Depends(authorize)])
     # One router per resource; GET /api/cluster is `spell cluster status`.
-    for module in (runs, code, info, resources, links, metrics, hyper, models, model_servers,
-                   cluster):
+    for module in (runs, workflows, code, info, resources, links, metrics, hyper, models,
+                   model_servers, cluster):
         app.include_router(module.router)
     # MLflow's API and UI under /mlflow, behind the same tokens (and `spell ui` logins).
     app.state.ui_sessions = UiSessions()

@@ -1,17 +1,100 @@
-"""Bearer tokens: made on first start, stored hashed in the DB and (mode 0600) in a file."""
+"""Bearer tokens and what each may do: made, stored hashed, resolved to a ``Principal`` and
+checked against the scope a route declares, in one place (``authorize``, the app's one
+dependency).
+
+Every token has a kind and scopes:
+
+- ``admin``: everything (the token in SPELLRAY_HOME/token).
+- ``run``: a run's own token: read its run, report its status, send its metrics, read
+  resources. Revoked when the run ends.
+- ``workflow``: a workflow manager's token: a run's, plus create, read and control
+  (kill, stop, label) the runs of its own workflow. Revoked when the manager ends.
+- ``search``: a search driver's: read its search, start its trials, report its status.
+
+A resource a token may not see answers 404, as if it did not exist; one it may see but not
+act on answers 403. A route declares its scope with ``@scoped(...)``; an undeclared route is
+admin-only, so a new route is closed until someone opens it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
+from typing import Any, TypeVar
 
+from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spellray.errors import Unauthorized
-from spellray.server.db import Token
+from spellray.errors import Forbidden, NotFound, RunNotFound, Unauthorized
+from spellray.server.db import Run, Token
+
+
+class Scope(str, Enum):
+    admin = "admin"
+    runs_read = "runs:read"            # runs it can see: the run, its log, outputs, metrics
+    runs_report = "runs:report"        # its own run's status (the runner's reports)
+    metrics_write = "metrics:write"    # its own run's metrics and MLflow run
+    resources_read = "resources:read"  # ls / cp of resources, links, models
+    runs_create = "runs:create"        # start runs (in its workflow) and upload their code
+    runs_control = "runs:control"      # kill, stop and label runs it can see
+    search_drive = "search:drive"      # its search: read it, start trials, report status
+    authenticated = "authenticated"    # any valid token (server info)
+
+
+# Scopes that act on the token's own run only, not on every run it can see.
+OWN_RUN = frozenset({Scope.runs_report, Scope.metrics_write})
+RUN_SCOPES = frozenset({Scope.runs_read, Scope.runs_report, Scope.metrics_write,
+                        Scope.resources_read})
+KIND_SCOPES: dict[str, frozenset[Scope]] = {
+    "admin": frozenset({Scope.admin}),
+    "run": RUN_SCOPES,
+    "workflow": RUN_SCOPES | {Scope.runs_create, Scope.runs_control},
+    "search": frozenset({Scope.search_drive}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request speaks for: its token's kind, scopes and what they are tied to."""
+
+    kind: str
+    scopes: frozenset[Scope]
+    run_id: int | None = None
+    workflow_id: int | None = None
+    hyper_search_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return Scope.admin in self.scopes
+
+    def sees_run(self, run: Run) -> bool:
+        if self.is_admin:
+            return True
+        if self.workflow_id is not None and run.workflow_id == self.workflow_id:
+            return True
+        return self.run_id is not None and run.id == self.run_id
+
+    def sees_search(self, search_id: int) -> bool:
+        return self.is_admin or self.hyper_search_id == search_id
+
+
+ADMIN = Principal(kind="admin", scopes=KIND_SCOPES["admin"])
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scoped(scope: Scope) -> Callable[[F], F]:
+    """Declare the scope a route needs (put it under ``@router.get(...)``)."""
+    def mark(endpoint: F) -> F:
+        endpoint.required_scope = scope  # type: ignore[attr-defined]
+        return endpoint
+    return mark
 
 
 def hash_token(token: str) -> str:
@@ -31,6 +114,14 @@ def write_secret_file(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+def _add(session: Session, name: str, kind: str, **tied: int | None) -> str:
+    token = new_token()
+    scopes = " ".join(sorted(s.value for s in KIND_SCOPES[kind]))
+    session.add(Token(token_hash=hash_token(token), name=name, kind=kind, scopes=scopes,
+                      **tied))
+    return token
+
+
 def ensure_admin_token(session: Session, token_file: Path) -> None:
     """The first start makes the token; later starts keep it (and re-register it if the DB is
     new but the file is not)."""
@@ -41,25 +132,26 @@ def ensure_admin_token(session: Session, token_file: Path) -> None:
         write_secret_file(token_file, token)
     digest = hash_token(token)
     if session.scalar(select(Token).where(Token.token_hash == digest)) is None:
-        session.add(Token(token_hash=digest, name="admin"))
+        session.add(Token(token_hash=digest, name="admin", kind="admin", scopes="admin"))
         session.commit()
 
 
-def issue_run_token(session: Session, run_id: int) -> str:
-    token = new_token()
-    session.add(Token(token_hash=hash_token(token), name=f"run {run_id}", run_id=run_id))
-    return token
+def issue_run_token(session: Session, run_id: int, workflow_id: int | None = None) -> str:
+    """A run's own token; a workflow manager's (``workflow_id`` = its own number) may also
+    start and control the runs of its workflow."""
+    if workflow_id is not None and workflow_id == run_id:
+        return _add(session, f"workflow {run_id}", "workflow", run_id=run_id,
+                    workflow_id=workflow_id)
+    return _add(session, f"run {run_id}", "run", run_id=run_id)
 
 
 def issue_search_token(session: Session, search_id: int) -> str:
     """The token a search's driver (and its trial actors) speak to the server with."""
-    token = new_token()
-    session.add(Token(token_hash=hash_token(token), name=f"search {search_id}"))
-    return token
+    return _add(session, f"search {search_id}", "search", hyper_search_id=search_id)
 
 
 def revoke_search_tokens(session: Session, search_id: int) -> None:
-    for token in session.scalars(select(Token).where(Token.name == f"search {search_id}")):
+    for token in session.scalars(select(Token).where(Token.hyper_search_id == search_id)):
         token.revoked = True
 
 
@@ -76,3 +168,64 @@ def check_token(session: Session, header: str | None) -> Token:
     if token is None or token.revoked:
         raise Unauthorized("wrong token: use the one in SPELLRAY_HOME/token (or SPELLRAY_TOKEN)")
     return token
+
+
+def principal_of(token: Token) -> Principal:
+    scopes = frozenset(Scope(s) for s in token.scopes.split() if s in Scope._value2member_map_)
+    return Principal(kind=token.kind, scopes=scopes, run_id=token.run_id,
+                     workflow_id=token.workflow_id, hyper_search_id=token.hyper_search_id)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None  # not a number: the route's own validation answers
+
+
+def _reused(session: Session, principal: Principal, run_id: int) -> bool:
+    """A step an earlier workflow ran and this one reused (``idempotent=True``)."""
+    if principal.workflow_id is None:
+        return False
+    manager = session.get(Run, principal.workflow_id)
+    return manager is not None and run_id in (manager.spec or {}).get("reused", [])
+
+
+def check_access(session: Session, principal: Principal, scope: Scope,
+                 path_params: dict[str, Any]) -> None:
+    """404 for what the principal may not see, then 403 for what it may not do."""
+    if principal.is_admin or scope == Scope.authenticated:
+        return
+    run_id = _int(path_params.get("run_id"))
+    if run_id is not None:
+        run = session.get(Run, run_id)
+        if run is None or not (principal.sees_run(run) or _reused(session, principal, run_id)):
+            raise RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
+        if scope in OWN_RUN and run_id != principal.run_id:
+            raise Forbidden(f"this {principal.kind} token may not {scope.value} for run "
+                            f"{run_id}; only for its own run")
+    workflow_id = _int(path_params.get("workflow_id"))
+    if workflow_id is not None and principal.workflow_id != workflow_id:
+        raise NotFound(f"there is no workflow {workflow_id}; spell workflow list lists them")
+    search_id = _int(path_params.get("search_id"))
+    if search_id is not None and not principal.sees_search(search_id):
+        raise NotFound(f"there is no search {search_id}; spell hyper list lists them")
+    if scope not in principal.scopes:
+        raise Forbidden(f"this {principal.kind} token may not do this ({scope.value} is "
+                        "needed); use the admin token (SPELLRAY_HOME/token)")
+
+
+def authorize(request: Request) -> Principal:
+    """The app's one dependency: the request's token, checked against its route's scope."""
+    route = request.scope.get("route")
+    scope = getattr(getattr(route, "endpoint", None), "required_scope", Scope.admin)
+    with request.app.state.ctx.sessions() as session:
+        principal = principal_of(check_token(session, request.headers.get("authorization")))
+        check_access(session, principal, scope, request.path_params)
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(request: Request) -> Principal:
+    """For services that filter by who asks (a workflow's runs): set by ``authorize``."""
+    return getattr(request.state, "principal", ADMIN)

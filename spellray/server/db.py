@@ -89,6 +89,9 @@ class Run(Base):
     # The run's MLflow run (its metrics and params), made when the runner first asks.
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64), default=None)
     parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None)
+    # The workflow a run belongs to: its manager's number (the manager's own, for a manager).
+    workflow_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None,
+                                                    index=True)
     # A trial's search (kind "trial").
     hyper_search_id: Mapped[int | None] = mapped_column(ForeignKey("hyper_searches.id"),
                                                         default=None, index=True)
@@ -171,16 +174,36 @@ class Metric(Base):
 
 
 class Token(Base):
-    """API tokens, stored hashed. A run's own token (run_id set) is revoked when it ends."""
+    """API tokens, stored hashed, each of a kind (admin, run, workflow, search) with its
+    scopes (space separated; spellray/server/auth.py says what each allows). A run's own
+    token (run_id set; a workflow manager's too) is revoked when the run ends."""
 
     __tablename__ = "tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20), default="admin")
+    scopes: Mapped[str] = mapped_column(Text, default="")
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None)
+    workflow_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    hyper_search_id: Mapped[int | None] = mapped_column(Integer, default=None)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkflowRepo(Base):
+    """`spell workflow create --repo LABEL=PATH[:COMMIT]` / `--github-repo LABEL=URL[:REF]`:
+    what `runs.new(commit_label=LABEL)` runs on inside the workflow, fixed at creation."""
+
+    __tablename__ = "workflow_repos"
+
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100), primary_key=True)
+    code_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    git_url: Mapped[str | None] = mapped_column(Text, default=None)
+    git_ref: Mapped[str | None] = mapped_column(Text, default=None)
+    git_commit: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Link(Base):

@@ -56,7 +56,8 @@ class SpellTrial(tune.Trainable):
         self.run_id: int = created["run_id"]
         # One trial at a time in this actor's process: the runner and the user's command
         # read who they are from the environment.
-        os.environ.update(SPELLRAY_RUN_ID=str(self.run_id), SPELLRAY_TOKEN=created["token"])
+        os.environ.update(SPELLRAY_RUN_ID=str(self.run_id), SPELLRAY_TOKEN=created["token"],
+                          SPELL_RUN=str(self.run_id), SPELL_TOKEN=created["token"])
         self.values: list[float] = []
         self.last: dict[str, float] = {}
         self.events: queue.Queue[Any] = queue.Queue()

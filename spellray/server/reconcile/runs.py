@@ -67,6 +67,8 @@ def _runner_result(ctx: ServerContext, run_id: int) -> dict | None:
 def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
                    jobs: dict[str, JobDetails]) -> None:
     if run.ray_submission_id is None:
+        if (run.spec or {}).get("local"):
+            return  # a --local workflow manager: the user's machine reports for it
         if db.utcnow() - run.created_at > UNSUBMITTED_GRACE:
             change_status(session, run, RunStatus.failed,
                           "never submitted to Ray (the server stopped while submitting)")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
 from spellray.schemas import HyperList, HyperRequest, HyperSearch, HyperStatusReport, TrialStart
+from spellray.server.auth import Scope, scoped
 from spellray.server.services.hyper import HyperService
 
 router = APIRouter(prefix="/api/hyper", tags=["hyper"])
@@ -31,21 +32,25 @@ def list_searches(hyper: Service, archived: bool = False) -> HyperList:
 
 
 @router.get("/{search_id}", response_model=HyperSearch)
+@scoped(Scope.search_drive)
 def get_search(search_id: int, hyper: Service) -> HyperSearch:
     return hyper.get(search_id)
 
 
 @router.get("/{search_id}/spec")
+@scoped(Scope.search_drive)
 def get_spec(search_id: int, hyper: Service) -> dict:
     return hyper.spec(search_id)
 
 
 @router.post("/{search_id}/trials", status_code=201)
+@scoped(Scope.search_drive)
 def start_trial(search_id: int, body: TrialStart, hyper: Service) -> dict:
     return hyper.start_trial(search_id, body.params)
 
 
 @router.post("/{search_id}/status", response_model=HyperSearch)
+@scoped(Scope.search_drive)
 def report_status(search_id: int, body: HyperStatusReport, hyper: Service) -> HyperSearch:
     return hyper.report(search_id, body)
 

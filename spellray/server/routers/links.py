@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import Link
+from spellray.server.auth import Scope, scoped
 from spellray.server.services.links import LinkService
 
 router = APIRouter(prefix="/api/links", tags=["links"])
@@ -20,11 +21,13 @@ Service = Annotated[LinkService, Depends(service)]
 
 
 @router.get("", response_model=list[Link])
+@scoped(Scope.resources_read)
 def list_links(links: Service) -> list[Link]:
     return links.list()
 
 
 @router.get("/{alias}", response_model=Link)
+@scoped(Scope.resources_read)
 def get_link(alias: str, links: Service) -> Link:
     return links.get(alias)
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from spellray.schemas import MetricBatch, MetricSeries, MetricSummary, TrackingInfo, UiLogin
+from spellray.server.auth import Scope, scoped
 from spellray.server.services.metrics import MetricService
 
 router = APIRouter(prefix="/api", tags=["metrics"])
@@ -21,22 +22,26 @@ Service = Annotated[MetricService, Depends(service)]
 
 
 @router.post("/runs/{run_id}/tracking", response_model=TrackingInfo)
+@scoped(Scope.metrics_write)
 def tracking(run_id: int, metrics: Service) -> TrackingInfo:
     return metrics.tracking_info(run_id)
 
 
 @router.post("/runs/{run_id}/metrics", status_code=204)
+@scoped(Scope.metrics_write)
 def log_metrics(run_id: int, body: MetricBatch, metrics: Service) -> Response:
     metrics.log(run_id, body)
     return Response(status_code=204)
 
 
 @router.get("/runs/{run_id}/metrics", response_model=list[MetricSummary])
+@scoped(Scope.runs_read)
 def list_metrics(run_id: int, metrics: Service) -> list[MetricSummary]:
     return metrics.list(run_id)
 
 
 @router.get("/runs/{run_id}/metrics/{name:path}", response_model=MetricSeries)
+@scoped(Scope.runs_read)
 def get_metric(run_id: int, name: str, metrics: Service) -> MetricSeries:
     return metrics.series(run_id, name)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import Model, ModelRequest
+from spellray.server.auth import Scope, scoped
 from spellray.server.services.models import ModelService
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -25,16 +26,19 @@ def create_model(body: ModelRequest, models: Service) -> Model:
 
 
 @router.get("", response_model=list[Model])
+@scoped(Scope.resources_read)
 def list_models(models: Service) -> list[Model]:
     return models.list()
 
 
 @router.get("/{name}", response_model=list[Model])
+@scoped(Scope.resources_read)
 def model_versions(name: str, models: Service) -> list[Model]:
     return models.versions(name)
 
 
 @router.get("/{name}/{version}", response_model=Model)
+@scoped(Scope.resources_read)
 def get_model(name: str, version: str, models: Service) -> Model:
     return models.get(f"{name}:{version}")
 

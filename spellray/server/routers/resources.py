@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from spellray.errors import InvalidInput
 from spellray.schemas import ResourceList
+from spellray.server.auth import Scope, scoped
 from spellray.server.services.resources import CHUNK, ResourceService
 
 router = APIRouter(prefix="/api/resources", tags=["resources"])
@@ -25,16 +26,19 @@ Service = Annotated[ResourceService, Depends(service)]
 
 
 @router.get("", response_model=ResourceList)
+@scoped(Scope.resources_read)
 def ls(resources: Service, path: str = "") -> ResourceList:
     return resources.ls(path)
 
 
 @router.get("/tree", response_model=ResourceList)
+@scoped(Scope.resources_read)
 def tree(resources: Service, path: str) -> ResourceList:
     return resources.tree(path)
 
 
 @router.get("/content")
+@scoped(Scope.resources_read)
 def download(resources: Service, path: str) -> StreamingResponse:
     size, chunks = resources.download(path)
     return StreamingResponse(chunks, media_type="application/octet-stream",

@@ -19,6 +19,7 @@ from spellray.errors import (
     RunNotFound,
 )
 from spellray.schemas import (
+    ACTIVE_STATUSES,
     CodeRef,
     Environment,
     EnvironmentLog,
@@ -36,7 +37,7 @@ from spellray.schemas import (
     validate_label,
 )
 from spellray.server import db
-from spellray.server.auth import issue_run_token
+from spellray.server.auth import ADMIN, Principal, issue_run_token
 from spellray.server.context import ServerContext
 from spellray.server.services import environments
 from spellray.server.services.idempotency import (
@@ -54,6 +55,13 @@ from spellray.server.services.run_preparation import (
     write_record,
 )
 from spellray.server.services.run_status import change_status
+from spellray.server.services.workflow_membership import (
+    Membership,
+    join_workflow,
+    membership_for,
+    share_with_workflow,
+    visible_runs,
+)
 from spellray.settings import storage_env
 
 # Long-polled log requests: the most a request waits, and how often it looks meanwhile.
@@ -65,6 +73,14 @@ ENVIRONMENT_LOG_LINES = 40
 
 def _not_found(run_id: int) -> RunNotFound:
     return RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
+
+
+def run_env(run_id: int, token: str, member: Membership | None) -> dict[str, str]:
+    """Spell's variables inside a run: its number, its token, and its workflow's."""
+    env = {"SPELL_RUN": str(run_id), "SPELL_TOKEN": token}
+    if member is not None:
+        env["SPELL_WORKFLOW_ID"] = str(member.workflow_id or run_id)
+    return env
 
 
 def to_schema(run: db.Run) -> Run:
@@ -84,6 +100,7 @@ def to_schema(run: db.Run) -> Run:
         timeout_minutes=spec.get("timeout_minutes"),
         stop_conditions=spec.get("stop_conditions") or [], mlflow_run_id=run.mlflow_run_id,
         distributed=spec.get("distributed"),
+        workflow_id=run.workflow_id, parent_run_id=run.parent_run_id,
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
         history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
@@ -120,22 +137,43 @@ class RunService:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def create(self, request: RunRequest) -> Run:
+    def create(self, request: RunRequest, principal: Principal = ADMIN) -> Run:
+        """A run; made with a workflow manager's token, a child of that workflow (on the
+        snapshot ``commit_label`` names, if any)."""
+        with self.ctx.sessions() as session:
+            member, request = membership_for(session, principal, request)
+        return self.submit(request, member)
+
+    def submit(self, request: RunRequest, member: Membership | None = None) -> Run:
         prepared = self.prepare(request)
-        run_id, token = self._insert(request, prepared)
+        kind = "workflow" if member and member.manager else "run"
+        run_id, token = self._insert(request, prepared, kind=kind, member=member)
         if token is None:  # --idempotent found its twin
+            if member is not None and not member.manager:
+                with self.ctx.sessions() as session:  # a step of an earlier workflow
+                    share_with_workflow(session, run_id, member)
+                    session.commit()
             return self.get(run_id).model_copy(update={"reused": True})
         write_record(self.ctx.storage, run_id, request, prepared)
+        if member and member.local:  # --local: the manager runs on the user's machine
+            return self.get(run_id).model_copy(update={"reused": False})
         submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
         # exec: the job's process is the runner itself, not a shell around it. With Python
         # packages Ray puts its virtualenv first on PATH: `python` is that env's.
         python = "python" if "uv" in prepared.ray_env else shlex.quote(sys.executable)
         entrypoint = (f"exec {python} -m spellray.runner {run_id} "
                       f"--storage {shlex.quote(self.ctx.storage.uri)}")
-        env_vars = {**self.base_env_vars(request, token), "SPELLRAY_RUN_ID": str(run_id)}
+        env_vars = {**self.base_env_vars(request, token), "SPELLRAY_RUN_ID": str(run_id),
+                    **run_env(run_id, token, member)}
         machine_type = prepared.machine_type
-        if request.distributed:  # the runner holds nothing: its ranks' bundles hold the type
-            machine_type = MachineType(name=machine_type.name, num_cpus=0)
+        if request.distributed or kind == "workflow":
+            # The runner holds nothing: a distributed run's ranks' bundles hold the type,
+            # and a workflow's manager must not starve the children it waits for.
+            machine_type = MachineType(name=machine_type.name, num_cpus=0,
+                                       num_gpus=0 if request.distributed else
+                                       machine_type.num_gpus,
+                                       resources={} if request.distributed else
+                                       machine_type.resources)
         try:
             self.ctx.ray.submit(submission_id, entrypoint,
                                 {**prepared.ray_env, "env_vars": env_vars},
@@ -151,7 +189,10 @@ class RunService:
             run = self._load(session, run_id)
             run.ray_submission_id = submission_id
             session.commit()
-            return to_schema(run)
+            ended_meanwhile = run.stop_requested is not None
+        if ended_meanwhile:  # its workflow was stopped or killed while it was submitted
+            self.ctx.ray.stop(submission_id)
+        return self.get(run_id)
 
     def create_trial(self, request: RunRequest, search_id: int,
                      driver_submission_id: str | None) -> tuple[int, str]:
@@ -167,7 +208,8 @@ class RunService:
 
     def _insert(self, request: RunRequest, prepared: PreparedRun, kind: str = "run",
                 hyper_search_id: int | None = None,
-                ray_submission_id: str | None = None) -> tuple[int, str | None]:
+                ray_submission_id: str | None = None,
+                member: Membership | None = None) -> tuple[int, str | None]:
         """Add the run row; return (run id, its token), or (the twin's id, None) when
         --idempotent finds an identical active or complete run."""
         code, git, identity = request.code, prepared.git, prepared.identity
@@ -192,7 +234,9 @@ class RunService:
                     session.rollback()  # the run row goes too: no number is used up
                     continue
                 session.add(db.RunEvent(run_id=run.id, status=run.status))
-                token = issue_run_token(session, run.id)
+                if member is not None:  # in the same transaction as a stop's cascade
+                    join_workflow(session, run, member)
+                token = issue_run_token(session, run.id, run.workflow_id)
                 try:
                     session.commit()
                 except IntegrityError:  # another submission claimed this identity first
@@ -211,9 +255,14 @@ class RunService:
         with self.ctx.sessions() as session:
             return to_schema(self._load(session, run_id))
 
-    def list(self, limit: int, label: str | None) -> RunList:
+    def list(self, limit: int, label: str | None, principal: Principal = ADMIN,
+             workflow_id: int | None = None) -> RunList:
         with self.ctx.sessions() as session:
             query = select(db.Run)
+            if not principal.is_admin:  # only what the token may see
+                query = query.where(visible_runs(session, principal))
+            if workflow_id is not None:
+                query = query.where(db.Run.workflow_id == workflow_id)  # its own runs
             if label:
                 query = query.join(db.RunLabel).where(db.RunLabel.label == label)
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -291,19 +340,36 @@ class RunService:
         return self._end(run_id, "stop", None)
 
     def _end(self, run_id: int, how: str, status_now: RunStatus | None) -> Run:
+        """End a run; a workflow's manager takes every active run of its workflow with it,
+        in one transaction: a child being created at that moment either is in it or is
+        refused (services/workflow_membership.py)."""
         with self.ctx.sessions() as session:
             run = self._load(session, run_id)
             if RunStatus(run.status).is_terminal:
                 raise Conflict(f"run {run_id} has already ended ({run.status})")
             run.stop_requested = how
-            if status_now is not None:
-                change_status(session, run, status_now, f"{how}ed by user")
+            session.flush()  # the manager's row first: children being made wait behind it
+            ending = [run]
+            if run.kind == "workflow":
+                ending += session.scalars(select(db.Run).where(
+                    db.Run.workflow_id == run.id, db.Run.id != run.id,
+                    db.Run.status.in_([s.value for s in ACTIVE_STATUSES]))).all()
+            ended: list[tuple[str | None, str | None, bool]] = []
+            for item in ending:
+                item.stop_requested = how
+                now = status_now
+                if now is None and (item.spec or {}).get("local"):
+                    now = RunStatus.stopped  # a --local manager has no runner to save
+                if now is not None:
+                    reason = f"{how}ed by user" if item is run else f"its workflow was {how}ed"
+                    change_status(session, item, now, reason)
+                ended.append((item.ray_submission_id, item.mlflow_run_id, now is not None))
             session.commit()
-            submission_id, mlflow_run_id = run.ray_submission_id, run.mlflow_run_id
-        if status_now is not None:
-            end_tracking(self.ctx, mlflow_run_id, status_now.value)
-        if submission_id:
-            self.ctx.ray.stop(submission_id)
+        for submission_id, mlflow_run_id, now_ended in ended:
+            if now_ended:
+                end_tracking(self.ctx, mlflow_run_id, run.status)
+            if submission_id:
+                self.ctx.ray.stop(submission_id)
         return self.get(run_id)
 
     def report(self, run_id: int, report: StatusReport) -> Run:
