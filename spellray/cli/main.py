@@ -16,8 +16,8 @@ from spellray.cli import (
     resources,
     runs,
     server,
-    workspaces,
     workflows,
+    workspaces,
 )
 
 app = typer.Typer(
