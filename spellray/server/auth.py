@@ -191,6 +191,18 @@ def _reused(session: Session, principal: Principal, run_id: int) -> bool:
     return manager is not None and run_id in (manager.spec or {}).get("reused", [])
 
 
+def _in_workflow(session: Session, principal: Principal, workflow_id: int) -> bool:
+    """The manager's token sees its workflow, and so does a child's own token (Spell's
+    ``client.active_workflow`` inside one of the workflow's runs); what each may do there
+    is its scopes' business (a child's may only read)."""
+    if principal.workflow_id == workflow_id:
+        return True
+    if principal.run_id is None:
+        return False
+    run = session.get(Run, principal.run_id)
+    return run is not None and run.workflow_id == workflow_id
+
+
 def check_access(session: Session, principal: Principal, scope: Scope,
                  path_params: dict[str, Any]) -> None:
     """404 for what the principal may not see, then 403 for what it may not do."""
@@ -205,7 +217,7 @@ def check_access(session: Session, principal: Principal, scope: Scope,
             raise Forbidden(f"this {principal.kind} token may not {scope.value} for run "
                             f"{run_id}; only for its own run")
     workflow_id = _int(path_params.get("workflow_id"))
-    if workflow_id is not None and principal.workflow_id != workflow_id:
+    if workflow_id is not None and not _in_workflow(session, principal, workflow_id):
         raise NotFound(f"there is no workflow {workflow_id}; spell workflow list lists them")
     search_id = _int(path_params.get("search_id"))
     if search_id is not None and not principal.sees_search(search_id):

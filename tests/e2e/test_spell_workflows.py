@@ -28,7 +28,10 @@ print("chained", train.id, evaluate.id)
 
 TRAIN = '''\
 import os
+import spell.client
 from spell.metrics import send_metric
+
+print("child of workflow", spell.client.from_environment().active_workflow.id)
 
 os.makedirs("model", exist_ok=True)
 open("model/weights.txt", "w").write("trained in workflow " + os.environ["SPELL_WORKFLOW_ID"])
@@ -101,6 +104,7 @@ def test_a_spell_workflow_chains_two_runs(spell: Spell, project: Path) -> None:
     log = spell("logs", evaluate_id).stdout
     assert f"evaluating trained in workflow {workflow_id}" in log
     assert "stage" in spell("metrics", train_id).stdout
+    assert f"child of workflow {workflow_id}" in spell("logs", train_id).stdout
     described = spell("workflow", "describe", workflow_id)
     assert described.returncode == 0
     assert train_id in described.stdout and evaluate_id in described.stdout

@@ -60,6 +60,13 @@ def test_each_kind_sees_its_own_and_may_do_what_its_scopes_say(session: Session)
         check_access(session, run, Scope.runs_read, {"run_id": str(manager.id)})
     with pytest.raises(NotFound):
         check_access(session, search, Scope.search_drive, {"search_id": "8"})
+    # A child reads its workflow (client.active_workflow), but neither controls it nor sees
+    # another one.
+    check_access(session, run, Scope.runs_read, {"workflow_id": str(manager.id)})
+    with pytest.raises(Forbidden):
+        check_access(session, run, Scope.runs_control, {"workflow_id": str(manager.id)})
+    with pytest.raises(NotFound):
+        check_access(session, run, Scope.runs_read, {"workflow_id": str(stranger.id)})
     with pytest.raises(Forbidden):  # it sees the child, but only the child reports for it
         check_access(session, workflow, Scope.runs_report, {"run_id": str(child.id)})
     with pytest.raises(Forbidden):
