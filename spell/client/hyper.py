@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spell.api.models import FLOAT, INT, LINEAR, LOG, REVERSE_LOG, RangeSpec, ValueSpec
+from spell.api.record_view import RecordView
 from spell.client.options import run_options
 from spell.client.runs import Run, required_command
 from spellray.client import Client
@@ -33,20 +34,14 @@ def _params(params: Mapping[str, Spec | list[Any]]) -> dict[str, Any]:
     return out
 
 
-class HyperSearch:
+class HyperSearch(RecordView):
     """A search: ``id``, ``status``, ``runs`` (its trials as Run objects, as of the last
     ``refresh()``), ``stop()`` and ``kill()``. Other attributes read through to spellray's."""
 
     def __init__(self, client: Client, record: SearchRecord) -> None:
-        self._client = client
-        self._record = record
+        super().__init__(client, record)
         self.runs: list[Run] = []
         self._load_runs()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._record, name)
 
     @property
     def id(self) -> int:

@@ -15,10 +15,10 @@ from typing import Any
 
 from spell.api.exceptions import UnsupportedError, WaitError
 from spell.api.models import LogEntry
+from spell.api.record_view import RecordView
 from spell.client.options import run_options
 from spellray.client import Client
 from spellray.errors import InvalidInput, NotFound
-from spellray.schemas import Run as RunRecord
 from spellray.schemas import RunStatus
 
 # How often a wait or a follow asks the server again.
@@ -41,18 +41,9 @@ CONDITIONS: dict[str, Callable[[Any, Any], bool]] = {
 _AS_SPELLRAY = {PUSHING: SAVING, BUILD_FAILED: FAILED, MOUNT_FAILED: FAILED}
 
 
-class Run:
+class Run(RecordView):
     """A spellray run with Spell's attributes and methods. Any other attribute of spellray's
     run (``command``, ``labels``, ``created_at``, ...) reads through."""
-
-    def __init__(self, client: Client, record: RunRecord) -> None:
-        self._client = client
-        self._record = record
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._record, name)
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.status}>"

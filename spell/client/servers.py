@@ -5,22 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from spell.api.record_view import RecordView
 from spellray.client import Client
-from spellray.schemas import ModelServer as ServerRecord
 
 
-class ModelServer:
+class ModelServer(RecordView):
     """A model server: ``name``, ``status``, ``endpoint``; ``predict``, ``healthcheck``,
     ``logs``. Other attributes read through to spellray's record."""
-
-    def __init__(self, client: Client, record: ServerRecord) -> None:
-        self._client = client
-        self._record = record
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._record, name)
 
     @property
     def name(self) -> str:
