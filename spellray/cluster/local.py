@@ -112,6 +112,8 @@ def _wait_until(ready: Any, process: subprocess.Popen, what: str, log: Path) -> 
         if process.poll() is not None:
             raise ServerUnavailable(f"{what} exited while starting: {_tail(log)} (see {log})")
         time.sleep(0.2)
+    # Never recorded in the state file, so nothing else would ever stop it.
+    stop_process_group(process.pid, timeout=RAY_STOP_GRACE)
     raise ServerUnavailable(f"{what} did not start within {START_TIMEOUT:.0f} s (see {log})")
 
 
