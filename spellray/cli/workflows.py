@@ -62,12 +62,15 @@ def create(
     """Start a workflow: spell workflow create --repo code=. "python manager.py"."""
     from spellray.cli.runs import command_text, pairs
     from spellray.client.environment import build_environment
-    from spellray.client.workflows import parse_github_repo
+    from spellray.client.workflows import parse_github_repo, parse_repo
     from spellray.errors import InvalidInput
     from spellray.schemas.stop_conditions import normalize
 
     text = command_text(command)
-    for spec in github_repo:  # the rest is checked by the SDK, before any upload
+    # Checked here too (the SDK checks them again) so that a typo starts no local cluster.
+    for spec in repo:
+        parse_repo(spec)
+    for spec in github_repo:
         parse_github_repo(spec)
     if local and background:
         raise InvalidInput("--local runs the manager here, in this terminal: drop -b")
