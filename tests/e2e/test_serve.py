@@ -12,6 +12,7 @@ import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,16 +26,26 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PAYLOAD_FILE = "payload.json"
 
 
-@pytest.fixture(scope="module")
-def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str) -> Iterator[Spell]:
-    installation = make_spell(tmp_path_factory.mktemp("spell-serve"), ray_head)
+@contextmanager
+def serving_installation(tmp: Path, ray_head: str) -> Iterator[Spell]:
+    """A spellray server with a Serve port of its own; its model servers removed and the
+    server stopped at the end, whatever the tests did."""
+    installation = make_spell(tmp, ray_head)
     installation.extra_env["SPELLRAY_SERVE_PORT"] = str(free_port())
     started = installation("server", "start")
     assert started.returncode == 0, started.stderr
-    yield installation
-    for server in installation.api("GET", "/api/model-servers").json():
-        installation("server", "rm", server["name"])
-    installation("server", "stop")
+    try:
+        yield installation
+    finally:
+        for server in installation.api("GET", "/api/model-servers").json():
+            installation("server", "rm", server["name"])
+        installation("server", "stop")
+
+
+@pytest.fixture(scope="module")
+def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str) -> Iterator[Spell]:
+    with serving_installation(tmp_path_factory.mktemp("spell-serve"), ray_head) as installation:
+        yield installation
 
 
 @pytest.fixture(scope="module")

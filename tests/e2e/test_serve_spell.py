@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import make_spell
-from tests.e2e.test_serve import describe, serve_applications
-from tests.helpers import Spell, free_port, wait_for
+from tests.e2e.test_serve import describe, serve_applications, serving_installation
+from tests.helpers import Spell, wait_for
 
 # As a Spell user wrote it: no argument but --config's keys, the model read from /model.
 BATCHED = '''
@@ -89,13 +88,8 @@ def _ray_metric(spell: Spell, prefix: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str) -> Iterator[Spell]:
-    installation = make_spell(tmp_path_factory.mktemp("spell-serving"), ray_head)
-    installation.extra_env["SPELLRAY_SERVE_PORT"] = str(free_port())
-    started = installation("server", "start")
-    assert started.returncode == 0, started.stderr
-    yield installation
-    for server in installation.api("GET", "/api/model-servers").json():
-        installation("server", "rm", server["name"])
+    with serving_installation(tmp_path_factory.mktemp("spell-serving"), ray_head) as installation:
+        yield installation
 
 
 @pytest.fixture(scope="module")
