@@ -7,8 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -23,6 +21,7 @@ from spellray.server.auth import (
     issue_search_token,
     principal_of,
 )
+from tests.server.old_db import db_at_revision
 
 
 def _run(session: Session, workflow_id: int | None = None, kind: str = "run") -> db.Run:
@@ -78,12 +77,7 @@ def test_each_kind_sees_its_own_and_may_do_what_its_scopes_say(session: Session)
 
 
 def test_tokens_made_before_scopes_keep_what_they_could_do(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    config = Config()
-    config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, "0007")
-    engine = db.make_engine(url)
+    url, engine = db_at_revision(tmp_path, "0007")
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO runs (command, machine_type, spec, status, version, created_at, "

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
 from spellray.server import db
+from tests.server.old_db import db_at_revision
 
 
 def test_existing_searches_and_servers_start_their_history_with_their_status(
         tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    config = Config()
-    config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, "0006")
-    engine = db.make_engine(url)
+    url, engine = db_at_revision(tmp_path, "0006")
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO hyper_searches (kind, status, status_reason, spec, archived, "
@@ -40,12 +34,7 @@ def test_existing_searches_and_servers_start_their_history_with_their_status(
 
 def test_a_servers_answer_deadline_keeps_its_meaning(tmp_path: Path) -> None:
     """Before 0010 `--request-timeout` was the answer deadline; it is now Spell's batch wait."""
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    config = Config()
-    config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, "0007")
-    engine = db.make_engine(url)
+    url, engine = db_at_revision(tmp_path, "0007")
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO model_servers (name, model_name, model_version, options, status, "
