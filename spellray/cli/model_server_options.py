@@ -47,15 +47,9 @@ def read_config(path: Path | None) -> dict[str, Any] | None:
     """--config FILE: a mapping of keyword arguments (YAML, and so JSON too)."""
     if path is None:
         return None
-    import yaml
+    from spellray.cli.run_options import read_yaml
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InvalidInput(f"--config {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidInput(f"--config {path}: cannot read it ({first})") from None
+    data = read_yaml("--config", path)
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):

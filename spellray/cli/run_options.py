@@ -29,16 +29,21 @@ def _params(ctx: typer.Context) -> dict[str, Any]:
     return {p.name: p for p in ctx.command.params if p.name and p.name not in _NOT_SAVED}
 
 
-def _from_file(ctx: typer.Context, path: Path) -> dict[str, Any]:
+def read_yaml(flag: str, path: Path) -> Any:
+    """A YAML (and so JSON) file a flag names; a missing or unreadable one is one line."""
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise InvalidInput(f"--from-file {path}: no such file") from None
+        raise InvalidInput(f"{flag} {path}: no such file") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InvalidInput(f"--from-file {path}: cannot read it ({first})") from None
+        raise InvalidInput(f"{flag} {path}: cannot read it ({first})") from None
+
+
+def _from_file(ctx: typer.Context, path: Path) -> dict[str, Any]:
+    data = read_yaml("--from-file", path)
     if not isinstance(data, dict):
         raise InvalidInput(f"--from-file {path}: expected a mapping of option names to values")
     params = _params(ctx)
