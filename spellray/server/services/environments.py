@@ -1,9 +1,13 @@
 """Run environments on the server: one digest per environment, Ray's runtime_env for it, and
 a refusal at submission for what the cluster cannot do.
 
-Python packages become a runtime_env ``uv`` field: Ray builds a virtualenv (seeing the node's
-own site-packages) with uv, once per distinct package list on each node, and reuses it for
-every later job with the same list. The digest is over the same normalized spec, so two runs
+Python packages become a runtime_env field of spellray's own plugin
+(spellray/cluster/venv_plugin.py): on each node, once per distinct package list, a virtualenv
+holding only those packages (built with uv, hard-linked from its cache) that sees the node's
+own packages after its own, reused by every later job with the same list and evicted by Ray's
+URI cache. Not Ray's ``uv`` field: on a node whose Python is a virtualenv, Ray clones that
+whole virtualenv for every environment (gigabytes, where the packages are kilobytes).
+The digest is over the same normalized spec, so two runs
 with one digest share Ray's cached environment. apt packages are the runner's job
 (spellray/runner/apt.py); they are in the digest but not in the runtime_env.
 """
@@ -14,10 +18,13 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
+import sys
 from dataclasses import dataclass
 from typing import Any
 
+from spellray.cluster import venv_field
 from spellray.errors import InvalidInput
 from spellray.schemas import Environment
 
@@ -124,18 +131,30 @@ def runtime_env(env: Environment, abilities: ClusterAbilities) -> dict[str, Any]
                                "containers")
         fields["image_uri"] = canonical.docker_image
     if canonical.pip:
-        fields["uv"] = {"packages": canonical.pip}
+        fields[venv_field.FIELD] = venv_field.field(canonical.pip)
     return fields
 
 
-def setup_marker(fields: dict[str, Any]) -> str | None:
-    """The hash Ray names an environment's resource folder by (runtime_resources/uv/<hash>),
-    which is how its lines in the shared set-up log are told apart. Ray's own function, not a
-    copy of it: the hash must match whatever this Ray version computes."""
-    if "uv" not in fields:
-        return None
-    from ray._private.runtime_env.uv import get_uri
-    from ray.runtime_env import RuntimeEnv
+# Said, and the job ended, when a node's Ray ignored the field (Ray only warns about fields
+# no plugin claims, and the run would go on without its packages).
+_NO_PLUGIN = ("spellray: this Ray cluster's nodes do not load spellray's environment plugin, "
+              "so --pip cannot be installed; start each node's Ray with "
+              f"{venv_field.shell_assignments()}")
 
-    uri = get_uri(RuntimeEnv(uv=fields["uv"]))
-    return uri.rsplit("/", 1)[-1] if uri else None
+
+def python_command(fields: dict[str, Any]) -> str:
+    """The start of a job's entrypoint, up to the Python that runs spellray's module: exec'd
+    (the job's process is spellray's, not a shell around it); in an environment, that env's
+    `python` (first on PATH), once the shell has seen the plugin's mark."""
+    marker = setup_marker(fields)
+    if marker is None:
+        return f"exec {shlex.quote(sys.executable)}"
+    return (f'[ "${venv_field.MARK_VAR}" = {marker} ] || '
+            f"{{ echo {shlex.quote(_NO_PLUGIN)} >&2; exit 97; }}; exec python")
+
+
+def setup_marker(fields: dict[str, Any]) -> str | None:
+    """The hash the plugin names an environment's folder by (runtime_resources/spellray_venv/
+    <hash>), which is how its lines in Ray's shared set-up log are told apart."""
+    value = fields.get(venv_field.FIELD)
+    return venv_field.env_hash(value) if value else None

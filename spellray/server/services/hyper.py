@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-import shlex
 import statistics
-import sys
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +29,7 @@ from spellray.schemas import (
 from spellray.server import db
 from spellray.server.auth import issue_search_token
 from spellray.server.context import ServerContext
+from spellray.server.services import environments
 from spellray.server.services.hyper_status import change_search_status
 from spellray.server.services.metrics import MetricService
 from spellray.server.services.run_status import change_status
@@ -126,8 +125,8 @@ class HyperService:
             session.commit()
             search_id = search.id
         submission_id = f"spellray-{self.ctx.server_id[:12]}-search-{search_id}"
-        python = "python" if "uv" in prepared.ray_env else shlex.quote(sys.executable)
-        entrypoint = f"exec {python} -m spellray.tune.driver {search_id}"
+        python = environments.python_command(prepared.ray_env)
+        entrypoint = f"{python} -m spellray.tune.driver {search_id}"
         env_vars = {**self.runs.base_env_vars(request.run, token), "SPELLRAY_SEARCH_ID":
                     str(search_id)}
         try:

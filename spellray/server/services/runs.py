@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 
 from sqlalchemy import func, select
@@ -158,10 +157,8 @@ class RunService:
         if member and member.local:  # --local: the manager runs on the user's machine
             return self.get(run_id).model_copy(update={"reused": False})
         submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
-        # exec: the job's process is the runner itself, not a shell around it. With Python
-        # packages Ray puts its virtualenv first on PATH: `python` is that env's.
-        python = "python" if "uv" in prepared.ray_env else shlex.quote(sys.executable)
-        entrypoint = (f"exec {python} -m spellray.runner {run_id} "
+        python = environments.python_command(prepared.ray_env)
+        entrypoint = (f"{python} -m spellray.runner {run_id} "
                       f"--storage {shlex.quote(self.ctx.storage.uri)}")
         env_vars = {**self.base_env_vars(request, token), "SPELLRAY_RUN_ID": str(run_id),
                     **run_env(run_id, token, member)}
