@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from spellray.cluster.venv_field import shell_assignments
 from spellray.errors import InvalidInput, NotFound
 from spellray.schemas import MachineType
 
@@ -212,7 +213,8 @@ def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT) -> lis
     on all the head's interfaces: workers' runners report to its private address, the
     laptop's SSH tunnel (`spell cluster use`) reaches it on 127.0.0.1, and the launcher's
     security group / firewall admits only SSH from outside the cluster's network."""
-    ray_env = "export RAY_AUTH_MODE=token RAY_enable_autoscaler_v2=1"
+    # The environment plugin: runs' --pip environments hold only their own packages.
+    ray_env = f"export RAY_AUTH_MODE=token RAY_enable_autoscaler_v2=1 {shell_assignments()}"
     # shlex.quote: the URI goes into a shell line.
     server_env = (f"SPELLRAY_HOME=$HOME/.spellray SPELLRAY_RAY_ADDRESS=http://127.0.0.1:8265"
                   f" SPELLRAY_STORAGE_URI={shlex.quote(storage_uri)}")
@@ -266,7 +268,8 @@ def init_config(cloud: str, name: str, *, region: str | None = None, zone: str |
     config["head_start_ray_commands"] = head_start_commands(storage_uri)
     config["worker_start_ray_commands"] = [
         "ray stop",
-        "export RAY_AUTH_MODE=token; ulimit -n 65536; ray start --address=$RAY_HEAD_IP:6379"
+        f"export RAY_AUTH_MODE=token {shell_assignments()}; ulimit -n 65536;"
+        " ray start --address=$RAY_HEAD_IP:6379"
         " --object-manager-port=8076 --disable-usage-stats"]
     _meta(config)["cloud"] = cloud
     for machine in machine_types or ["CPU"]:

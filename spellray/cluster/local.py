@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from spellray.cluster.venv_field import ray_env_vars
 from spellray.errors import RayUnavailable, ServerUnavailable, Unauthorized
 from spellray.settings import Settings
 
@@ -157,7 +158,8 @@ def start_ray_head(settings: Settings) -> int:
     # Ray 2.60 turns token auth on for `ray start` whenever ~/.ray/auth_token exists, and any
     # earlier local `ray.init()` on this machine writes one; the embedded head listens on
     # 127.0.0.1 only, so its mode is set here rather than left to what else ran on the machine.
-    process = _spawn(args, log, env={"RAY_AUTH_MODE": "disabled"})
+    # With spellray's environment plugin loaded in its runtime_env agent (venv_plugin.py).
+    process = _spawn(args, log, env={"RAY_AUTH_MODE": "disabled", **ray_env_vars()})
     _wait_until(lambda: ray_reachable(settings.ray_address), process, "the local Ray head", log)
     return process.pid
 
