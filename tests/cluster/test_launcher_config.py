@@ -58,6 +58,9 @@ def test_generated_config_matches_rays_schema(cloud: str, tmp_path: Path) -> Non
     assert "RAY_AUTH_MODE=token" in head and "--dashboard-host=127.0.0.1" in head
     assert "python -m spellray.server" in head and "SPELLRAY_STORAGE_URI=" in head
     assert "RAY_AUTH_MODE=token" in " ".join(config["worker_start_ray_commands"])
+    # Every node's Ray loads spellray's environment plugin (runs' --pip environments).
+    plugin = "RAY_RUNTIME_ENV_PLUGINS='[{\"class\": \"spellray.cluster.venv_plugin.VenvPlugin\"}]'"
+    assert plugin in head and plugin in " ".join(config["worker_start_ray_commands"])
     assert config["max_workers"] == 6  # 3 machine types, max 2 each
 
 

@@ -1,4 +1,5 @@
-"""Environments and code sources end to end: real pip installs into Ray runtime_envs (uv),
+"""Environments and code sources end to end: real pip installs into Ray runtime_envs (spellray's
+uv-built virtualenvs, cluster/venv_plugin.py),
 a real apt-get install, real git repositories over file://, --idempotent under concurrency,
 --timeout, and --from-file / --save-command."""
 
@@ -50,7 +51,7 @@ def test_pip_environment_is_built_once_and_reused(spell: Spell, project: Path) -
     # six 1.15.0 from the run's own virtualenv, which the second run shares with the first.
     line_a = next(line for line in first.stdout.splitlines() if line.startswith("six "))
     line_b = next(line for line in second.stdout.splitlines() if line.startswith("six "))
-    assert line_a.startswith("six 1.15.0 ") and "runtime_resources/uv/" in line_a
+    assert line_a.startswith("six 1.15.0 ") and "runtime_resources/spellray_venv/" in line_a
     assert line_a == line_b
     assert a["environment_digest"][:12] in spell("info", str(run_id_of(second))).stdout
 

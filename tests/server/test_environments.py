@@ -3,6 +3,8 @@ refusals for what the cluster cannot build, and build failures told in one line.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from spellray.errors import InvalidInput
@@ -41,12 +43,23 @@ def test_pip_options_are_not_requirements(requirement: str) -> None:
         environments.normalize(Environment(pip=[requirement]))
 
 
-def test_runtime_env_uses_uv_for_python_packages() -> None:
+def test_runtime_env_uses_spellrays_plugin_for_python_packages() -> None:
     fields = environments.runtime_env(Environment(pip=["six==1.15.0"], apt=["sl"]), NOTHING)
-    assert fields == {"uv": {"packages": ["six==1.15.0"]}}
+    assert fields == {"spellray_venv": {"packages": ["six==1.15.0"]}}
     assert environments.runtime_env(Environment(apt=["sl"]), NOTHING) == {}
     marker = environments.setup_marker(fields)
     assert marker is not None and len(marker) == 40
+    # The env's `python`, once the shell sees the plugin's mark; else the server's.
+    assert environments.python_command(fields).endswith("; exec python")
+    assert f'[ "$SPELLRAY_VENV" = {marker} ] ||' in environments.python_command(fields)
+    assert environments.python_command({}) == f"exec {sys.executable}"
+    # Ray's set-up log is searched by the plugin's folder name, which is this marker.
+    from ray.runtime_env import RuntimeEnv
+
+    from spellray.cluster.venv_plugin import VenvPlugin
+
+    assert VenvPlugin.get_uris(object.__new__(VenvPlugin), RuntimeEnv(**fields)) == \
+        [f"spellray_venv://{marker}"]
 
 
 def test_what_the_cluster_cannot_build_is_refused() -> None:

@@ -47,4 +47,4 @@ def test_machine_type_and_pip_environment() -> None:
                   gpu)["applications"][0]
     assert app["deployments"][0]["ray_actor_options"] == {
         "num_cpus": 4, "num_gpus": 1, "resources": {"v100": 1}}
-    assert app["runtime_env"] == {"uv": {"packages": ["attrs", "six"]}}
+    assert app["runtime_env"] == {"spellray_venv": {"packages": ["attrs", "six"]}}
