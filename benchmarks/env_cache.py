@@ -9,7 +9,11 @@ a version no earlier round used (Ray builds a new virtualenv with uv: the first 
 the same again (Ray's cached environment: the second time). The order rotates round by
 round so machine noise hits all three alike. Each run's output is checked: the package
 must come from the run's own environment, and the plain run must not have one.
-The last line is the headline: second / none, and first / none (target: second <= 1.15x).
+Each first time also measures the disk the new environment took on the node: `du` of the
+folders it added under the head's runtime_resources (against the node's own site-packages,
+printed once), and says which Python the node runs (a virtualenv, or a base Python).
+The last line is the headline: second / none, first / none, and MB per environment
+(targets: second <= 1.05x, first <= 2.0x, disk <= 50 MB).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from private_cluster import start_ray_head, tear_down  # beside this script
+from private_cluster import start_ray_head_with_gcs, tear_down  # beside this script
 
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
 # Pure-Python releases of six, one per round's "first time" (newest first).
@@ -56,6 +60,27 @@ def check(output: str, version: str | None) -> None:
                            f"{match[0]}")
 
 
+def env_folders(resources: Path) -> set[Path]:
+    """Every environment folder under Ray's runtime_resources (one level below each plugin's
+    folder: uv/<hash>, spellray_venv/<hash>, ...)."""
+    if not resources.is_dir():
+        return set()
+    return {p for plugin in resources.iterdir() if plugin.is_dir()
+            for p in plugin.iterdir() if p.is_dir()}
+
+
+def du_mb(*paths: Path) -> float:
+    """Disk used, as `du` counts it (a file hard-linked twice among ``paths`` once)."""
+    done = subprocess.run(["du", "-sck", *map(str, paths)], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout.splitlines()[-1].split()[0]) / 1024
+
+
+def node_python() -> str:
+    kind = "a virtualenv" if sys.prefix != sys.base_prefix else "a base (system) Python"
+    return f"{sys.prefix} ({kind})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds")
@@ -70,12 +95,15 @@ def main() -> None:
     head: int | None = None
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPELLRAY_")}
     try:
-        head, address = start_ray_head(workdir, num_cpus=2)
+        head, address, gcs = start_ray_head_with_gcs(workdir, num_cpus=2)
+        resources = Path(f"/tmp/spellray-ray-{gcs.rsplit(':', 1)[1]}/session_latest/"
+                         "runtime_resources")
         env.update(SPELLRAY_HOME=str(workdir / "home"), SPELLRAY_RAY_ADDRESS=address)
         subprocess.run([*SPELL_CLI, "server", "start"], env=env, check=True,
                        capture_output=True, timeout=120)
         spell_run(env, project)  # warm-up: the first job on a head pays for its workers
         times: dict[str, list[float]] = {"none": [], "first": [], "second": []}
+        disk: list[float] = []
         for r in range(rounds):
             pip = ["--pip", f"six=={SIX_VERSIONS[r]}"]
             steps = [("none", [], None), ("first", pip, SIX_VERSIONS[r]),
@@ -84,18 +112,29 @@ def main() -> None:
             order = [steps[0], steps[1], steps[2]] if r % 3 == 0 else \
                 [steps[1], steps[0], steps[2]] if r % 3 == 1 else [steps[1], steps[2], steps[0]]
             for name, flags, version in order:
+                before = env_folders(resources)
                 elapsed, output = spell_run(env, project, *flags)
                 check(output, version)
                 times[name].append(elapsed)
-                print(f"  round {r + 1}: {name:<7} {elapsed:6.2f} s", flush=True)
+                added = ""
+                if name == "first":
+                    disk.append(du_mb(*(env_folders(resources) - before)))
+                    added = f"  (environment: {disk[-1]:8.1f} MB on disk)"
+                print(f"  round {r + 1}: {name:<7} {elapsed:6.2f} s{added}", flush=True)
         median = {name: statistics.median(values) for name, values in times.items()}
         print()
         for name, values in times.items():
             print(f"{name:<7} median {median[name]:6.2f} s  min {min(values):6.2f} s  "
                   f"max {max(values):6.2f} s  (n={len(values)})")
-        print("(target: second run <= 1.15x the run without an environment)")
+        site = [Path(p) for p in sys.path if p.endswith("-packages") and Path(p).is_dir()]
+        print(f"node Python: {node_python()}; its site-packages: {du_mb(*site):.0f} MB")
+        print(f"disk per environment: median {statistics.median(disk):.1f} MB  "
+              f"max {max(disk):.1f} MB")
+        print("(targets: second <= 1.05x and first <= 2.0x the run without an environment; "
+              "disk <= 50 MB)")
         print(f"second / none: {median['second'] / median['none']:.2f}x; "
-              f"first / none: {median['first'] / median['none']:.2f}x")
+              f"first / none: {median['first'] / median['none']:.2f}x; "
+              f"disk per environment: {statistics.median(disk):.1f} MB")
     finally:
         tear_down(env, head, workdir)
 
