@@ -81,8 +81,8 @@ class VenvPlugin(RuntimeEnvPlugin):
 
     name = FIELD
 
-    def __init__(self) -> None:
-        self._dir = Path(_resources_dir()) / FIELD
+    def __init__(self, resources_dir: str | None = None) -> None:
+        self._dir = Path(resources_dir or _resources_dir()) / FIELD
         self._dir.mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, asyncio.Lock] = {}
 
