@@ -106,3 +106,23 @@ def test_a_pending_job_building_its_environment_is_building() -> None:
     waiting = "Job has not started yet. It may be waiting for the runtime environment to be set up."
     assert map_job_status("PENDING", None, waiting).value == "building"
     assert map_job_status("PENDING", None, "Job has not started yet.").value == "requested"
+
+
+def test_a_cluster_without_the_plugin_ends_the_job_saying_what_to_set() -> None:
+    """Ray only warns about a runtime_env field no plugin claims: the entrypoint itself
+    refuses to go on without the environment (and goes on with it)."""
+    import os
+    import subprocess
+
+    fields = environments.runtime_env(Environment(pip=["six"]), NOTHING)
+    command = environments.python_command(fields) + " -c 'print(\"in\")'"
+    env = {k: v for k, v in os.environ.items() if k != "SPELLRAY_VENV"}
+    without = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True,
+                             check=False)
+    assert without.returncode == 97 and without.stdout == ""
+    assert "do not load spellray's environment plugin" in without.stderr
+    assert "RAY_RUNTIME_ENV_PLUGINS=" in without.stderr
+    marked = {**env, "SPELLRAY_VENV": environments.setup_marker(fields) or ""}
+    with_it = subprocess.run(["sh", "-c", command], env=marked, capture_output=True,
+                             text=True, check=False)
+    assert with_it.returncode == 0 and with_it.stdout == "in\n", with_it.stderr
