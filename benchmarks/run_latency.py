@@ -30,6 +30,7 @@ from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 RAY_CLI = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
 WARMUP_ROUNDS = 2
+HELP_ROUNDS = 20
 JOB_TIMEOUT = 120.0
 
 
@@ -113,11 +114,15 @@ def main() -> None:
                 line.append(f"{name} {elapsed:.3f} s")
             print(f"{label:>10}: " + " | ".join(line), flush=True)
 
-        # CLI start-up cost alone: how much of a spell command is importing spellray.
-        help_times = [timed(lambda: run_checked([*SPELL_CLI, "--help"], "spell --help", env=env))
-                      for _ in range(10)]
-        bare_times = [timed(lambda: run_checked([sys.executable, "-c", "pass"], "python"))
-                      for _ in range(10)]
+        # CLI start-up cost alone: how much of a spell command is importing spellray
+        # (target: spell --help <= 3x python -c pass). Interleaved, like the rounds above.
+        help_times: list[float] = []
+        bare_times: list[float] = []
+        for _ in range(HELP_ROUNDS):
+            help_times.append(timed(lambda: run_checked([*SPELL_CLI, "--help"], "spell --help",
+                                                        env=env)))
+            bare_times.append(timed(lambda: run_checked([sys.executable, "-c", "pass"],
+                                                        "python")))
 
         print()
         for name, values in times.items():

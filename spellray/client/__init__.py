@@ -9,40 +9,102 @@ package that imports only the shared HTTP base (``_http.py``) and, for those tha
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
 from spellray.client._http import Api
-from spellray.client.cluster import Cluster
-from spellray.client.hyper import HyperSearches
-from spellray.client.links import Links
-from spellray.client.metrics import Metrics
-from spellray.client.model_servers import ModelServers, PredictionError
-from spellray.client.models import Models
-from spellray.client.resources import Resources
-from spellray.client.runs import Runs
-from spellray.client.workflows import Workflows
 from spellray.errors import ServerUnavailable
-from spellray.schemas import ServerInfo
 from spellray.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from spellray.client.cluster import Cluster
+    from spellray.client.hyper import HyperSearches
+    from spellray.client.links import Links
+    from spellray.client.metrics import Metrics
+    from spellray.client.model_servers import ModelServers, PredictionError
+    from spellray.client.models import Models
+    from spellray.client.resources import Resources
+    from spellray.client.runs import Runs
+    from spellray.client.workflows import Workflows
+    from spellray.schemas import ServerInfo
 
 __all__ = ["Client", "PredictionError", "from_environment"]
 
 
+def __getattr__(name: str) -> Any:
+    if name == "PredictionError":  # with its module, like the groups below
+        from spellray.client.model_servers import PredictionError
+
+        return PredictionError
+    raise AttributeError(name)
+
+
 class Client:
-    """A spellray server's API, one group per resource over one HTTP session."""
+    """A spellray server's API, one group per resource over one HTTP session. Each group's
+    module (and the schemas it needs) is imported on first use: `spell run` loads runs'
+    alone."""
 
     def __init__(self, url: str, token: str) -> None:
         self._api = Api(url, token)
         self.url = self._api.url
-        self.runs = Runs(self._api)
-        self.resources = Resources(self._api)
-        self.links = Links(self._api)
-        self.metrics = Metrics(self._api)
-        self.hyper = HyperSearches(self._api)
-        self.models = Models(self._api)
-        self.model_servers = ModelServers(self._api)
-        self.cluster = Cluster(self._api)
-        self.workflows = Workflows(self._api)
+
+    @cached_property
+    def runs(self) -> Runs:
+        from spellray.client.runs import Runs
+
+        return Runs(self._api)
+
+    @cached_property
+    def resources(self) -> Resources:
+        from spellray.client.resources import Resources
+
+        return Resources(self._api)
+
+    @cached_property
+    def links(self) -> Links:
+        from spellray.client.links import Links
+
+        return Links(self._api)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        from spellray.client.metrics import Metrics
+
+        return Metrics(self._api)
+
+    @cached_property
+    def hyper(self) -> HyperSearches:
+        from spellray.client.hyper import HyperSearches
+
+        return HyperSearches(self._api)
+
+    @cached_property
+    def models(self) -> Models:
+        from spellray.client.models import Models
+
+        return Models(self._api)
+
+    @cached_property
+    def model_servers(self) -> ModelServers:
+        from spellray.client.model_servers import ModelServers
+
+        return ModelServers(self._api)
+
+    @cached_property
+    def cluster(self) -> Cluster:
+        from spellray.client.cluster import Cluster
+
+        return Cluster(self._api)
+
+    @cached_property
+    def workflows(self) -> Workflows:
+        from spellray.client.workflows import Workflows
+
+        return Workflows(self._api)
 
     def info(self) -> ServerInfo:
+        from spellray.schemas import ServerInfo
+
         return ServerInfo.model_validate(self._api.request("GET", "/api/info"))
 
 

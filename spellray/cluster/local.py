@@ -48,6 +48,16 @@ def ray_reachable(address: str) -> bool:
     return _get(f"{address.rstrip('/')}/api/version") == 200
 
 
+def _listening(address: str) -> bool:
+    parts = urlparse(address)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 8265),
+                                      timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -200,8 +210,11 @@ def ensure_local_server(settings: Settings) -> str:
     """
     state = read_state(settings)
     url = local_server_url(settings)
-    if url and not (state.get("ray_managed") and not ray_reachable(settings.ray_address)):
-        return url  # the common case: one request to the server, none to Ray
+    # The common case: one request to the server; for a head we started, whether its
+    # dashboard's port takes a connection (not a request: the dashboard answers one in tens
+    # of milliseconds, and this runs before every command).
+    if url and not (state.get("ray_managed") and not _listening(settings.ray_address)):
+        return url
     with _start_lock(settings):
         state = read_state(settings)
         url = local_server_url(settings)

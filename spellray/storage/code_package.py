@@ -44,9 +44,8 @@ def list_code_files(folder: Path) -> tuple[list[str], str | None, bool | None]:
     listed = _git(folder, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     if listed is not None:
         names = sorted({n for n in listed.split("\0") if n and (folder / n).is_file()})
-        commit = (_git(folder, "rev-parse", "HEAD") or "").strip() or None
-        status = _git(folder, "status", "--porcelain", "--untracked-files=no")
-        return names, commit, bool(status.strip()) if status is not None else None
+        commit, dirty = _commit_and_dirty(folder)
+        return names, commit, dirty
     names = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in (".git", "__pycache__"))
@@ -55,6 +54,18 @@ def list_code_files(folder: Path) -> tuple[list[str], str | None, bool | None]:
             if path.is_file():
                 names.append(path.relative_to(folder).as_posix())
     return sorted(names), None, None
+
+
+def _commit_and_dirty(folder: Path) -> tuple[str | None, bool | None]:
+    """HEAD's commit and whether tracked files changed, from one `git status` (each git
+    process is milliseconds before every `spell run`)."""
+    status = _git(folder, "status", "--porcelain=v2", "--branch", "--untracked-files=no")
+    if status is None:
+        return None, None
+    lines = status.splitlines()
+    heads = [line.split()[2] for line in lines if line.startswith("# branch.oid ")]
+    commit = heads[0] if heads and heads[0] != "(initial)" else None  # no commit yet
+    return commit, any(not line.startswith("#") for line in lines)
 
 
 def _check_size(where: str, total: int, limit_mb: int) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from spellray.client import Client
+from spellray.client._http import ResourceGroup
 from spellray.client._run_request import parse_mount
 from spellray.client.environment import build_environment
 from spellray.errors import (
@@ -38,8 +39,10 @@ def folder_with(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def test_the_client_composes_one_group_per_resource(client: Client) -> None:
     groups = {"runs", "resources", "links", "metrics", "hyper", "models", "model_servers",
-              "cluster"}
-    assert groups <= set(vars(client))
+              "cluster", "workflows"}
+    for name in groups:  # each made on first use, over the client's one session
+        group = getattr(client, name)
+        assert isinstance(group, ResourceGroup) and group._api is client._api, name
     assert client.info().version
 
 
