@@ -71,18 +71,22 @@ def spell_grid(points: int, env: dict[str, str], project: Path, client: Client) 
         raise RuntimeError(f"spell hyper grid exited {done.returncode}: {done.stderr}")
     search_id = int(done.stdout.split()[1])
     deadline = time.monotonic() + TIMEOUT
-    while True:
-        search = client.hyper.get(search_id)
-        runs = [client.runs.get(r) for r in search.run_ids]
-        if search.status == "complete" and len(runs) == points and \
-                all(r.status.is_terminal for r in runs):
-            break
-        if search.status in ("failed", "killed") or time.monotonic() > deadline:
-            raise RuntimeError(f"search {search_id} ended {search.status}: "
-                               f"{search.status_reason}")
+    # The search first, then its runs: asking for every run on every poll would cost the
+    # server more requests than the search itself makes, and more the more runs it has.
+    while (search := client.hyper.get(search_id)).status in ("running", "stopping"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"search {search_id} still {search.status}")
+        time.sleep(0.1)
+    if search.status != "complete" or len(search.run_ids) != points:
+        raise RuntimeError(f"search {search_id} ended {search.status} with "
+                           f"{len(search.run_ids)} runs: {search.status_reason}")
+    pending = set(search.run_ids)
+    while pending := {r for r in pending if not client.runs.get(r).status.is_terminal}:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"runs {sorted(pending)} of search {search_id} never ended")
         time.sleep(0.1)
     elapsed = time.perf_counter() - start
-    for run in runs:  # outside the timing: every run did its own point
+    for run in map(client.runs.get, search.run_ids):  # outside the timing: each did its point
         if run.status.value != "complete":
             raise RuntimeError(f"run {run.id} is {run.status.value}")
         log = client.runs.logs(run.id).text
