@@ -24,6 +24,7 @@ os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 from ray import tune
 
 from spellray.client import Client
+from spellray.errors import SpellrayError
 from spellray.tune.space import ParamSpec, grid_size
 from spellray.tune.trial import SpellTrial
 
@@ -118,10 +119,14 @@ class SearchEnd(tune.Callback):
         self.ended += 1
         if self.ended >= self.expected and not self.reported and not self.stopper.stop_all():
             self.stopper.close()
-            # Not if `spell hyper stop` came meanwhile: main() then reports it stopped.
-            if self.client.hyper.get(self.search_id).status == "running":
-                self.client.hyper.report(self.search_id, "complete")
-                self.reported = True
+            # Not if `spell hyper stop` came meanwhile: main() then reports it stopped, as
+            # it reports the search's end whenever this could not.
+            try:
+                if self.client.hyper.get(self.search_id).status == "running":
+                    self.client.hyper.report(self.search_id, "complete")
+                    self.reported = True
+            except SpellrayError:
+                pass
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._trial_ended()
