@@ -120,7 +120,15 @@ def main() -> None:
         client = Client(f"http://127.0.0.1:{port}", (home / "token").read_text().strip())
         import ray
 
-        ray.init(address=gcs, logging_level="ERROR")
+        # On a loaded machine the head's node may register after its dashboard answers.
+        for attempt in range(60):
+            try:
+                ray.init(address=gcs, logging_level="ERROR")
+                break
+            except (RuntimeError, ConnectionError):
+                if attempt == 59:
+                    raise
+                time.sleep(5)
         methods = {
             # With the actor reuse spellray's driver turns on (Tune's default is off for
             # function trainables): what a Tune expert would get.
