@@ -34,7 +34,11 @@ REPORT_DRAIN_SECONDS = 10.0
 
 
 class Runner:
-    def __init__(self, run_id: int, storage: Storage) -> None:
+    def __init__(self, run_id: int, storage: Storage, record: dict | None = None,
+                 tracking: dict[str, str] | None = None) -> None:
+        """``record`` and ``tracking``: run.json and the MLflow run, when the server gave
+        them with the run (a search's trial, made `building` by the server as it starts);
+        otherwise read from storage and asked of the server."""
         self.run_id = run_id
         self.storage = storage
         self.token = os.environ.get("SPELLRAY_TOKEN", "")
@@ -54,7 +58,9 @@ class Runner:
         # whatever its command did. A plain flag: the SIGTERM handler may take no lock.
         self.terminated = False
         # run.json as the server wrote it; the runner adds its result and writes it back.
+        self.given_record = record
         self.record: dict = {"id": run_id}
+        self.given_tracking = tracking
         # Why the runner itself stopped the command (--timeout, --stop-condition, request_stop).
         self.stop_reason: str | None = None
         # How the command runs (runner/launch/): chosen once run.json is read.
@@ -95,9 +101,12 @@ class Runner:
         take SIGTERM (Ray's stop) in this process; only possible in its main thread."""
         if handle_signals:
             signal.signal(signal.SIGTERM, self._on_sigterm)
-        self.reporter.send("building")
-        tracking = TrackingSetup(self.reporter.api.copy(), self.token)  # while code comes
-        self.record = json.loads(self.storage.read_bytes(f"{self.spell_dir}/run.json"))
+        if self.given_record is None:
+            self.reporter.send("building")
+        # While the code comes, if the server has yet to say.
+        tracking = TrackingSetup(self.reporter.api.copy(), self.token, self.given_tracking)
+        self.record = self.given_record or json.loads(
+            self.storage.read_bytes(f"{self.spell_dir}/run.json"))
         self.launch = self._pick_launch()
         self.workdir.fetch_code(self.record)
         if packages := self.record.get("apt"):

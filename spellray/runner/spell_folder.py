@@ -62,15 +62,31 @@ def prepare(workdir: Path, mode: str) -> SpellFolder:
     user = ["--map-root-user"] if os.geteuid() != 0 else []
     prefix = [unshare, "--mount", "--propagation", "private", *user, "--",
               "/bin/sh", "-c", _SETUP, str(workdir)]
-    # Tried once with a trivial command: what fails here (no CAP_SYS_ADMIN in a container,
-    # user namespaces disabled, seccomp) would otherwise fail the user's command itself.
+    if (why := _probe(prefix)) is not None:
+        return SpellFolder(unavailable=why)
+    return SpellFolder(prefix=prefix)
+
+
+# What the probe found, once per process: a search's trial actor runs many runs, and the
+# node does not change between them (each probe is three processes).
+_probed: list[str | None] = []
+
+
+def _probe(prefix: list[str]) -> str | None:
+    """Why the namespace cannot be made here; None if it can. Tried once with a trivial
+    command: what fails here (no CAP_SYS_ADMIN in a container, user namespaces disabled,
+    seccomp) would otherwise fail the user's command itself."""
+    if _probed:
+        return _probed[0]
     try:
         probe = subprocess.run([*prefix, "/bin/sh", "-c", "pwd"], capture_output=True,
                                timeout=30, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return SpellFolder(unavailable=f"no private mount namespace: {exc}")
+        return f"no private mount namespace: {exc}"  # not kept: may pass next time
+    why = None
     if probe.returncode != 0 or probe.stdout.strip() != str(SPELL_ROOT).encode():
         said = probe.stderr.decode(errors="replace").strip().splitlines()
-        why = said[-1] if said else f"exit code {probe.returncode}"
-        return SpellFolder(unavailable=f"no private mount namespace here: {why}")
-    return SpellFolder(prefix=prefix)
+        why = f"no private mount namespace here: " \
+              f"{said[-1] if said else f'exit code {probe.returncode}'}"
+    _probed.append(why)
+    return why

@@ -24,13 +24,16 @@ RETRY_SECONDS = 5.0
 
 
 class TrackingSetup:
-    def __init__(self, api: ServerApi, token: str) -> None:
+    def __init__(self, api: ServerApi, token: str, answer: dict[str, str] | None = None) -> None:
+        """``answer``: the server's, when it came with the run (a search's trial); else it
+        is asked for now, in the background."""
         self._api = api
         self._token = token
-        self._answer: dict[str, str] | None = None
+        self._answer: dict[str, str] | None = answer
         self.note: str | None = None
         self._thread = threading.Thread(target=self._ask, name="tracking", daemon=True)
-        self._thread.start()
+        if answer is None:
+            self._thread.start()
 
     def _ask(self) -> None:
         deadline = time.monotonic() + RETRY_SECONDS
@@ -51,7 +54,8 @@ class TrackingSetup:
         if os.environ.get("MLFLOW_TRACKING_URI"):
             self.note = "MLFLOW_TRACKING_URI is set for the run; mlflow logs there"
             return env
-        self._thread.join(WAIT_SECONDS)
+        if self._thread.ident is not None:
+            self._thread.join(WAIT_SECONDS)
         if self._answer is None:
             self.note = self.note or "the server did not answer in time"
             return env

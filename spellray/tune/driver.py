@@ -12,7 +12,7 @@ import os
 import random
 import sys
 import tempfile
-import time
+import threading
 from typing import Any
 
 # Before Ray Tune is imported: its JSON/CSV/TensorBoard loggers would write files no one
@@ -24,7 +24,8 @@ os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 from ray import tune
 
 from spellray.client import Client
-from spellray.tune.space import ParamSpec
+from spellray.errors import SpellrayError
+from spellray.tune.space import ParamSpec, grid_size
 from spellray.tune.trial import SpellTrial
 
 # How often the driver asks the server whether `spell hyper stop` was requested.
@@ -53,29 +54,97 @@ def domain(spec: ParamSpec, kind: str) -> Any:
 
 class StopRequested(tune.Stopper):
     """Ends the search gracefully when `spell hyper stop` asks: Tune stops each running
-    trial, and each trial's cleanup saves its run's outputs."""
+    trial, and each trial's cleanup saves its run's outputs.
+
+    The server is asked from a thread of its own: Tune calls ``stop_all`` on every pass of
+    its loop, and a request there would hold up every trial's results behind it."""
 
     def __init__(self, server_url: str, token: str, search_id: int) -> None:
         self.server_url, self.token, self.search_id = server_url, token, search_id
-        self._client: Client | None = None
-        self._next, self._stop = 0.0, False
+        self._start()
+
+    def _start(self) -> None:
+        self._stop = threading.Event()
+        self._ended = threading.Event()
+        threading.Thread(target=self._poll, name="stop-poll", daemon=True).start()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune saves its stopper with the experiment's state; an HTTP client won't pickle.
-        return {**self.__dict__, "_client": None}
+        # Tune saves its stopper with the experiment's state: threads and events won't pickle.
+        return {"server_url": self.server_url, "token": self.token,
+                "search_id": self.search_id}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._start()
+
+    def _poll(self) -> None:
+        client = Client(self.server_url, self.token)
+        while not self._ended.wait(STOP_POLL_SECONDS):
+            try:
+                if client.hyper.get(self.search_id).status == "stopping":
+                    self._stop.set()
+                    return
+            except Exception:  # the server restarting: ask again next time
+                continue
+
+    def close(self) -> None:
+        self._ended.set()
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
 
     def stop_all(self) -> bool:
-        if not self._stop and time.monotonic() >= self._next:
-            self._next = time.monotonic() + STOP_POLL_SECONDS
-            self._client = self._client or Client(self.server_url, self.token)
-            self._stop = self._client.hyper.get(self.search_id).status == "stopping"
-        return self._stop
+        return self._stop.is_set()
 
 
-def build_tuner(search: dict[str, Any], server_url: str, token: str) -> Any:
+class SearchEnd(tune.Callback):
+    """Reports the search complete the moment its last trial has ended. Tune's own end
+    comes later: it stops the trial actors it kept for reuse and then reads every trial's
+    result files (which spellray turns off), seconds in all, during which the search and
+    all of its runs are done."""
+
+    def __init__(self, client: Client, search_id: int, expected: int,
+                 stopper: StopRequested) -> None:
+        self.client, self.search_id, self.expected = client, search_id, expected
+        self.stopper = stopper
+        self.ended = 0
+        self.reported = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its run config with the experiment: an HTTP client won't pickle,
+        # and a copy never reports.
+        return {**self.__dict__, "client": None, "stopper": None, "reported": True}
+
+    def _trial_ended(self) -> None:
+        self.ended += 1
+        if self.ended >= self.expected and not self.reported and not self.stopper.stop_all():
+            self.stopper.close()
+            # Not if `spell hyper stop` came meanwhile: main() then reports it stopped, as
+            # it reports the search's end whenever this could not.
+            try:
+                if self.client.hyper.get(self.search_id).status == "running":
+                    self.client.hyper.report(self.search_id, "complete")
+                    self.reported = True
+            except SpellrayError:
+                pass
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._trial_ended()
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._trial_ended()
+
+
+def expected_trials(search: dict[str, Any]) -> int:
+    """How many trials the search runs if nothing stops it."""
+    if search["kind"] == "grid":
+        return grid_size([ParamSpec.model_validate(p) for p in search["params"]])
+    return search["num_runs"]
+
+
+def build_tuner(search: dict[str, Any], server_url: str, token: str,
+                stopper: StopRequested | None = None,
+                callbacks: list[Any] | None = None) -> Any:
     kind, mode = search["kind"], search.get("mode") or "max"
     specs = [ParamSpec.model_validate(p) for p in search["params"]]
     searcher = scheduler = None
@@ -118,7 +187,8 @@ def build_tuner(search: dict[str, Any], server_url: str, token: str) -> Any:
             reuse_actors=True),
         run_config=tune.RunConfig(
             name=f"search-{search['id']}", storage_path=tempfile.mkdtemp(prefix="spellray-tune-"),
-            stop=StopRequested(server_url, token, search["id"]), verbose=0,
+            stop=stopper or StopRequested(server_url, token, search["id"]), verbose=0,
+            callbacks=callbacks,
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)),
     )
 
@@ -128,14 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     server_url, token = os.environ["SPELLRAY_SERVER_URL"], os.environ["SPELLRAY_TOKEN"]
     client = Client(server_url, token)
     search = client.hyper.spec(search_id)
+    stopper = StopRequested(server_url, token, search_id)
+    end = SearchEnd(client, search_id, expected_trials(search), stopper)
     try:
-        build_tuner(search, server_url, token).fit()
+        build_tuner(search, server_url, token, stopper, [end]).fit()
     except Exception as exc:
-        client.hyper.report(search_id, "failed", f"the search driver failed: "
-                                                  f"{type(exc).__name__}: {exc}")
+        if not end.reported:
+            client.hyper.report(search_id, "failed", f"the search driver failed: "
+                                                      f"{type(exc).__name__}: {exc}")
         raise
-    stopping = client.hyper.get(search_id).status == "stopping"
-    client.hyper.report(search_id, "stopped" if stopping else "complete")
+    finally:
+        stopper.close()
+    if not end.reported:  # stopped, or fewer trials than expected
+        stopping = client.hyper.get(search_id).status == "stopping"
+        client.hyper.report(search_id, "stopped" if stopping else "complete")
     return 0
 
 

@@ -46,6 +46,7 @@ class SpellTrial(tune.Trainable):
         self.aggregate = AGGREGATIONS[search.get("aggregation") or "last"]
         self.config = config
         self.thread: threading.Thread | None = None
+        self.storage = Storage(search["storage_uri"])  # one for all the actor's trials
 
     def _start(self, config: dict[str, Any]) -> None:
         """Make the trial's run and start it. At the first step, not in setup or
@@ -61,7 +62,8 @@ class SpellTrial(tune.Trainable):
         self.values: list[float] = []
         self.last: dict[str, float] = {}
         self.events: queue.Queue[Any] = queue.Queue()
-        self.runner = Runner(self.run_id, Storage(self.search["storage_uri"]))
+        self.runner = Runner(self.run_id, self.storage, created["record"],
+                             created.get("tracking"))
         self.runner.metric_listeners.append(self.events.put)
         self.exit_code: int | None = None
         self.thread = threading.Thread(target=self._run, name=f"run-{self.run_id}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import statistics
 
 from sqlalchemy import select
@@ -35,6 +36,8 @@ from spellray.server.services.metrics import MetricService
 from spellray.server.services.run_status import change_status
 from spellray.server.services.runs import RunService
 from spellray.tune.space import check_command, grid_size
+
+log = logging.getLogger(__name__)
 
 # A grid bigger than this is almost surely a typo (and would flood the run list).
 MAX_GRID = 10_000
@@ -158,6 +161,9 @@ class HyperService:
                               "resources": machine_type.resources}}
 
     def start_trial(self, search_id: int, params: dict[str, str]) -> dict:
+        """A run for a trial Tune is starting now, in the trial's actor: so the run is
+        `building` at once, and the answer holds everything its runner would otherwise ask
+        for one request at a time (its record, its MLflow run)."""
         with self.ctx.sessions() as session:
             search = self._load(session, search_id)
             if search.status != SearchStatus.running.value:
@@ -169,8 +175,18 @@ class HyperService:
             raise InvalidInput(f"a trial of search {search_id} takes exactly the params "
                                f"{', '.join(sorted(names))}")
         request = spec.run.model_copy(update={"params": params, "idempotent": False})
-        run_id, token = self.runs.create_trial(request, search_id, submission_id)
-        return {"run_id": run_id, "token": token}
+        run_id, token, record = self.runs.create_trial(request, search_id, submission_id)
+        return {"run_id": run_id, "token": token, "record": record,
+                "tracking": self._tracking(run_id)}
+
+    def _tracking(self, run_id: int) -> dict | None:
+        """The trial's MLflow run, made now; None if MLflow fails (the runner asks again,
+        as any run's does)."""
+        try:
+            return MetricService(self.ctx).tracking_info(run_id).model_dump()
+        except Exception:
+            log.exception("could not make the MLflow run of trial %s", run_id)
+            return None
 
     # -- end ------------------------------------------------------------------------------
     def _end(self, search_id: int, status: SearchStatus, reason: str | None = None) -> None:

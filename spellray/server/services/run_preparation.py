@@ -85,10 +85,12 @@ def prepare_run(ctx: ServerContext, request: RunRequest) -> PreparedRun:
                        spec=spec)
 
 
-def write_record(storage: Storage, run_id: int, request: RunRequest, prepared: PreparedRun) -> None:
-    """runs/<id>/.spell/run.json: what the runner reads (it needs no server to run)."""
+def write_record(storage: Storage, run_id: int, request: RunRequest,
+                 prepared: PreparedRun) -> dict[str, Any]:
+    """runs/<id>/.spell/run.json: what the runner reads (it needs no server to run); the
+    record written."""
     spec = prepared.spec
-    storage.write_bytes(record_path(run_id), json.dumps({
+    record = {
         "id": run_id, "command": prepared.command,
         "machine_type": prepared.machine_type.name, "params": request.params,
         "code": request.code.model_dump() if request.code else None,
@@ -97,7 +99,9 @@ def write_record(storage: Storage, run_id: int, request: RunRequest, prepared: P
         "timeout_minutes": request.timeout_minutes,
         "stop_conditions": request.stop_conditions,
         **distributed_record(request, prepared.machine_type),
-    }, indent=2).encode())
+    }
+    storage.write_bytes(record_path(run_id), json.dumps(record, indent=2).encode())
+    return record
 
 
 def distributed_record(request: RunRequest, machine_type: MachineType) -> dict[str, Any]:

@@ -192,16 +192,20 @@ class RunService:
         return self.get(run_id)
 
     def create_trial(self, request: RunRequest, search_id: int,
-                     driver_submission_id: str | None) -> tuple[int, str]:
+                     driver_submission_id: str | None) -> tuple[int, str, dict]:
         """A search's trial: a run made like any other, executed by the search's driver job
-        (its Ray submission id is the driver's); (run id, its token)."""
+        (its Ray submission id is the driver's); (run id, its token, its record). Made when
+        its Tune trial starts, so it is `building` from the start."""
         prepared = self.prepare(request)
         run_id, token = self._insert(request, prepared, kind="trial",
                                      hyper_search_id=search_id,
                                      ray_submission_id=driver_submission_id)
         assert token is not None  # trials are never --idempotent
-        write_record(self.ctx.storage, run_id, request, prepared)
-        return run_id, token
+        record = write_record(self.ctx.storage, run_id, request, prepared)
+        with self.ctx.sessions() as session:
+            change_status(session, self._load(session, run_id), RunStatus.building)
+            session.commit()
+        return run_id, token, record
 
     def _insert(self, request: RunRequest, prepared: PreparedRun, kind: str = "run",
                 hyper_search_id: int | None = None,
