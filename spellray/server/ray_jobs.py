@@ -115,6 +115,10 @@ class RayJobs:
                     raise
                 time.sleep(0.5)
 
+    def reachable(self) -> None:
+        """Raise RayUnavailable unless Ray's Jobs API answers (asked once, then kept)."""
+        self._call("reach Ray", lambda: self._client)
+
     def stop(self, submission_id: str) -> None:
         with contextlib.suppress(LookupError):  # already gone: nothing to stop
             self._call("stop a run", lambda: self._client.stop_job(submission_id))
