@@ -70,14 +70,15 @@ class RayCapacity:
             self.__dict__.pop("_gcs", None)  # the head may have restarted: reconnect
             raise RayUnavailable(f"Ray's GCS did not answer ({exc})") from exc
 
-    def free(self) -> list[dict[str, float]]:
-        """Each live node's free resources, as the raylets last reported them."""
+    def free(self) -> dict[str, dict[str, float]]:
+        """Each live node's free resources (by node id, hex), as its raylet last said."""
         from ray.autoscaler.v2.sdk import get_cluster_resource_state
         from ray.core.generated.autoscaler_pb2 import NodeStatus
 
         state = self._call(lambda: get_cluster_resource_state(self._gcs))
-        return [dict(node.available_resources) for node in state.node_states
-                if node.status in (NodeStatus.RUNNING, NodeStatus.IDLE)]
+        return {node.node_id.hex(): dict(node.available_resources)
+                for node in state.node_states
+                if node.status in (NodeStatus.RUNNING, NodeStatus.IDLE)}
 
     def request(self, bundles: list[dict[str, float]]) -> None:
         """What `ray.autoscaler.sdk.request_resources(bundles=...)` does, without a Ray
