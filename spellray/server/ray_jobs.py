@@ -96,7 +96,8 @@ class RayJobs:
             raise
 
     def submit(self, submission_id: str, entrypoint: str, runtime_env: dict[str, Any],
-               num_cpus: float, num_gpus: float, resources: dict[str, float]) -> None:
+               num_cpus: float, num_gpus: float, resources: dict[str, float],
+               metadata: dict[str, str] | None = None) -> None:
         deadline = time.monotonic() + AGENT_WAIT_SECONDS
         while True:
             try:
@@ -107,6 +108,7 @@ class RayJobs:
                     entrypoint_num_cpus=num_cpus,
                     entrypoint_num_gpus=num_gpus or None,
                     entrypoint_resources=resources or None,
+                    metadata=metadata,
                 ))
                 return
             except RuntimeError as exc:

@@ -14,6 +14,7 @@ autoscaler, with the runs they already have, as one standing request (what
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -62,9 +63,11 @@ def _fits(free: list[dict[str, float]], shape: dict[str, float], count: int) -> 
 
 
 def _job_shape(job: JobDetails) -> dict[str, float]:
-    shape = {"CPU": job.entrypoint_num_cpus or 0.0, "GPU": job.entrypoint_num_gpus or 0.0,
-             **(job.entrypoint_resources or {})}
-    return {k: float(v) for k, v in shape.items() if v}
+    """What a run's job holds once started (its metadata says; other jobs: unknown)."""
+    try:
+        return json.loads((job.metadata or {}).get(run_queue.HELD, "{}"))
+    except ValueError:
+        return {}
 
 
 def reconcile(ctx: ServerContext, capacity: RayCapacity,

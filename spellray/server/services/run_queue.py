@@ -9,6 +9,7 @@ Order: FIFO per owner, fair (round robin) across owners, per machine type.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -102,6 +103,16 @@ def job_env(ctx: ServerContext, user_env: dict[str, str], token: str) -> dict[st
     }
 
 
+# The job metadata key that says what a run's job holds once it starts: Ray's job list does
+# not say, and the queue must count what pending jobs will take.
+HELD = "spellray_holds"
+
+
+def held(job: dict[str, Any]) -> dict[str, float]:
+    shape = {"CPU": job["num_cpus"], "GPU": job["num_gpus"], **job["resources"]}
+    return {k: float(v) for k, v in shape.items() if v}
+
+
 def submission_id(ctx: ServerContext, run_id: int) -> str:
     return f"spellray-{ctx.server_id[:12]}-run-{run_id}"
 
@@ -121,7 +132,8 @@ def launch(ctx: ServerContext, run_id: int) -> None:
     try:
         ctx.ray.submit(submission, job["entrypoint"],
                        {**job["runtime_env"], "env_vars": env_vars},
-                       job["num_cpus"], job["num_gpus"], job["resources"])
+                       job["num_cpus"], job["num_gpus"], job["resources"],
+                       {HELD: json.dumps(held(job))})
     except RayUnavailable:
         raise
     except Exception as exc:  # a job of that id exists: a pass before a crash submitted it
