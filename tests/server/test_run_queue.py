@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 from sqlalchemy.orm import Session
 
 from spellray.schemas import MachineType
 from spellray.server import db
-from spellray.server.reconcile.queue import _fits, _take
-from spellray.server.services.run_queue import dequeue, enqueue, queued, waiting
+from spellray.server.reconcile.queue import _fits, _job_shape, _take
+from spellray.server.services.run_queue import HELD, dequeue, enqueue, held, queued, waiting
 
 CPU = MachineType(name="CPU", num_cpus=1)
 GPU = MachineType(name="GPU", num_cpus=1, num_gpus=1)
@@ -53,3 +56,11 @@ def test_room_is_per_node_and_all_bundles_at_once() -> None:
     assert _fits(free, {}, 1)  # a workflow's manager needs no room
     assert _take(free, {"CPU": 1.0}) and _take(free, {"CPU": 1.0})
     assert not _take(free, {"CPU": 1.0})
+
+
+def test_a_pending_jobs_room_is_read_from_its_metadata() -> None:
+    job = {"num_cpus": 1, "num_gpus": 0, "resources": {"spellray-machine:big": 1}}
+    shape = held(job)
+    assert shape == {"CPU": 1.0, "spellray-machine:big": 1.0}
+    assert _job_shape(SimpleNamespace(metadata={HELD: json.dumps(shape)})) == shape
+    assert _job_shape(SimpleNamespace(metadata=None)) == {}  # not a run's job: unknown

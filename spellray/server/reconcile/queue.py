@@ -2,9 +2,10 @@
 never holds more pending jobs than it can start (services/run_queue.py has the order).
 
 Room is the GCS's view of each live node's free resources, less what Ray's pending jobs
-will take. A run needs its bundles to fit: one of its machine type, a --distributed run's
-N (its runner holds nothing, its ranks' placement group does), none for a workflow's
-manager (it holds no CPU, and its children queue behind it: it must never wait for them).
+will take. A run needs its bundles to fit (one of its machine type; `bundles` leaves room
+for gangs). A run whose runner holds nothing needs none and goes at once: a workflow's
+manager (its children queue behind it: it must never wait for them) and a --distributed
+run (its ranks' placement group waits in a started job; services/runs.py says why).
 A machine type's queue is FIFO: when its next run does not fit, the ones behind it wait too.
 
 Machine types that can grow (max machines above zero) show their queued runs to the

@@ -164,23 +164,23 @@ class RunService:
         # Only what is no secret is queued: the token and storage credentials come at launch.
         env = {**request.env, "SPELLRAY_RUN_ID": str(run_id),
                **{k: v for k, v in run_env(run_id, "", member).items() if k != "SPELL_TOKEN"}}
-        machine_type = held = prepared.machine_type
-        bundles = request.distributed or 1
+        room = held = prepared.machine_type
         if request.distributed or kind == "workflow":
             # The runner holds nothing: a distributed run's ranks' bundles hold the type,
-            # and a workflow's manager must not starve the children it waits for.
-            held = MachineType(name=machine_type.name, num_cpus=0,
-                               num_gpus=0 if request.distributed else machine_type.num_gpus,
-                               resources={} if request.distributed else machine_type.resources)
-        if kind == "workflow":
-            machine_type, bundles = held, 1
+            # and a workflow's manager must not starve the children it waits for. Neither
+            # waits in the queue: a manager's children queue behind it, and the ranks'
+            # placement group waits inside a started job (no start timeout there), where
+            # the runner says what is missing, or fails at once if it can never fit.
+            room = held = MachineType(
+                name=room.name, num_cpus=0, num_gpus=0 if request.distributed else
+                room.num_gpus, resources={} if request.distributed else room.resources)
         try:  # said now, not when the run's turn comes
             self.ctx.ray.reachable()
         except RayUnavailable as exc:
             self._finish(run_id, RunStatus.failed, f"not submitted: {exc.message}")
             raise
         with self.ctx.sessions() as session:
-            enqueue(session, self._load(session, run_id), held, machine_type, bundles,
+            enqueue(session, self._load(session, run_id), held, room, 1,
                     {"entrypoint": entrypoint, "runtime_env": prepared.ray_env, "env": env})
             session.commit()
         self.ctx.wake.set()  # the queue may start it now
