@@ -87,6 +87,25 @@ def settle() -> None:
     time.sleep(10)
 
 
+def steady_head(workdir: Path, attempts: int = 3) -> tuple[int, str]:
+    """A private 2-CPU head whose node is up. On a loaded machine `ray start` may answer on
+    its dashboard, then give up on its raylet (Ray's fixed 30 s) and exit: start again."""
+    from ray.util.state import list_nodes
+
+    from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
+
+    for attempt in range(attempts):
+        head, address = start_ray_head(workdir / f"head-{attempt}", num_cpus=2)
+        while psutil.pid_exists(head) and \
+                psutil.Process(head).status() != psutil.STATUS_ZOMBIE:
+            with contextlib.suppress(Exception):  # the dashboard may not answer yet
+                if any(n.state == "ALIVE" for n in list_nodes(address=address)):
+                    return head, address
+            time.sleep(1)
+        stop_process_group(head, timeout=RAY_STOP_GRACE)
+    raise RuntimeError(f"no Ray head came up in {attempts} attempts")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=500, help="runs each way")
@@ -95,7 +114,7 @@ def main() -> None:
     workdir, project, env = bench_workdir()
     head: int | None = None
     try:
-        head, address = start_ray_head(workdir, num_cpus=2)
+        head, address = steady_head(workdir)
         env["SPELLRAY_RAY_ADDRESS"] = address
         print(f"Ray head at {address}; {runs} runs each way", flush=True)
         started = subprocess.run([*SPELL_CLI, "server", "start"], env=env,

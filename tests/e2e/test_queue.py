@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,39 @@ from tests.helpers import Spell, wait_for
 START_TIMEOUT = "20"
 
 
+def _node_state(pid: int, address: str) -> str | None:
+    """"up" once the head's node is registered, "died" if `ray start` gave up, else None."""
+    import psutil
+    from ray.util.state import list_nodes
+
+    if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+        return "died"
+    try:
+        return "up" if any(n.state == "ALIVE" for n in list_nodes(address=address)) else None
+    except Exception:  # the dashboard may not answer yet
+        return None
+
+
+def steady_head(tmp: Path, attempts: int = 3) -> tuple[int, str]:
+    """A 1-CPU head whose node is up. On a loaded machine `ray start` may answer on its
+    dashboard, then give up on its raylet (Ray's fixed 30 s) and exit: start again."""
+    for attempt in range(attempts):
+        pid, address = start_ray_head(tmp / f"head-{attempt}", num_cpus=1)
+        state = wait_for(partial(_node_state, pid, address), timeout=180,
+                         what="the Ray head's node")
+        if state == "up":
+            return pid, address
+        stop_ray_head(pid)
+    raise AssertionError(f"no Ray head came up in {attempts} attempts")
+
+
 @pytest.fixture(scope="module")
 def short_timeout_spell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spell]:
     tmp = tmp_path_factory.mktemp("queue")
     before = os.environ.get("RAY_JOB_START_TIMEOUT_SECONDS")
     os.environ["RAY_JOB_START_TIMEOUT_SECONDS"] = START_TIMEOUT  # the head inherits it
     try:
-        pid, address = start_ray_head(tmp, num_cpus=1)
+        pid, address = steady_head(tmp)
     finally:
         if before is None:
             del os.environ["RAY_JOB_START_TIMEOUT_SECONDS"]
