@@ -105,7 +105,7 @@ def test_runs_queued_past_rays_start_timeout_all_complete(short_timeout_spell: S
 def test_killing_a_queued_run_never_reaches_ray(short_timeout_spell: Spell,
                                                 project: Path) -> None:
     spell = short_timeout_spell
-    holder = spell.submit_background("sleep 30", cwd=project)
+    holder = spell.submit_background("sleep 600", cwd=project)  # killed below
     spell.wait_status(holder, "running")
     queued = spell.submit_background("echo never", cwd=project)
     waiting = spell.run_info(queued)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A run that ended this recently may still have its Ray job up, about to exit.
-ENDING_WINDOW = timedelta(seconds=60)
 # The most bundles one autoscaler request carries; more could never fit a cluster anyway.
 MAX_REQUESTED_BUNDLES = 1000
 
@@ -82,17 +79,9 @@ def reconcile(ctx: ServerContext, capacity: RayCapacity,
             capacity.request([])  # withdraw what queued runs asked for (sent once)
         return
     by_node = capacity.free()
-    ending = _ending(ctx)
     for job in jobs().values():
         if job.status.value == "PENDING":  # pending jobs take their room when they start
             _take(list(by_node.values()), _job_shape(job))
-        elif job.status.value == "RUNNING" and job.submission_id in ending and \
-                job.driver_node_id in by_node:
-            # Its runner has reported the end and is exiting: its room frees in a moment,
-            # so the next run need not wait a pass for it.
-            node = by_node[job.driver_node_id]
-            for k, v in _job_shape(job).items():
-                node[k] = node.get(k, 0.0) + v
     free = list(by_node.values())
     blocked: set[str] = set()
     asking: list[dict[str, float]] = []
@@ -111,15 +100,6 @@ def reconcile(ctx: ServerContext, capacity: RayCapacity,
     if growable:
         capacity.request((_held(ctx, growable) + asking)[:MAX_REQUESTED_BUNDLES] if asking
                          else [])
-
-
-def _ending(ctx: ServerContext) -> set[str]:
-    """The Ray jobs of runs that ended in the last minute (their jobs may still be up)."""
-    since = db.utcnow() - ENDING_WINDOW
-    with ctx.sessions() as session:
-        return set(session.scalars(select(db.Run.ray_submission_id).where(
-            db.Run.ended_at > since, db.Run.ray_submission_id.is_not(None),
-            db.Run.kind != "trial")))
 
 
 def _held(ctx: ServerContext, growable: set[str]) -> list[dict[str, float]]:
