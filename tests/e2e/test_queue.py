@@ -76,6 +76,8 @@ def ray_jobs(spell: Spell) -> dict[str, str]:
             for job in JobSubmissionClient(spell.ray_address).list_jobs()}
 
 
+# Four 15-second runs one after another, after the module's own head and server start.
+@pytest.mark.timeout(900)
 def test_runs_queued_past_rays_start_timeout_all_complete(short_timeout_spell: Spell,
                                                          project: Path) -> None:
     spell = short_timeout_spell
@@ -102,6 +104,7 @@ def test_runs_queued_past_rays_start_timeout_all_complete(short_timeout_spell: S
     assert started == sorted(started)  # one owner: first in, first out
 
 
+@pytest.mark.timeout(900)
 def test_killing_a_queued_run_never_reaches_ray(short_timeout_spell: Spell,
                                                 project: Path) -> None:
     spell = short_timeout_spell
