@@ -188,7 +188,9 @@ def ps(
         table.add_column(column, no_wrap=column != "COMMAND", overflow="fold")
     for item in listing.runs:
         command = item.command if no_trunc or len(item.command) <= 50 else item.command[:47] + "…"
-        row = [str(item.id), styled_status(item.status.value), command,
+        status = styled_status(item.status.value) + \
+            (f" [dim]({item.waiting})[/]" if item.waiting else "")
+        row = [str(item.id), status, command,
                ago(item.created_at), run_duration(item.started_at, item.ended_at),
                ", ".join(item.labels)]
         if in_workflows:  # a workflow's manager, or a run it started (spell workflow)
@@ -207,7 +209,8 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
     rows = [
         ("Run", str(item.id)),
         ("Status", styled_status(item.status.value)
-         + (f" ({item.status_reason})" if item.status_reason else "")),
+         + (f" ({item.waiting or item.status_reason})"
+            if item.waiting or item.status_reason else "")),
         ("Exit code", "-" if item.exit_code is None else str(item.exit_code)),
         ("Command", item.command),
         ("Machine type", item.machine_type),

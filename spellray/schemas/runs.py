@@ -183,6 +183,8 @@ class Run(Schema):
     # The run's MLflow run, once the runner (or a first metric) made it.
     mlflow_run_id: str | None = None
     ray_submission_id: str | None = None
+    # While it waits in the queue: "waiting: 37 ahead for CPU".
+    waiting: str | None = None
     created_at: datetime
     started_at: datetime | None = None
     ended_at: datetime | None = None

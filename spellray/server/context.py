@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import sessionmaker
@@ -30,3 +31,5 @@ class ServerContext:
     open_uploads: set[str] = field(default_factory=set)
     # What the nodes can build (conda, containers), looked at once.
     abilities: ClusterAbilities = field(default_factory=ClusterAbilities.detect)
+    # Set when a run is queued or ends: the reconciler's next pass (and the queue) runs now.
+    wake: threading.Event = field(default_factory=threading.Event)

@@ -206,6 +206,25 @@ class WorkflowRepo(Base):
     git_commit: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
+class QueuedRun(Base):
+    """A run waiting in spellray's queue: what its Ray job will be, without secrets (its
+    token and the storage credentials are added when it is submitted). The row goes when
+    the run is submitted to Ray or ends while it waits."""
+
+    __tablename__ = "run_queue"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    # Whose turn it is: FIFO per owner, fair across owners (services/run_queue.py).
+    owner: Mapped[str] = mapped_column(String(100))
+    machine_type: Mapped[str] = mapped_column(String(100), index=True)
+    # The resources one bundle holds, and how many bundles (a --distributed run's ranks).
+    demand: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    bundles: Mapped[int] = mapped_column(Integer, default=1)
+    # What Ray's job gets: its entrypoint resources, entrypoint, runtime_env, variables.
+    job: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Link(Base):
     """`spell link NAME PATH`: a name for a resource path, resolved wherever one is accepted."""
 

@@ -96,7 +96,8 @@ class RayJobs:
             raise
 
     def submit(self, submission_id: str, entrypoint: str, runtime_env: dict[str, Any],
-               num_cpus: float, num_gpus: float, resources: dict[str, float]) -> None:
+               num_cpus: float, num_gpus: float, resources: dict[str, float],
+               metadata: dict[str, str] | None = None) -> None:
         deadline = time.monotonic() + AGENT_WAIT_SECONDS
         while True:
             try:
@@ -107,6 +108,7 @@ class RayJobs:
                     entrypoint_num_cpus=num_cpus,
                     entrypoint_num_gpus=num_gpus or None,
                     entrypoint_resources=resources or None,
+                    metadata=metadata,
                 ))
                 return
             except RuntimeError as exc:
@@ -114,6 +116,10 @@ class RayJobs:
                 if "No available agent" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+
+    def reachable(self) -> None:
+        """Raise RayUnavailable unless Ray's Jobs API answers (asked once, then kept)."""
+        self._call("reach Ray", lambda: self._client)
 
     def stop(self, submission_id: str) -> None:
         with contextlib.suppress(LookupError):  # already gone: nothing to stop

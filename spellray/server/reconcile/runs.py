@@ -28,14 +28,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A run whose submission never got a Ray job id this long after creation was lost in a crash.
+# A run neither queued nor given a Ray job id this long after creation was lost in a crash.
 UNSUBMITTED_GRACE = timedelta(seconds=60)
 
 
 def reconcile(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]]) -> None:
     with ctx.sessions() as session:
+        # Queued runs have no Ray job to follow (reconcile/queue.py submits them).
         active = list(session.scalars(
             select(db.Run.id).where(db.Run.status.in_([s.value for s in ACTIVE_STATUSES]))
+            .where(~select(db.QueuedRun.run_id).where(
+                db.QueuedRun.run_id == db.Run.id).exists())
         ))
     if not active:
         return

@@ -13,7 +13,6 @@ from spellray.cluster.machine_types import resolve_machine_type
 from spellray.errors import (
     Conflict,
     InvalidInput,
-    RayRefused,
     RayUnavailable,
     RunNotFound,
 )
@@ -53,6 +52,7 @@ from spellray.server.services.run_preparation import (
     run_dir,
     write_record,
 )
+from spellray.server.services.run_queue import dequeue, enqueue, job_env, waiting
 from spellray.server.services.run_status import change_status
 from spellray.server.services.workflow_membership import (
     Membership,
@@ -61,7 +61,6 @@ from spellray.server.services.workflow_membership import (
     share_with_workflow,
     visible_runs,
 )
-from spellray.settings import storage_env
 
 # Long-polled log requests: the most a request waits, and how often it looks meanwhile.
 MAX_LOG_WAIT = 10.0
@@ -107,6 +106,14 @@ def to_schema(run: db.Run) -> Run:
     )
 
 
+def _with_queue(session: Session, runs: list[Run]) -> list[Run]:
+    """The queued runs' positions, one query for all of them."""
+    said = waiting(session, [r.id for r in runs if r.status == RunStatus.requested])
+    for run in runs:
+        run.waiting = said.get(run.id)
+    return runs
+
+
 class RunService:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
@@ -126,15 +133,7 @@ class RunService:
 
     def base_env_vars(self, request: RunRequest, token: str) -> dict[str, str]:
         """The job's environment, for a run's runner and a search's driver alike."""
-        return {
-            **request.env,
-            **storage_env(self.ctx.settings),
-            "SPELLRAY_SERVER_URL": self.ctx.advertise_url,
-            "SPELLRAY_TOKEN": token,
-            # Ray SIGKILLs a stopped job after this long; `spell stop` needs time to save.
-            "RAY_JOB_STOP_WAIT_TIME_S": str(self.ctx.settings.stop_grace_seconds),
-            "PYTHONUNBUFFERED": "1",
-        }
+        return job_env(self.ctx, request.env, token)
 
     def create(self, request: RunRequest, principal: Principal = ADMIN) -> Run:
         """A run; made with a workflow manager's token, a child of that workflow (on the
@@ -156,39 +155,32 @@ class RunService:
         write_record(self.ctx.storage, run_id, request, prepared)
         if member and member.local:  # --local: the manager runs on the user's machine
             return self.get(run_id).model_copy(update={"reused": False})
-        submission_id = f"spellray-{self.ctx.server_id[:12]}-run-{run_id}"
         python = environments.python_command(prepared.ray_env)
         entrypoint = (f"{python} -m spellray.runner {run_id} "
                       f"--storage {shlex.quote(self.ctx.storage.uri)}")
-        env_vars = {**self.base_env_vars(request, token), "SPELLRAY_RUN_ID": str(run_id),
-                    **run_env(run_id, token, member)}
-        machine_type = prepared.machine_type
+        # Only what is no secret is queued: the token and storage credentials come at launch.
+        env = {**request.env, "SPELLRAY_RUN_ID": str(run_id),
+               **{k: v for k, v in run_env(run_id, "", member).items() if k != "SPELL_TOKEN"}}
+        room = held = prepared.machine_type
         if request.distributed or kind == "workflow":
             # The runner holds nothing: a distributed run's ranks' bundles hold the type,
-            # and a workflow's manager must not starve the children it waits for.
-            machine_type = MachineType(name=machine_type.name, num_cpus=0,
-                                       num_gpus=0 if request.distributed else
-                                       machine_type.num_gpus,
-                                       resources={} if request.distributed else
-                                       machine_type.resources)
-        try:
-            self.ctx.ray.submit(submission_id, entrypoint,
-                                {**prepared.ray_env, "env_vars": env_vars},
-                                machine_type.num_cpus, machine_type.num_gpus,
-                                machine_type.resources)
+            # and a workflow's manager must not starve the children it waits for. Neither
+            # waits in the queue: a manager's children queue behind it, and the ranks'
+            # placement group waits inside a started job (no start timeout there), where
+            # the runner says what is missing, or fails at once if it can never fit.
+            room = held = MachineType(
+                name=room.name, num_cpus=0, num_gpus=0 if request.distributed else
+                room.num_gpus, resources={} if request.distributed else room.resources)
+        try:  # said now, not when the run's turn comes
+            self.ctx.ray.reachable()
         except RayUnavailable as exc:
             self._finish(run_id, RunStatus.failed, f"not submitted: {exc.message}")
             raise
-        except Exception as exc:  # Ray refused the job: the run ends now, with Ray's words
-            self._finish(run_id, RunStatus.failed, f"not submitted: Ray said: {exc}")
-            raise RayRefused(f"Ray refused run {run_id}: {exc}") from exc
         with self.ctx.sessions() as session:
-            run = self._load(session, run_id)
-            run.ray_submission_id = submission_id
+            enqueue(session, self._load(session, run_id), held, room, 1,
+                    {"entrypoint": entrypoint, "runtime_env": prepared.ray_env, "env": env})
             session.commit()
-            ended_meanwhile = run.stop_requested is not None
-        if ended_meanwhile:  # its workflow was stopped or killed while it was submitted
-            self.ctx.ray.stop(submission_id)
+        self.ctx.wake.set()  # the queue may start it now
         return self.get(run_id)
 
     def create_trial(self, request: RunRequest, search_id: int,
@@ -254,7 +246,7 @@ class RunService:
     # -- read -----------------------------------------------------------------------------
     def get(self, run_id: int) -> Run:
         with self.ctx.sessions() as session:
-            return to_schema(self._load(session, run_id))
+            return _with_queue(session, [to_schema(self._load(session, run_id))])[0]
 
     def list(self, limit: int, label: str | None, principal: Principal = ADMIN,
              workflow_id: int | None = None) -> RunList:
@@ -270,7 +262,8 @@ class RunService:
             query = query.order_by(db.Run.id.desc())
             if limit > 0:
                 query = query.limit(limit)
-            return RunList(runs=[to_schema(r) for r in session.scalars(query)], total=total)
+            return RunList(runs=_with_queue(session, [to_schema(r) for r in
+                                                      session.scalars(query)]), total=total)
 
     def environment_log(self, run_id: int, lines: int = ENVIRONMENT_LOG_LINES) -> EnvironmentLog:
         """What Ray's runtime_env set-up says about this run's environment, last lines."""
@@ -361,6 +354,8 @@ class RunService:
                 now = status_now
                 if now is None and (item.spec or {}).get("local"):
                     now = RunStatus.stopped  # a --local manager has no runner to save
+                if dequeue(session, item.id) and now is None:
+                    now = RunStatus.stopped  # queued: no Ray job, nothing to save
                 if now is not None:
                     reason = f"{how}ed by user" if item is run else f"its workflow was {how}ed"
                     change_status(session, item, now, reason)
@@ -381,6 +376,7 @@ class RunService:
             session.commit()
             result = to_schema(run)
         if changed and report.status.is_terminal:
+            self.ctx.wake.set()  # its room frees: the queue may move
             end_tracking(self.ctx, result.mlflow_run_id, report.status.value)
         return result
 

@@ -1,0 +1,119 @@
+"""The run queue: submit queued runs to Ray while the cluster has room for them, so Ray
+never holds more pending jobs than it can start (services/run_queue.py has the order).
+
+Room is the GCS's view of each live node's free resources, less what Ray's pending jobs
+will take. A run needs its bundles to fit (one of its machine type; `bundles` leaves room
+for gangs). A run whose runner holds nothing needs none and goes at once: a workflow's
+manager (its children queue behind it: it must never wait for them) and a --distributed
+run (its ranks' placement group waits in a started job; services/runs.py says why).
+A machine type's queue is FIFO: when its next run does not fit, the ones behind it wait too.
+
+Machine types that can grow (max machines above zero) show their queued runs to the
+autoscaler, with the runs they already have, as one standing request (what
+`ray.autoscaler.sdk.request_resources` does), so a --min 0 type still gets a machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from spellray.errors import RayUnavailable
+from spellray.schemas import ACTIVE_STATUSES
+from spellray.server import db
+from spellray.server.context import ServerContext
+from spellray.server.services import run_queue
+
+if TYPE_CHECKING:
+    from ray.job_submission import JobDetails
+
+    from spellray.server.ray_capacity import RayCapacity
+
+log = logging.getLogger(__name__)
+
+# The most bundles one autoscaler request carries; more could never fit a cluster anyway.
+MAX_REQUESTED_BUNDLES = 1000
+
+
+def _take(free: list[dict[str, float]], shape: dict[str, float]) -> bool:
+    """Place one bundle on the first node it fits (and take it from that node)."""
+    for node in free:
+        if all(node.get(k, 0.0) >= v for k, v in shape.items()):
+            for k, v in shape.items():
+                node[k] = node.get(k, 0.0) - v
+            return True
+    return False
+
+
+def _fits(free: list[dict[str, float]], shape: dict[str, float], count: int) -> bool:
+    """Whether all ``count`` bundles fit at once; if so they are taken."""
+    if not shape or count == 0:
+        return True
+    trial = [dict(node) for node in free]
+    if all(_take(trial, shape) for _ in range(count)):
+        free[:] = trial
+        return True
+    return False
+
+
+def _job_shape(job: JobDetails) -> dict[str, float]:
+    """What a run's job holds once started (its metadata says; other jobs: unknown)."""
+    try:
+        return json.loads((job.metadata or {}).get(run_queue.HELD, "{}"))
+    except ValueError:
+        return {}
+
+
+def reconcile(ctx: ServerContext, capacity: RayCapacity,
+              jobs: Callable[[], dict[str, JobDetails]]) -> None:
+    with ctx.sessions() as session:
+        order = [(r.run_id, r.machine_type, dict(r.demand), r.bundles)
+                 for r in run_queue.queued(session)]
+    growable = {name for name, t in ctx.machine_types.items() if t.max_machines > 0}
+    if not order:
+        if growable:
+            capacity.request([])  # withdraw what queued runs asked for (sent once)
+        return
+    by_node = capacity.free()
+    for job in jobs().values():
+        if job.status.value == "PENDING":  # pending jobs take their room when they start
+            _take(list(by_node.values()), _job_shape(job))
+    free = list(by_node.values())
+    blocked: set[str] = set()
+    asking: list[dict[str, float]] = []
+    for run_id, machine_type, demand, bundles in order:
+        if demand and (machine_type in blocked or not _fits(free, demand, bundles)):
+            blocked.add(machine_type)
+            if machine_type in growable:
+                asking += [demand] * bundles
+            continue
+        try:
+            run_queue.launch(ctx, run_id)
+        except RayUnavailable:
+            raise
+        except Exception:  # one run's trouble must not stop the queue
+            log.exception("queue: run %s could not be submitted", run_id)
+    if growable:
+        capacity.request((_held(ctx, growable) + asking)[:MAX_REQUESTED_BUNDLES] if asking
+                         else [])
+
+
+def _held(ctx: ServerContext, growable: set[str]) -> list[dict[str, float]]:
+    """The bundles the growable types' submitted, active runs hold: a request is for
+    everything the cluster should fit at once, not on top of what runs now."""
+    with ctx.sessions() as session:
+        rows = session.execute(select(db.Run.machine_type, db.Run.spec).where(
+            db.Run.status.in_([s.value for s in ACTIVE_STATUSES]),
+            db.Run.ray_submission_id.is_not(None), db.Run.kind != "workflow",
+            db.Run.machine_type.in_(growable))).all()
+    held = []
+    for machine_type, spec in rows:
+        t = ctx.machine_types[machine_type]
+        shape = {k: float(v) for k, v in
+                 {"CPU": t.num_cpus, "GPU": t.num_gpus, **t.resources}.items() if v}
+        held += [shape] * ((spec or {}).get("distributed") or 1)
+    return held

@@ -1,0 +1,66 @@
+"""The run queue's order and positions, and the room a queued run needs, on a real DB."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from sqlalchemy.orm import Session
+
+from spellray.schemas import MachineType
+from spellray.server import db
+from spellray.server.reconcile.queue import _fits, _job_shape, _take
+from spellray.server.services.run_queue import HELD, dequeue, enqueue, held, queued, waiting
+
+CPU = MachineType(name="CPU", num_cpus=1)
+GPU = MachineType(name="GPU", num_cpus=1, num_gpus=1)
+
+
+def _queue(session: Session, workflow_id: int | None = None,
+           machine_type: MachineType = CPU) -> int:
+    run = db.Run(command="echo", machine_type=machine_type.name, status="requested", spec={})
+    session.add(run)
+    session.flush()
+    run.workflow_id = run.id if workflow_id == 0 else workflow_id  # 0: a manager
+    enqueue(session, run, machine_type, machine_type, 1, {"entrypoint": "true"})
+    session.commit()
+    return run.id
+
+
+def test_fifo_per_owner_and_turn_by_turn_across_owners(session: Session) -> None:
+    a1, a2, a3 = (_queue(session) for _ in range(3))
+    w = _queue(session, workflow_id=0)  # a workflow's manager: its number names it
+    b1, b2 = _queue(session, workflow_id=w), _queue(session, workflow_id=w)
+    assert [r.run_id for r in queued(session)] == [a1, w, a2, b1, a3, b2]
+    said = waiting(session, [a1, b1, b2, a3])
+    assert said == {a1: "waiting: 0 ahead for CPU", b1: "waiting: 3 ahead for CPU",
+                    b2: "waiting: 5 ahead for CPU", a3: "waiting: 4 ahead for CPU"}
+
+
+def test_positions_count_only_the_same_machine_type(session: Session) -> None:
+    _queue(session)
+    _queue(session)
+    gpu = _queue(session, machine_type=GPU)
+    assert waiting(session, [gpu]) == {gpu: "waiting: 0 ahead for GPU"}
+    assert dequeue(session, gpu) and not dequeue(session, gpu)
+    session.commit()
+    assert waiting(session, [gpu]) == {}
+
+
+def test_room_is_per_node_and_all_bundles_at_once() -> None:
+    free = [{"CPU": 1.0}, {"CPU": 2.0, "GPU": 1.0}]
+    assert not _fits(free, {"CPU": 1.0}, 4)  # 3 CPUs in all: nothing is taken
+    assert free == [{"CPU": 1.0}, {"CPU": 2.0, "GPU": 1.0}]
+    assert _fits(free, {"CPU": 1.0, "GPU": 1.0}, 1)  # only the second node has a GPU
+    assert free == [{"CPU": 1.0}, {"CPU": 1.0, "GPU": 0.0}]
+    assert _fits(free, {}, 1)  # a workflow's manager needs no room
+    assert _take(free, {"CPU": 1.0}) and _take(free, {"CPU": 1.0})
+    assert not _take(free, {"CPU": 1.0})
+
+
+def test_a_pending_jobs_room_is_read_from_its_metadata() -> None:
+    job = {"num_cpus": 1, "num_gpus": 0, "resources": {"spellray-machine:big": 1}}
+    shape = held(job)
+    assert shape == {"CPU": 1.0, "spellray-machine:big": 1.0}
+    assert _job_shape(SimpleNamespace(metadata={HELD: json.dumps(shape)})) == shape
+    assert _job_shape(SimpleNamespace(metadata=None)) == {}  # not a run's job: unknown
