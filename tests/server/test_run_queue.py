@@ -7,10 +7,11 @@ from types import SimpleNamespace
 
 from sqlalchemy.orm import Session
 
-from spellray.schemas import MachineType
+from spellray.schemas import MachineType, RunStatus
 from spellray.server import db
 from spellray.server.reconcile.queue import _fits, _job_shape, _take
 from spellray.server.services.run_queue import HELD, dequeue, enqueue, held, queued, waiting
+from spellray.server.services.run_status import change_status
 
 CPU = MachineType(name="CPU", num_cpus=1)
 GPU = MachineType(name="GPU", num_cpus=1, num_gpus=1)
@@ -45,6 +46,14 @@ def test_positions_count_only_the_same_machine_type(session: Session) -> None:
     assert dequeue(session, gpu) and not dequeue(session, gpu)
     session.commit()
     assert waiting(session, [gpu]) == {}
+
+
+def test_a_run_that_ends_however_it_ends_leaves_the_queue(session: Session) -> None:
+    first, second = _queue(session), _queue(session)
+    change_status(session, session.get(db.Run, first), RunStatus.failed, "timed out")
+    session.commit()
+    assert [r.run_id for r in queued(session)] == [second]
+    assert waiting(session, [second]) == {second: "waiting: 0 ahead for CPU"}
 
 
 def test_room_is_per_node_and_all_bundles_at_once() -> None:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -23,7 +23,7 @@ from spellray.schemas import MachineType, RunStatus
 from spellray.server import db
 from spellray.server.auth import issue_run_token
 from spellray.server.context import ServerContext
-from spellray.server.services.run_status import change_status
+from spellray.server.services.run_status import change_status, dequeue
 from spellray.settings import storage_env
 
 
@@ -45,12 +45,6 @@ def enqueue(session: Session, run: db.Run, held: MachineType, room: MachineType,
         demand={k: float(v) for k, v in demand.items() if v}, bundles=bundles,
         job={**job, "num_cpus": held.num_cpus, "num_gpus": held.num_gpus,
              "resources": held.resources}))
-
-
-def dequeue(session: Session, run_id: int) -> bool:
-    """Take a run out of the queue (it ends while waiting); whether it was queued."""
-    return bool(session.execute(
-        delete(db.QueuedRun).where(db.QueuedRun.run_id == run_id)).rowcount)
 
 
 def fair_order(rows: Iterable[db.QueuedRun]) -> list[db.QueuedRun]:

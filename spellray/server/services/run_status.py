@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from spellray.errors import Conflict
 from spellray.schemas import RunStatus
 from spellray.server.auth import revoke_run_tokens
-from spellray.server.db import Run, RunEvent, utcnow
+from spellray.server.db import QueuedRun, Run, RunEvent, utcnow
 
 _ORDER = {
     RunStatus.requested: 0,
@@ -46,5 +47,12 @@ def change_status(session: Session, run: Run, status: RunStatus, reason: str | N
     if status.is_terminal:
         run.ended_at = now
         revoke_run_tokens(session, run.id)
+        dequeue(session, run.id)  # however it ended, it no longer waits for room
     session.add(RunEvent(run_id=run.id, status=status.value, reason=reason, at=now))
     return True
+
+
+def dequeue(session: Session, run_id: int) -> bool:
+    """Take a run out of spellray's run queue (services/run_queue.py); whether it was queued.
+    Here, beside change_status, because a run that ends leaves the queue."""
+    return bool(session.execute(delete(QueuedRun).where(QueuedRun.run_id == run_id)).rowcount)

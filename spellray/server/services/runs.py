@@ -52,8 +52,8 @@ from spellray.server.services.run_preparation import (
     run_dir,
     write_record,
 )
-from spellray.server.services.run_queue import dequeue, enqueue, job_env, waiting
-from spellray.server.services.run_status import change_status
+from spellray.server.services.run_queue import enqueue, job_env, waiting
+from spellray.server.services.run_status import change_status, dequeue
 from spellray.server.services.workflow_membership import (
     Membership,
     join_workflow,
