@@ -60,6 +60,8 @@ def seed(home: Path, runs: int) -> None:
         ctx.storage.write_bytes(log_path(run.id), log)
         service.report(run.id, StatusReport(status=RunStatus.complete, exit_code=0))
     print(f"seeded {runs} runs in {time.perf_counter() - began:.1f} s", flush=True)
+    # The server opens this DB next: no connection of ours may stay open on it.
+    ctx.sessions.kw["bind"].dispose()
 
 
 def timed(env: dict[str, str], *args: str) -> float:
