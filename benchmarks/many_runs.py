@@ -39,6 +39,9 @@ class NoRayJobs:
 
     address = "http://127.0.0.1:9"
 
+    def reachable(self) -> None:
+        return None
+
     def submit(self, *args: Any, **kwargs: Any) -> None:
         return None
 
