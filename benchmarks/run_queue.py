@@ -1,6 +1,9 @@
 """Many runs at once: spellray's queue against Ray's Jobs SDK given them all at once.
 
-Usage: python benchmarks/queue.py [--runs N]
+Usage: python benchmarks/run_queue.py [--runs N]
+
+(Not `queue.py`, the issue's name for it: a file of that name beside the other benchmarks
+would stand in for the standard library's `queue` that Ray imports, and break them all.)
 
 Starts a private 2-CPU Ray head and spellray server, then submits N trivial runs
 (`echo hi`, one CPU each) two ways, one after the other on the same head: through Ray's
@@ -12,27 +15,21 @@ processes above the idle head's, sampled every 0.2 s. The last line is the time 
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
+import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-# This file's name is the standard library's `queue`, which Ray imports: its folder goes to
-# the end of the path, where private_cluster.py is still found and `queue` is the stdlib's.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
+import psutil
+from private_cluster import SPELL_CLI, bench_workdir, start_ray_head, tear_down
+from ray.job_submission import JobSubmissionClient
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-import psutil  # noqa: E402
-from private_cluster import SPELL_CLI, bench_workdir, start_ray_head, tear_down  # noqa: E402
-from ray.job_submission import JobSubmissionClient  # noqa: E402
-
-from spellray.client import Client  # noqa: E402
+from spellray.client import Client
 
 SAMPLE_INTERVAL = 0.2
 POLL_INTERVAL = 1.0
