@@ -158,8 +158,10 @@ def run(
         source = (f"git {created.git.url} @ {created.git.commit}" if created.git else
                   f"code {code['sha256'][:12]} · commit {code['git_commit'] or '-'}"
                   if code else "no code")
+        # A queued run has no Ray job yet (the queue submits it when there is room).
+        ray_job = created.ray_submission_id or f"none yet ({created.waiting or 'queued'})"
         err.print(f"[dim]{source} · environment {created.environment_digest or '-'} · "
-                  f"Ray job {created.ray_submission_id}[/]")
+                  f"Ray job {ray_job}[/]")
     if reused:
         err.print(f"[dim]--idempotent: run {run_id} is identical ({created.status.value}); "
                   "not starting another[/]")

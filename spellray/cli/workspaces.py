@@ -14,6 +14,8 @@ from spellray.errors import SpellrayError
 class NotBuiltYet(SpellrayError):
     """A Spell command whose spellray side does not exist yet (CLI only: never on the wire)."""
 
+    code = "not_built_yet"
+
 
 def jupyter(
     ctx: typer.Context,

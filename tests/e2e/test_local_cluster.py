@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -61,7 +62,14 @@ def test_ctrl_c_detaches_and_the_run_goes_on(spell: Spell, project: Path) -> Non
 
 def test_verbose_and_code_limit(spell: Spell, project: Path) -> None:
     verbose = spell("run", "-v", "true", cwd=project)
-    assert verbose.returncode == 0 and "Ray job spellray-" in verbose.stderr
+    assert verbose.returncode == 0, verbose.stderr
+    said = verbose.stderr.split("Ray job ")[1].split("\n")[0]
+    # Submitted already, or said to wait in spellray's queue: never "None".
+    assert said.startswith(("spellray-", "none yet (waiting: ")), verbose.stderr
+    started = re.search(r"run (\d+) started", verbose.stderr)
+    assert started, verbose.stderr
+    run_id = int(started.group(1))
+    assert "spellray-" in spell("info", str(run_id)).stdout  # the job it became
     limited = Spell(spell.home, spell.ray_address, {"SPELLRAY_CODE_LIMIT_MB": "0"})
     refused = limited("run", "true", cwd=project)
     assert refused.returncode == 1 and "over the 0 MB limit" in refused.stderr
