@@ -152,3 +152,24 @@ def test_outputs_reuse_what_live_sync_saved(local: Storage, tmp_path: Path,
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert local.read_bytes("runs/9/model.txt") == b"m\n"
     workdir.cleanup()
+
+
+def test_rank_0_of_a_distributed_run_saves_the_folder(local: Storage,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from spellray.runner.launch.rank_process import RankProcess
+
+    monkeypatch.setenv("SPELLRAY_SPELL_FOLDER", "off")
+    record = {"id": 11, "tensorboard_dir": "tb"}
+    ranks = [RankProcess(11, local.uri, record, rank) for rank in (0, 1)]
+    assert ranks[0].workdir.live_folder == "tb" and ranks[1].workdir.live_folder is None
+    for rank in ranks:
+        rank.prepare()
+        rank.start("mkdir tb && echo $RANK > tb/events", {"RANK": str(rank.rank)})
+    wait_for(lambda: all(r.poll()[2] is not None for r in ranks), what="both ranks to end")
+    assert ranks[0].workdir.live is not None and ranks[1].workdir.live is None
+    assert ranks[0].save_outputs("") == ["tb/events"]
+    assert ranks[1].save_outputs("rank-1/") == ["rank-1/tb/events"]
+    assert local.read_bytes("runs/11/tb/events") == b"0\n"
+    assert local.read_bytes("runs/11/rank-1/tb/events") == b"1\n"
+    for rank in ranks:
+        rank.cleanup()
