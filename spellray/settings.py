@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # mount namespace with its run's folder on /spell where the node allows it; ``off`` never.
     # Read by the runner on each node (set it in the nodes' environment, or per run with -e).
     spell_folder: Literal["auto", "off"] = "auto"
+    # Seconds between a run's hardware stats samples (runner/hardware_stats.py); 0 turns
+    # them off. Read by the runner (the server passes its own value to the runs it starts;
+    # -e SPELLRAY_STATS_INTERVAL_SECONDS=... sets it per run).
+    stats_interval_seconds: float = Field(default=5.0, ge=0)
     # Spell's variable, set inside a workflow's manager and its runs (not SPELLRAY_ prefixed).
     workflow_id: int | None = Field(default=None, validation_alias="SPELL_WORKFLOW_ID")
 
