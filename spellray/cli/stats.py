@@ -142,8 +142,10 @@ def stats(
     run_id: Annotated[int, typer.Argument(help="Run number")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Print each new sample until the run ends")] = False,  # noqa: E501
 ) -> int:
-    """A run's hardware stats: CPU, memory, network, disk and GPUs, the latest and a
-    sparkline over the run; -f prints new samples as they come until the run ends."""
+    """Show a run's hardware stats (CPU, memory, network, disk, GPUs): latest values and a
+    sparkline each; -f follows.
+
+    -f prints each new sample as it comes, until the run ends."""
     client = _client()
     if follow:
         console.print(_line(ROW_COLUMNS), style="bold", markup=False, highlight=False)
