@@ -148,6 +148,7 @@ def stats(
     -f prints each new sample as it comes, until the run ends."""
     client = _client()
     if follow:
+        client.runs.get(run_id)  # an unknown run: its one-line error, before the header
         console.print(_line(ROW_COLUMNS), style="bold", markup=False, highlight=False)
         for sample in client.runs.stats(run_id, follow=True):
             console.print(sample_row(sample), markup=False, highlight=False)

@@ -117,9 +117,10 @@ def test_sdk_follow_ends_with_the_run(spell: Spell, tmp_path: Path) -> None:
 
 
 def test_unknown_run_is_one_line_and_not_found(spell: Spell) -> None:
-    missing = spell("stats", "99999")
-    assert missing.returncode == 5
-    assert missing.stderr.strip().count("\n") == 0 and "no run 99999" in missing.stderr
+    for args in (["99999"], ["-f", "99999"]):
+        missing = spell("stats", *args)
+        assert missing.returncode == 5 and missing.stdout == ""
+        assert missing.stderr.strip().count("\n") == 0 and "no run 99999" in missing.stderr
 
 
 def test_distributed_ranks_are_sampled_each_with_its_rank(spell: Spell, tmp_path: Path) -> None:
