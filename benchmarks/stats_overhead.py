@@ -52,24 +52,25 @@ def work_seconds(client: Client, project: Path, work: int, interval: str) -> tup
 
 
 def sample_cost() -> float:
-    """Seconds one sample takes in-process (this process's tree, the node, no GPU)."""
+    """CPU seconds one sample takes in-process (this process's tree, the node, no GPU):
+    CPU time, not wall time, so a loaded machine does not inflate it."""
     import os
 
     from spellray.runner.hardware_stats import HardwareSampler
 
     sampler = HardwareSampler(os.getpid, lambda _: None, 3600)
     rounds = 200
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(rounds):
         sampler._read()
-    cost = (time.perf_counter() - start) / rounds
+    cost = (time.process_time() - start) / rounds
     sampler.close()
     return cost
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=6, help="measured rounds per setting")
+    parser.add_argument("--rounds", type=int, default=10, help="measured rounds per setting")
     parser.add_argument("--work", type=int, default=40_000_000, help="loop iterations")
     args = parser.parse_args()
 
@@ -104,7 +105,7 @@ def main() -> None:
                                env=env, capture_output=True, text=True, timeout=60)
         print(shown.stdout)
         on, off = statistics.median(times["1"]), statistics.median(times["0"])
-        print(f"one sample in-process: {sample_cost() * 1000:.2f} ms")
+        print(f"one sample in-process: {sample_cost() * 1000:.2f} ms of CPU")
         print(f"work, stats at 1 s: median {on:.3f} s (min {min(times['1']):.3f}); "
               f"stats off: median {off:.3f} s (min {min(times['0']):.3f})")
         print(f"stats at 1 s / stats off (median work time): {on / off:.3f}x")
