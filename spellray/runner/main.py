@@ -175,9 +175,7 @@ class Runner:
         if check := self._stop_conditions_listener():
             self.metric_listeners.append(check)
         self.workdir.metrics_file.touch()
-        from spellray.runner.hardware_stats import gpu_order_env
-
-        env = {**gpu_order_env(), **tracking.env(self.workdir.metrics_file)}
+        env = tracking.env(self.workdir.metrics_file)
         if tracking.note:
             self.log.line(f"spellray: MLflow variables not set: {tracking.note}")
         return env
