@@ -14,8 +14,9 @@ from tests.helpers import Spell, wait_for
 FAST = ("-e", "SPELLRAY_STATS_INTERVAL_SECONDS=0.5")
 # 200 MB in four written steps (so resident), held a while; its own clock in the log.
 ALLOCATE = (
-    "import time\n"
+    "import os, time\n"
     "print('start', time.time(), flush=True)\n"
+    "print('order', os.environ.get('CUDA_DEVICE_ORDER'))\n"
     "blocks = []\n"
     "for i in range(4):\n"
     "    time.sleep(0.7)\n"
@@ -49,6 +50,7 @@ def test_finished_run_stats_cover_the_run_and_show_its_memory(spell: Spell,
     samples = _client(spell).runs.stats(run_id)
     log = _client(spell).runs.logs(run_id).text
     started, ended = _clock(log, "start"), _clock(log, "end")
+    assert "order PCI_BUS_ID" in log  # CUDA numbers GPUs as NVML and Ray do
     # From before the command's first line to after its last (the final sample at the end).
     assert samples[0].time - samples[0].span_seconds <= started
     assert samples[-1].time >= ended

@@ -15,7 +15,12 @@ from types import ModuleType, SimpleNamespace
 import psutil
 import pytest
 
-from spellray.runner.hardware_stats import GpuReader, HardwareSampler, ProcessTree
+from spellray.runner.hardware_stats import (
+    GpuReader,
+    HardwareSampler,
+    ProcessTree,
+    gpu_order_env,
+)
 from spellray.runner.stats_recorder import StatsRecorder, mlflow_points
 from spellray.schemas import StatsSample
 from spellray.storage.store import Storage
@@ -113,6 +118,14 @@ def test_a_reading_nvml_refuses_is_blank(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_without_nvidia_ml_py_there_are_no_gpu_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml fails
     assert GpuReader().devices == []
+
+
+def test_cuda_numbers_gpus_in_pci_order_unless_the_node_says(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    assert gpu_order_env() == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "FASTEST_FIRST")
+    assert gpu_order_env() == {}
 
 
 def test_gpu_samples_become_mlflows_system_metric_names(monkeypatch: pytest.MonkeyPatch) -> None:
