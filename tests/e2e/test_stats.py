@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from spellray.client import Client
-from tests.helpers import Spell, wait_for
+from tests.helpers import Spell
 
 FAST = ("-e", "SPELLRAY_STATS_INTERVAL_SECONDS=0.5")
 # 200 MB in four written steps (so resident), held a while; its own clock in the log.
@@ -80,6 +80,8 @@ def test_finished_run_stats_cover_the_run_and_show_its_memory(spell: Spell,
                     params={"run_id": mlflow_run_id},
                     headers={"Authorization": f"Bearer {spell.token}"}, timeout=60).json()
     names = {m["key"] for m in got["run"]["data"]["metrics"]}
+    assert not any(m.name.startswith("system/")  # spell metrics: the user's own only
+                   for m in _client(spell).metrics.list(run_id))
     assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes",
             "system/system_memory_usage_percentage", "system/network_receive_megabytes",
             "system/network_transmit_megabytes"} <= names
@@ -138,7 +140,7 @@ def test_distributed_ranks_are_sampled_each_with_its_rank(spell: Spell, tmp_path
         assert 200 * 2**20 <= max(rss) < 300 * 2**20
     shown = spell("stats", str(run_id))
     assert shown.returncode == 0 and shown.stdout.splitlines()[1].split()[0] == "RANK"
-    names = wait_for(lambda: {m.name for m in _client(spell).metrics.list(run_id)},
-                     what="the ranks' system metrics")
-    assert {"system/rank_0/cpu_utilization_percentage",
-            "system/rank_1/cpu_utilization_percentage"} <= names
+    for rank in (0, 1):  # by name: `spell metrics`' list leaves system metrics out
+        series = _client(spell).metrics.get(run_id,
+                                            f"system/rank_{rank}/cpu_utilization_percentage")
+        assert len(series.values) == len([s for s in samples if s.rank == rank])
