@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # How often the runner copies a run's live folder (--tensorboard-dir) into storage while
     # the run goes (runner/live_sync.py). Read by the runner, so -e sets it per run too.
     live_sync_seconds: float = Field(default=5.0, gt=0)
+    # Seconds between a run's hardware stats samples (runner/hardware_stats.py); 0 turns
+    # them off. Read by the runner (the server passes its own value to the runs it starts;
+    # -e SPELLRAY_STATS_INTERVAL_SECONDS=... sets it per run).
+    stats_interval_seconds: float = Field(default=5.0, ge=0)
     # Spell's variable, set inside a workflow's manager and its runs (not SPELLRAY_ prefixed).
     workflow_id: int | None = Field(default=None, validation_alias="SPELL_WORKFLOW_ID")
 

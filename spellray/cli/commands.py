@@ -47,6 +47,8 @@ COMMANDS: dict[str, Lazy] = {
                    "Remove a link (the resource it names stays)."),
     "metrics": Lazy("spellray.cli.metrics", "Show a run's metrics: each one's count, last, "
                     "min, max and trend; or one's values."),
+    "stats": Lazy("spellray.cli.stats", "Show a run's hardware stats (CPU, memory, "
+                  "network, disk, GPUs): latest values and a sparkline each; -f follows."),
     "ui": Lazy("spellray.cli.metrics", "Open MLflow's UI (every run's metrics and params) "
                "in a browser, logged in."),
     "jupyter": Lazy("spellray.cli.workspaces", "Workspaces (Jupyter on the cluster): not "

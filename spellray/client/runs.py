@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from spellray.client._http import ResourceGroup
 from spellray.client._run_request import build_run_request, upload_code
@@ -17,6 +17,8 @@ from spellray.schemas import (
     RunList,
     RunRequest,
     RunStatus,
+    StatsChunk,
+    StatsSample,
     StatusReport,
 )
 from spellray.settings import get_settings
@@ -74,6 +76,44 @@ class Runs(ResourceGroup):
             chunk = self.logs(run_id, offset, wait)
             offset = chunk.offset
             yield chunk
+            if chunk.finished:
+                return
+
+    def stats_chunk(self, run_id: int, offset: int = 0, wait: float = 0) -> StatsChunk:
+        """The run's hardware stats samples from byte ``offset`` of its stats file; ``wait``
+        seconds (long poll) for a new one."""
+        params = {"offset": offset, "wait": wait}
+        return StatsChunk.model_validate(
+            self._api.request("GET", f"/api/runs/{run_id}/stats", params=params))
+
+    @overload
+    def stats(self, run_id: int, follow: Literal[False] = False) -> list[StatsSample]: ...
+
+    @overload
+    def stats(self, run_id: int, follow: Literal[True]) -> Iterator[StatsSample]: ...
+
+    def stats(self, run_id: int,
+              follow: bool = False) -> list[StatsSample] | Iterator[StatsSample]:
+        """The run's hardware stats samples so far (every rank's, for a distributed run), in
+        the order taken. ``follow=True``: an iterator of them, the ones so far and then each
+        new one as it comes, that ends when the run has ended."""
+        if follow:
+            return self._follow_stats(run_id)
+        samples: list[StatsSample] = []
+        offset = 0
+        while True:  # a long run's file may come in more than one answer
+            chunk = self.stats_chunk(run_id, offset)
+            samples += chunk.samples
+            if chunk.offset == offset:
+                return samples
+            offset = chunk.offset
+
+    def _follow_stats(self, run_id: int, wait: float = 10.0) -> Iterator[StatsSample]:
+        offset = 0
+        while True:
+            chunk = self.stats_chunk(run_id, offset, wait)
+            offset = chunk.offset
+            yield from chunk.samples
             if chunk.finished:
                 return
 

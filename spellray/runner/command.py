@@ -55,6 +55,11 @@ class Command:
         watcher.kill()
         return 128 - code if code < 0 else code
 
+    def pid(self) -> int | None:
+        """The user's command's process (its shell), once started: the root of the process
+        tree hardware stats measure."""
+        return self.child.pid if self.child is not None else None
+
     def ended(self) -> bool:
         return self.child is not None and self.child.poll() is not None
 

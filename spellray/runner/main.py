@@ -22,8 +22,10 @@ from spellray.runner.launch.single import SingleLaunch
 from spellray.runner.log_sink import LogSink
 from spellray.runner.metrics_forwarder import Listener, MetricsForwarder
 from spellray.runner.reporter import Reporter
+from spellray.runner.stats_recorder import StatsRecorder
 from spellray.runner.tracking import TrackingSetup
 from spellray.runner.workdir import WorkDir
+from spellray.schemas.stats import STATS_FILE
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
 
@@ -135,14 +137,30 @@ class Runner:
             timer.start()
         forwarder = MetricsForwarder(self.workdir.metrics_file, self.reporter.api.copy(),
                                      self.metric_listeners)
+        stats = self._record_stats(forwarder)
         try:
             exit_code = self.launch.run(self.record["command"], env)
         finally:
             if timer is not None:
                 timer.cancel()
+            if stats is not None:  # whole in storage before the run's status says it ended
+                stats.close()
             # Before the final report: that revokes the run's token.
             forwarder.close(REPORT_DRAIN_SECONDS)
         return self._finish(exit_code)
+
+    def _record_stats(self, forwarder: MetricsForwarder) -> StatsRecorder | None:
+        """Hardware stats for the command, unless SPELLRAY_STATS_INTERVAL_SECONDS is 0."""
+        from spellray.settings import get_settings
+
+        assert self.launch is not None
+        interval = get_settings().stats_interval_seconds
+        if not interval:
+            return None
+        recorder = StatsRecorder(self.storage, f"{self.spell_dir}/{STATS_FILE}",
+                                 self.log_copy.with_suffix(".stats.jsonl"), forwarder.send)
+        self.launch.sample_stats(recorder.record, interval)
+        return recorder
 
     def _pick_launch(self) -> Launch:
         if not self.record.get("distributed"):

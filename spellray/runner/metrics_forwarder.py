@@ -40,6 +40,12 @@ class MetricsForwarder:
         self._thread = threading.Thread(target=self._loop, name="metrics-tail", daemon=True)
         self._thread.start()
 
+    def send(self, metrics: list[dict[str, Any]]) -> None:
+        """Forward metrics the runner made itself (hardware stats as MLflow system metrics):
+        to the server only, never to the listeners (a stop condition names the user's)."""
+        for metric in metrics:
+            self._outbox.put(metric)
+
     def close(self, timeout: float) -> None:
         """Read what is left in the file, and deliver it, giving up after ``timeout`` s."""
         self._stop.set()

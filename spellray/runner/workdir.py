@@ -115,9 +115,12 @@ class WorkDir:
 
     def run(self, command: str, env: dict[str, str]) -> int:
         """Run the command in the folder, its output into the log; its exit code. Where the
-        node allows it the folder is /spell for the command (runner/spell_folder.py)."""
+        node allows it the folder is /spell for the command (runner/spell_folder.py). CUDA
+        numbers GPUs as NVML and Ray do (hardware_stats.gpu_order_env)."""
+        from spellray.runner.hardware_stats import gpu_order_env
         from spellray.settings import get_settings
 
+        env = {**gpu_order_env(), **env}
         folder = prepare_spell_folder(self.path, get_settings().spell_folder)
         if folder.unavailable and self.announce:
             self.log.line(f"spellray: /spell paths are not available to this run: "

@@ -76,6 +76,11 @@ if TYPE_CHECKING:
         StatusReport,
         validate_label,
     )
+    from spellray.schemas.stats import (
+        GpuStats,
+        StatsChunk,
+        StatsSample,
+    )
     from spellray.schemas.workflows import (
         Workflow,
         WorkflowList,
@@ -135,6 +140,9 @@ _MODULE_OF = {
     "StatusEvent": "runs",
     "StatusReport": "runs",
     "validate_label": "runs",
+    "GpuStats": "stats",
+    "StatsChunk": "stats",
+    "StatsSample": "stats",
     "Workflow": "workflows",
     "WorkflowList": "workflows",
     "WorkflowRepo": "workflows",
@@ -165,6 +173,7 @@ __all__ = [
     "Environment",
     "EnvironmentLog",
     "GitSource",
+    "GpuStats",
     "HyperList",
     "HyperRequest",
     "HyperSearch",
@@ -197,6 +206,8 @@ __all__ = [
     "SearchStatus",
     "ServerInfo",
     "ServingOptions",
+    "StatsChunk",
+    "StatsSample",
     "StatusEvent",
     "StatusReport",
     "TrackingInfo",

@@ -27,6 +27,7 @@ from spellray.server.routers import (
     models,
     resources,
     runs,
+    stats,
     workflows,
 )
 from spellray.server.tracking import Tracking
@@ -83,8 +84,8 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     # Every route: the token, checked against the scope the route declares (server/auth.py).
     app = FastAPI(title="spellray", lifespan=lifespan, dependencies=[Depends(authorize)])
     # One router per resource; GET /api/cluster is `spell cluster status`.
-    for module in (runs, workflows, code, info, resources, links, metrics, hyper, models,
-                   model_servers, cluster):
+    for module in (runs, workflows, code, info, resources, links, metrics, stats, hyper,
+                   models, model_servers, cluster):
         app.include_router(module.router)
     # MLflow's API and UI under /mlflow, behind the same tokens (and `spell ui` logins).
     app.state.ui_sessions = UiSessions()

@@ -186,9 +186,12 @@ class Tracking:
                   for m in history]
         return sorted(values, key=lambda v: (v.index, v.time))
 
-    def summaries(self, mlflow_run_id: str) -> list[MetricSummary]:
+    def summaries(self, mlflow_run_id: str, skip_prefix: str | None = None) -> list[MetricSummary]:
+        """Each metric's summary, but those whose name starts with ``skip_prefix``."""
         result = []
         for name in self.metric_names(mlflow_run_id):
+            if skip_prefix and name.startswith(skip_prefix):
+                continue
             values = self.series(mlflow_run_id, name)
             if not values:
                 continue

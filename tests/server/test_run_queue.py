@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 from sqlalchemy.orm import Session
@@ -10,8 +11,17 @@ from sqlalchemy.orm import Session
 from spellray.schemas import MachineType, RunStatus
 from spellray.server import db
 from spellray.server.reconcile.queue import _fits, _job_shape, _take
-from spellray.server.services.run_queue import HELD, dequeue, enqueue, held, queued, waiting
+from spellray.server.services.run_queue import (
+    HELD,
+    dequeue,
+    enqueue,
+    held,
+    job_env,
+    queued,
+    waiting,
+)
 from spellray.server.services.run_status import change_status
+from spellray.settings import Settings
 
 CPU = MachineType(name="CPU", num_cpus=1)
 GPU = MachineType(name="GPU", num_cpus=1, num_gpus=1)
@@ -73,3 +83,18 @@ def test_a_pending_jobs_room_is_read_from_its_metadata() -> None:
     assert shape == {"CPU": 1.0, "spellray-machine:big": 1.0}
     assert _job_shape(SimpleNamespace(metadata={HELD: json.dumps(shape)})) == shape
     assert _job_shape(SimpleNamespace(metadata=None)) == {}  # not a run's job: unknown
+
+
+def test_the_servers_stats_interval_reaches_its_runs_unless_a_run_sets_its_own(
+        tmp_path: Path) -> None:
+    def env(settings: Settings, user: dict[str, str]) -> dict[str, str]:
+        # job_env reads the context's settings and URL only.
+        ctx = SimpleNamespace(settings=settings, advertise_url="http://127.0.0.1:1")
+        return job_env(ctx, user, "token")  # type: ignore[arg-type]
+
+    given = Settings(home=tmp_path, stats_interval_seconds=2)
+    assert env(given, {})["SPELLRAY_STATS_INTERVAL_SECONDS"] == "2.0"
+    own = {"SPELLRAY_STATS_INTERVAL_SECONDS": "0"}
+    assert env(given, own)["SPELLRAY_STATS_INTERVAL_SECONDS"] == "0"
+    # Not given to the server: each node's own (or the default) holds.
+    assert "SPELLRAY_STATS_INTERVAL_SECONDS" not in env(Settings(home=tmp_path), {})

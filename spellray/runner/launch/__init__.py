@@ -4,7 +4,8 @@ and drives it through this interface; the strategies never import the runner bac
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 
 class Launch(Protocol):
@@ -14,6 +15,12 @@ class Launch(Protocol):
     def reserve(self) -> str | None:
         """Wait for what the command needs (the status says what is missing meanwhile); the
         reason to fail the run, or None once ready (or when the run was stopped meanwhile)."""
+        ...
+
+    def sample_stats(self, record: Callable[[dict[str, Any]], None], interval: float) -> None:
+        """Sample the command's hardware every ``interval`` seconds while it runs, and once
+        at its end, handing each sample to ``record`` (runner/hardware_stats.py). Called
+        before run(), or never (stats off)."""
         ...
 
     def run(self, command: str, env: dict[str, str]) -> int:

@@ -59,6 +59,8 @@ class DistributedLaunch:
         self._rendezvous: Any = None
         self.failure_reason: str | None = None
         self._ended = False
+        # Where every rank's hardware stats samples go (tagged by rank), and how often.
+        self._stats: tuple[Callable[[dict[str, Any]], None], float] | None = None
 
     # -- reserve --------------------------------------------------------------------------
     def reserve(self) -> str | None:
@@ -106,6 +108,10 @@ class DistributedLaunch:
         finally:
             self._ended = True
 
+    def sample_stats(self, record: Callable[[dict[str, Any]], None], interval: float) -> None:
+        """Each rank samples its own process tree and node; the runner relays the samples."""
+        self._stats = (record, interval)
+
     def stop(self) -> None:
         pass  # nothing to do in a signal handler: the waits poll ``stopped``, then end the ranks
 
@@ -142,7 +148,8 @@ class DistributedLaunch:
             rank_env = {**(env if slot.rank == 0 else {}),
                         **torch_env(slot, places[0]["ip"], port), **hvd[slot.rank],
                         "SPELLRAY_RANK_NODE_IP": place["ip"]}
-            starts.append(actor.start.remote(command, rank_env))
+            starts.append(actor.start.remote(
+                command, rank_env, self._stats[1] if self._stats is not None else 0.0))
         self._get(starts)
         self._log(f"started {self.count} rank(s) on {slots[-1].node_count} node(s); "
                   f"rank 0 at {places[0]['ip']}:{port}")
@@ -177,8 +184,9 @@ class DistributedLaunch:
             polls = ray.get([self.actors[r].poll.remote() for r in range(self.count)
                              if r not in codes])
             waiting = [r for r in range(self.count) if r not in codes]
-            for rank, (lines, metrics, code) in zip(waiting, polls, strict=True):
+            for rank, (lines, metrics, stats, code) in zip(waiting, polls, strict=True):
                 self._relay(rank, lines)
+                self._relay_stats(stats)
                 if metrics:
                     with self.metrics_file.open("ab") as sink:
                         sink.write(metrics)
@@ -209,8 +217,9 @@ class DistributedLaunch:
 
         ray.get([a.terminate.remote(TERM_GRACE) for a in self.actors])
         for rank, actor in enumerate(self.actors):
-            lines, _, _ = ray.get(actor.poll.remote())
+            lines, _, stats, _ = ray.get(actor.poll.remote())
             self._relay(rank, lines)
+            self._relay_stats(stats)
         return 143 if codes is None else max(codes.values(), default=143)
 
     def _get(self, refs: Any) -> Any:
@@ -256,6 +265,11 @@ class DistributedLaunch:
         for line in lines:
             self.log.write(f"[rank {rank}] ".encode() + line
                            + (b"" if line.endswith(b"\n") else b"\n"))
+
+    def _relay_stats(self, samples: list[dict[str, Any]]) -> None:
+        if self._stats is not None:
+            for sample in samples:
+                self._stats[0](sample)
 
     def _log(self, text: str) -> None:
         self.log.line(f"spellray: {text}")

@@ -63,6 +63,9 @@ class RankProcess:
         self._metrics_offset = 0
         self.exit_code: int | None = None
         self._thread: threading.Thread | None = None
+        # Hardware stats samples of this rank, kept until the runner collects them.
+        self._samples: list[dict] = []
+        self._samples_lock = threading.Lock()
 
     def where(self) -> dict[str, str | None]:
         """This rank's node address, and the interface holding it (gloo binds there)."""
@@ -81,8 +84,9 @@ class RankProcess:
         self.workdir.fetch_code(self.record)
         self.workdir.mount(self.record.get("mounts") or [])
 
-    def start(self, command: str, env: dict[str, str]) -> None:
-        """Start the command in the background; ``poll`` reports on it."""
+    def start(self, command: str, env: dict[str, str], stats_interval: float = 0.0) -> None:
+        """Start the command in the background; ``poll`` reports on it. With
+        ``stats_interval``, its hardware is sampled that often and once at its end."""
         if METRICS_FILE_ENV in env:  # rank 0 sends the run's metrics: to a file on its node
             self.metrics_file.touch()
             env = {**env, METRICS_FILE_ENV: str(self.metrics_file)}
@@ -90,16 +94,35 @@ class RankProcess:
         env = {**env, "PYTHONPATH": pythonpath_with_rank_site(
             env.get("PYTHONPATH", os.environ.get("PYTHONPATH", "")))}
 
+        sampler = None
+        if stats_interval:
+            from spellray.runner.hardware_stats import HardwareSampler
+
+            sampler = HardwareSampler(self.workdir.command.pid, self._samples_append,
+                                      stats_interval, rank=self.rank)
+
         def run() -> None:
-            self.exit_code = self.workdir.run(command, env)
+            try:
+                self.exit_code = self.workdir.run(command, env)
+            finally:
+                if sampler is not None:  # the last sample is in before poll sees the end
+                    sampler.close()
 
         self._thread = threading.Thread(target=run, name=f"rank-{self.rank}", daemon=True)
         self._thread.start()
 
-    def poll(self) -> tuple[list[bytes], bytes, int | None]:
-        """(new output lines, new metric lines, the exit code once the command ended)."""
+    def _samples_append(self, sample: dict) -> None:
+        with self._samples_lock:  # the sampler's thread adds, poll() takes them
+            self._samples.append(sample)
+
+    def poll(self) -> tuple[list[bytes], bytes, list[dict], int | None]:
+        """(new output lines, new metric lines, new hardware stats samples, the exit code
+        once the command ended)."""
         done = self._thread is not None and not self._thread.is_alive()
-        return self.log.drain(), self._new_metrics(), self.exit_code if done else None
+        with self._samples_lock:
+            samples, self._samples = self._samples, []
+        return self.log.drain(), self._new_metrics(), samples, \
+            self.exit_code if done else None
 
     def _new_metrics(self) -> bytes:
         if not self.metrics_file.exists():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from spellray.runner.workdir import WorkDir
 
 
@@ -10,12 +13,24 @@ class SingleLaunch:
 
     def __init__(self, workdir: WorkDir) -> None:
         self.workdir = workdir
+        self._stats: tuple[Callable[[dict[str, Any]], None], float] | None = None
 
     def reserve(self) -> str | None:
         return None  # the runner's own Ray job (or Tune trial) already holds the machine type
 
+    def sample_stats(self, record: Callable[[dict[str, Any]], None], interval: float) -> None:
+        self._stats = (record, interval)
+
     def run(self, command: str, env: dict[str, str]) -> int:
-        return self.workdir.run(command, env)
+        if self._stats is None:
+            return self.workdir.run(command, env)
+        from spellray.runner.hardware_stats import HardwareSampler
+
+        sampler = HardwareSampler(self.workdir.command.pid, *self._stats)
+        try:
+            return self.workdir.run(command, env)
+        finally:
+            sampler.close()
 
     def stop(self) -> None:
         self.workdir.command.stop()

@@ -29,6 +29,8 @@ from spellray.server.tracking import PREFIX
 from spellray.server.tracking_gate import CODE_SECONDS, UiSessions
 
 log = logging.getLogger(__name__)
+# MLflow's prefix for system metrics: the runner's hardware stats (runner/stats_recorder.py).
+SYSTEM_PREFIX = "system/"
 
 # This process makes each MLflow run once: the runner's tracking request and its first
 # metrics may arrive together.
@@ -102,8 +104,12 @@ class MetricService:
         return series
 
     def list(self, run_id: int) -> list[MetricSummary]:
+        """The run's own metrics. Hardware stats (MLflow's ``system/`` metrics, which the
+        runner logs) are left out, as MLflow's UI keeps them apart: `spell stats` shows them,
+        and ``series`` still returns any one by name."""
         mlflow_run_id = self._mlflow_run_id(run_id)
-        found = {s.name: s for s in self.tracking.summaries(mlflow_run_id)} if mlflow_run_id else {}
+        found = {s.name: s for s in self.tracking.summaries(mlflow_run_id, SYSTEM_PREFIX)} \
+            if mlflow_run_id else {}
         for name in self._own(run_id):
             # Text (or a name MLflow refuses) may share a name with numbers in MLflow.
             found[name] = _summary(name, self.series(run_id, name).values)

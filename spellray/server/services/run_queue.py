@@ -86,7 +86,11 @@ def waiting(session: Session, run_ids: Iterable[int]) -> dict[int, str]:
 
 def job_env(ctx: ServerContext, user_env: dict[str, str], token: str) -> dict[str, str]:
     """A job's environment, for a run's runner and a search's driver alike."""
+    # The server's own stats interval, when it was given one, unless the run sets its own.
+    stats = ({"SPELLRAY_STATS_INTERVAL_SECONDS": str(ctx.settings.stats_interval_seconds)}
+             if "stats_interval_seconds" in ctx.settings.model_fields_set else {})
     return {
+        **stats,
         **user_env,
         **storage_env(ctx.settings),
         "SPELLRAY_SERVER_URL": ctx.advertise_url,
