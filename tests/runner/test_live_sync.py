@@ -165,7 +165,7 @@ def test_rank_0_of_a_distributed_run_saves_the_folder(local: Storage,
     for rank in ranks:
         rank.prepare()
         rank.start("mkdir tb && echo $RANK > tb/events", {"RANK": str(rank.rank)})
-    wait_for(lambda: all(r.poll()[2] is not None for r in ranks), what="both ranks to end")
+    wait_for(lambda: all(r.poll()[3] is not None for r in ranks), what="both ranks to end")
     assert ranks[0].workdir.live is not None and ranks[1].workdir.live is None
     assert ranks[0].save_outputs("") == ["tb/events"]
     assert ranks[1].save_outputs("rank-1/") == ["rank-1/tb/events"]
