@@ -76,6 +76,10 @@ if TYPE_CHECKING:
         StatusReport,
         validate_label,
     )
+    from spellray.schemas.tensorboard import (
+        TensorBoard,
+        TensorBoardRequest,
+    )
     from spellray.schemas.workflows import (
         Workflow,
         WorkflowList,
@@ -135,6 +139,8 @@ _MODULE_OF = {
     "StatusEvent": "runs",
     "StatusReport": "runs",
     "validate_label": "runs",
+    "TensorBoard": "tensorboard",
+    "TensorBoardRequest": "tensorboard",
     "Workflow": "workflows",
     "WorkflowList": "workflows",
     "WorkflowRepo": "workflows",
@@ -199,6 +205,8 @@ __all__ = [
     "ServingOptions",
     "StatusEvent",
     "StatusReport",
+    "TensorBoard",
+    "TensorBoardRequest",
     "TrackingInfo",
     "TrialStart",
     "UiLogin",
