@@ -197,3 +197,24 @@ def test_an_unused_tensorboard_is_stopped(server: RaylessServer, tmp_path: Path)
     gone = httpx.get(f"{server.url}{board.path}data/runs", timeout=30,
                      headers={"Authorization": f"Bearer {server.token}"})
     assert gone.status_code == 404 and "spell tensorboard" in gone.json()["error"]["message"]
+
+
+def test_a_killed_server_s_tensorboards_are_stopped_by_the_next(tmp_path: Path) -> None:
+    first = start_rayless_server(tmp_path / "home")
+    try:
+        run = add_run(first, "complete", "tb")
+        Events(first, tmp_path, run, "tb").scalars("loss", {0: 1.0})
+        board = Client(first.url, first.token).tensorboard.open([run])
+        process = next(p for p in psutil.process_iter(["cmdline"])
+                       if f"/tensorboard/{board.set_id}" in (p.info["cmdline"] or []))
+    finally:
+        first.process.kill()  # no shutdown: its TensorBoard lives on
+        first.process.wait()
+    assert process.is_running()
+    second = start_rayless_server(tmp_path / "home")
+    try:
+        wait_for(lambda: not process.is_running(), timeout=60,
+                 what="the next server to stop the leftover TensorBoard")
+        assert not (tmp_path / "home" / "tensorboard" / board.set_id / "logs").exists()
+    finally:
+        second.stop()

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from spellray.errors import InternalError
 from spellray.server.tensorboard.mirror import mirror_folder
 from spellray.server.tensorboard.run_sets import Resolved, RunSet
@@ -32,6 +34,7 @@ from spellray.storage.store import Storage
 log = logging.getLogger(__name__)
 
 PREFIX = "/tensorboard"
+PID_FILE = "tensorboard.pid"
 TICK_SECONDS = 1.0  # how often the keeper looks at idle boards and due refreshes
 STOP_GRACE_SECONDS = 5.0
 
@@ -90,6 +93,7 @@ class TensorBoards:
         self._lock = threading.Lock()  # guards _boards and _opening
         self._opening: dict[str, threading.Lock] = {}
         self._stopping = threading.Event()
+        self._stop_leftovers()
         self._keeper = threading.Thread(target=self._keep, name="tensorboards", daemon=True)
         self._keeper.start()
 
@@ -158,6 +162,7 @@ class TensorBoards:
             # for the server's terminal does not reach it first.
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        (folder / PID_FILE).write_text(str(process.pid))
         log.info("TensorBoard %s on port %s (pid %s)", runs.set_id, port, process.pid)
         return Board(runs=runs, port=port, process=process, logdir=logdir, log_file=log_file,
                      run_ids=[f.run_id for f in resolved.folders], active=resolved.active)
@@ -170,7 +175,24 @@ class TensorBoards:
         self._boards.pop(board.set_id, None)
         _stop_process(board.process)
         shutil.rmtree(board.logdir, ignore_errors=True)  # the mirror; its log stays
+        (board.logdir.parent / PID_FILE).unlink(missing_ok=True)
         log.info("TensorBoard %s stopped", board.set_id)
+
+    def _stop_leftovers(self) -> None:
+        """TensorBoards a killed server left running (each is in a session of its own, so
+        nothing else stops them), and their mirrors."""
+        for pid_file in self.root.glob(f"*/{PID_FILE}"):
+            logdir = pid_file.parent / "logs"
+            try:
+                process = psutil.Process(int(pid_file.read_text()))
+                if str(logdir) in process.cmdline():  # that TensorBoard, not a reused pid
+                    os.killpg(process.pid, signal.SIGKILL)
+                    log.info("stopped TensorBoard pid %s left by an earlier server",
+                             process.pid)
+            except (ValueError, OSError, psutil.Error):
+                pass
+            pid_file.unlink(missing_ok=True)
+            shutil.rmtree(logdir, ignore_errors=True)
 
     def _keep(self) -> None:
         while not self._stopping.wait(TICK_SECONDS):
