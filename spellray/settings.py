@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # mount namespace with its run's folder on /spell where the node allows it; ``off`` never.
     # Read by the runner on each node (set it in the nodes' environment, or per run with -e).
     spell_folder: Literal["auto", "off"] = "auto"
+    # How often the runner copies a run's live folder (--tensorboard-dir) into storage while
+    # the run goes (runner/live_sync.py). Read by the runner, so -e sets it per run too.
+    live_sync_seconds: float = Field(default=5.0, gt=0)
     # Spell's variable, set inside a workflow's manager and its runs (not SPELLRAY_ prefixed).
     workflow_id: int | None = Field(default=None, validation_alias="SPELL_WORKFLOW_ID")
 

@@ -34,9 +34,6 @@ def run_options(*, machine_type: str = "CPU",
                 command: str | None = None) -> dict[str, Any]:
     """spellray's options for Spell's keyword arguments (``command``, if given, comes back
     as the option of that name, moved into ``cwd`` when one is given)."""
-    if tensorboard_directory is not None:
-        raise UnsupportedError("tensorboard_directory: TensorBoard for runs is not built yet "
-                               "in spellray (issue 17); log to MLflow (spell ui) meanwhile")
     if auto_resume:
         raise UnsupportedError("auto_resume: spellray has no spot machines to resume on yet; "
                                "make the run idempotent (idempotent=True) and start it again")
@@ -51,7 +48,7 @@ def run_options(*, machine_type: str = "CPU",
         "description": description, "labels": list(labels or []),
         "github_url": github_url, "github_ref": github_ref, "idempotent": idempotent,
         "timeout_minutes": timeout, "stop_conditions": list(stop_conditions or []),
-        "distributed": distributed,
+        "distributed": distributed, "tensorboard_dir": tensorboard_directory,
         # As on Spell, a run has no code unless a commit label or a git repository names it.
         "code_dir": None,
     }

@@ -5,7 +5,6 @@ and `spell --help` loads none, printing each command's summary from the table.""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any, ClassVar
 
@@ -13,17 +12,7 @@ import typer
 from typer import _click
 from typer.core import TyperCommand, TyperGroup
 
-
-@dataclass(frozen=True)
-class Lazy:
-    """Where a command lives, and the line `spell --help` shows for it (kept equal to the
-    command's own help by tests/cli/test_lazy_commands.py)."""
-
-    module: str  # spellray.cli.<module>
-    summary: str
-    # The module's Typer of the group's subcommands; None: the module's register(app) adds
-    # the command (and its siblings) to the root.
-    sub_app: str | None = None
+from spellray.cli.commands import Lazy
 
 
 def _group_callback() -> None:

@@ -1,82 +1,11 @@
 """`spell`: the command line. Ray is never imported here, and a command's module only when
-that command runs (`spell --help` and `spell run` stay fast; see cli/lazy_group.py)."""
+that command runs (`spell --help` and `spell run` stay fast; see cli/lazy_group.py), and
+typer not at all for `spell --help` (cli/root_help.py)."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import ClassVar
-
-import typer
-
-from spellray.cli.lazy_group import Lazy, LazyGroup
-
-
-class SpellGroup(LazyGroup):
-    lazy: ClassVar[dict[str, Lazy]] = {
-        "run": Lazy("spellray.cli.runs",
-                    'Run a command on the cluster: spell run "python train.py".'),
-        "ps": Lazy("spellray.cli.runs", "List runs, newest first."),
-        "info": Lazy("spellray.cli.runs", "Everything about a run."),
-        "logs": Lazy("spellray.cli.runs", "Print a run's log."),
-        "kill": Lazy("spellray.cli.runs", "End runs now; their outputs are not saved."),
-        "stop": Lazy("spellray.cli.runs", "End runs and save their outputs."),
-        "label": Lazy("spellray.cli.runs", "Add a label to a run (or remove it)."),
-        "ls": Lazy("spellray.cli.resources",
-                   "List the storage tree: runs, uploads, public data sets and links."),
-        "cp": Lazy("spellray.cli.resources",
-                   "Copy a file or folder out of storage: spell cp runs/42/model ."),
-        "upload": Lazy("spellray.cli.resources", "Upload a file or folder to uploads/NAME."),
-        "rm": Lazy("spellray.cli.resources",
-                   "Remove uploads (runs keep their outputs; public/ is read-only)."),
-        "link": Lazy("spellray.cli.resources", "List links, show one, or create one: "
-                     "spell link best-model runs/42/model."),
-        "unlink": Lazy("spellray.cli.resources",
-                       "Remove a link (the resource it names stays)."),
-        "metrics": Lazy("spellray.cli.metrics", "Show a run's metrics: each one's count, last, "
-                        "min, max and trend; or one's values."),
-        "ui": Lazy("spellray.cli.metrics", "Open MLflow's UI (every run's metrics and params) "
-                   "in a browser, logged in."),
-        "tensorboard": Lazy("spellray.cli.tensorboard", "Open TensorBoard on runs (named by "
-                            "number) in a browser, logged in."),
-        "jupyter": Lazy("spellray.cli.workspaces", "Workspaces (Jupyter on the cluster): not "
-                        "built yet; says what to use meanwhile."),
-        "server": Lazy("spellray.cli.server", "The local spellray server (start | stop | "
-                       "status without a NAME), and model servers on Ray Serve (serve, list, "
-                       "describe, logs, predict, healthcheck, start NAME, stop NAME, update, "
-                       "rm).", sub_app="app"),
-        "hyper": Lazy("spellray.cli.hyper",
-                      "Hyperparameter searches: one run per trial, on Ray Tune.", sub_app="app"),
-        "model": Lazy("spellray.cli.models",
-                      "Models: names and versions for run outputs and uploads."),
-        "model-servers": Lazy("spellray.cli.model_servers", "Older Spell's model-server "
-                              "commands (spell server ... is the current form).",
-                              sub_app="legacy"),
-        "cluster": Lazy("spellray.cli.cluster", "Clusters on AWS or GCP (Ray cluster "
-                        "launcher), and which one is in use.", sub_app="app"),
-        "workflow": Lazy("spellray.cli.workflows", "Workflows: a manager run that starts "
-                         "runs, waits for them and chains their outputs.", sub_app="app"),
-    }
-
-
-app = typer.Typer(
-    name="spell",
-    cls=SpellGroup,
-    help="Run machine-learning work on a Ray cluster, the Spell way.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain help: typer's rich help imports rich's markdown renderer, which alone is several
-    # times Python's own start-up (`spell --help` is meant to cost < 3x `python -c pass`).
-    rich_markup_mode=None,
-    # Command summaries whole on a wide terminal (click cuts them to fit its 80 columns).
-    context_settings={"max_content_width": 120},
-)
-
-
-@app.callback()
-def spell() -> None:
-    """Run machine-learning work on a Ray cluster, the Spell way."""
 
 
 def main() -> None:
@@ -86,6 +15,15 @@ def main() -> None:
     # httpx imports its own command line (click, pygments, rich's progress bars) when it can;
     # without it httpx works the same, and every command starts faster.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    if sys.argv[1:] == ["--help"]:
+        from spellray.cli.root_help import root_help
+
+        sys.stdout.write(root_help())
+        sys.exit(0)
+    import typer
+
+    from spellray.cli.app import app
+
     try:
         # Not standalone: errors come back here to be printed as one line each.
         code = app(standalone_mode=False)

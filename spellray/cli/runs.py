@@ -102,6 +102,7 @@ def run(
     timeout: flags.Timeout = None,
     stop_condition: flags.StopConditions = [],  # noqa: B006
     distributed: flags.Distributed = None,
+    tensorboard_dir: flags.TensorboardDir = None,
     from_file: Annotated[Path | None, typer.Option("--from-file", help="Read options from a YAML/JSON file")] = None,  # noqa: E501
     save_command: Annotated[Path | None, typer.Option("--save-command", help="Write this run's options to a YAML file")] = None,  # noqa: E501
     background: Annotated[bool, typer.Option("--background", "-b", help="Print the run number and return")] = False,  # noqa: E501
@@ -151,7 +152,7 @@ def run(
         code=code, code_dir=None, mounts=o["mount"], environment=environment,
         github_url=o["github_url"], github_ref=o["github_ref"], idempotent=o["idempotent"],
         timeout_minutes=o["timeout"], stop_conditions=stop_conditions,
-        distributed=o["distributed"])
+        distributed=o["distributed"], tensorboard_dir=o["tensorboard_dir"])
     run_id = created.id
     reused = created.reused
     if verbose:
@@ -228,6 +229,9 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
         ("Environment", _environment_text(item)),
         ("Timeout", f"{item.timeout_minutes:g} min" if item.timeout_minutes else "-"),
         ("Stop when", " or ".join(item.stop_conditions) or "-"),
+        ("TensorBoard", f"{item.tensorboard_dir or '.'} (runs/{item.id}"
+         f"{'/' + item.tensorboard_dir if item.tensorboard_dir else ''})"
+         if item.tensorboard_dir is not None else "-"),
         ("MLflow run", item.mlflow_run_id or "-"),
         ("Ray job", item.ray_submission_id or "-"),
         ("Created", f"{item.created_at:%Y-%m-%d %H:%M:%S} ({ago(item.created_at)})"),

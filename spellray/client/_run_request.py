@@ -53,10 +53,13 @@ def build_run_request(api: Api, command: str, *, machine_type: str = "CPU",
                   idempotent: bool = False, timeout_minutes: float | None = None,
                   stop_conditions: list[str] | None = None,
                   distributed: int | None = None,
-                  commit_label: str | None = None) -> RunRequest:
+                  commit_label: str | None = None,
+                  tensorboard_dir: str | None = None) -> RunRequest:
     """A checked run request, its code uploaded (see ``client.runs.new``); searches send one
     as the template of their trials. ``commit_label`` (inside a workflow): the snapshot
-    its `--repo LABEL=...` named is the code, nothing is uploaded."""
+    its `--repo LABEL=...` named is the code, nothing is uploaded. ``tensorboard_dir``: a
+    folder of the run's working folder (relative, or under /spell/) that the runner copies
+    into storage at runs/<id>/<it>/ as the run goes."""
     try:
         git = GitSource(url=github_url, ref=github_ref) if github_url else None
         if git is None and github_ref:
@@ -74,6 +77,7 @@ def build_run_request(api: Api, command: str, *, machine_type: str = "CPU",
             git=git, environment=environment or Environment(), idempotent=idempotent,
             timeout_minutes=timeout_minutes, stop_conditions=stop_conditions or [],
             distributed=distributed, commit_label=commit_label,
+            tensorboard_dir=tensorboard_dir,
         )
     except ValidationError as exc:  # the same one-line message the server would give
         raise InvalidInput(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc

@@ -108,6 +108,7 @@ class Runner:
         self.record = self.given_record or json.loads(
             self.storage.read_bytes(f"{self.spell_dir}/run.json"))
         self.launch = self._pick_launch()
+        self.workdir.live_folder = self.record.get("tensorboard_dir")
         self.workdir.fetch_code(self.record)
         if packages := self.record.get("apt"):
             from spellray.errors import SpellrayError

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from spellray.errors import InvalidInput
 from spellray.runner.command import Command
+from spellray.runner.live_sync import LiveSync
 from spellray.runner.spell_folder import prepare as prepare_spell_folder
 from spellray.storage.code_package import changed_files, file_crc32, unpack
 from spellray.storage.mounts import in_spell_folder
@@ -46,6 +47,10 @@ class WorkDir:
         # Whether this folder's run() says in the log that /spell is unavailable: once per
         # run, so a distributed run's ranks other than 0 keep quiet.
         self.announce = True
+        # --tensorboard-dir: a folder in this one saved into storage as the command runs
+        # (set before run()); its copies are outputs already when the run ends.
+        self.live_folder: str | None = None
+        self.live: LiveSync | None = None
 
     def fetch_code(self, record: dict) -> None:
         """Put the run's code (its git commit or code package) in the folder."""
@@ -118,19 +123,36 @@ class WorkDir:
             self.log.line(f"spellray: /spell paths are not available to this run: "
                           f"{folder.unavailable}. Its working folder is {self.path}; "
                           "-m mounts under /spell/ are there.")
+        if self.live_folder is not None:
+            self._start_live_sync(self.live_folder, get_settings().live_sync_seconds)
         return self.command.run(command, self.path, env, self.log.write, folder.prefix)
+
+    def _start_live_sync(self, folder: str, interval: float) -> None:
+        dest = join("runs", self.run_id)
+        self.live = LiveSync(self.path, folder, self.storage, dest, interval,
+                             skip=self.mount_paths, on_error=self.log.line)
+        self.live.start()
+        if self.announce:
+            self.log.line(f"spellray: saving {folder or '.'}/ to {dest}/{folder} as the run "
+                          f"goes (every {interval:g} s)")
 
     def save_outputs(self, prefix: str = "") -> list[str]:
         """Upload what the command made or changed to ``runs/<id>/<prefix>``; the paths as
         the run's outputs list them."""
+        if self.live is not None:  # its last pass first: then its copies are whole
+            self.live.close(final=True)
         saved = []
         for rel in changed_files(self.path, self.manifest, skip=self.mount_paths):
-            self.storage.upload_file(self.path / rel, join("runs", self.run_id, prefix + rel))
+            if not (self.live is not None and not prefix and self.live.is_saved(rel)):
+                self.storage.upload_file(self.path / rel,
+                                         join("runs", self.run_id, prefix + rel))
             saved.append(prefix + rel)
         return saved
 
     def cleanup(self) -> None:
         """Remove the folder, the metrics file beside it, and the mounts outside it."""
+        if self.live is not None:  # `spell kill`: no last pass
+            self.live.close(final=False)
         shutil.rmtree(self.path, ignore_errors=True)
         self.metrics_file.unlink(missing_ok=True)
         for dest in self.outside_mounts:

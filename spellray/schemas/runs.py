@@ -102,6 +102,9 @@ class RunRequest(Schema):
     distributed: int | None = None
     # Inside a workflow: run on the snapshot its `--repo LABEL=...` named (no code of its own).
     commit_label: str | None = None
+    # --tensorboard-dir PATH, as given (relative, or under /spell/): the folder of the working
+    # folder the runner copies into storage as the run goes (runner/live_sync.py).
+    tensorboard_dir: str | None = None
 
     @field_validator("distributed")
     @classmethod
@@ -196,6 +199,8 @@ class Run(Schema):
     # The workflow the run belongs to (its manager's number) and the run that started it.
     workflow_id: int | None = None
     parent_run_id: int | None = None
+    # --tensorboard-dir, relative to the working folder: its files are live in runs/<id>/<it>/.
+    tensorboard_dir: str | None = None
 
 
 class EnvironmentLog(Schema):

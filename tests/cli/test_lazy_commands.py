@@ -5,6 +5,7 @@ command does not need. Module lists, not clocks."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 import typer
 
+from spellray.cli.app import SpellGroup, app
 from spellray.cli.lazy_group import LazyGroup
-from spellray.cli.main import SpellGroup, app
 from tests.helpers import RaylessServer
 
 # Run in a fresh interpreter: what `spell ARGS` imported (not the names main() blocks with
@@ -47,13 +48,33 @@ def loaded(modules: set[str], package: str) -> list[str]:
     return sorted(m for m in modules if m == package or m.startswith(f"{package}."))
 
 
-def test_help_imports_typer_and_no_command() -> None:
+def test_help_imports_no_typer_and_no_command() -> None:
     modules = imported_by(["--help"])
-    for package in (*HEAVY, "pydantic", "pydantic_settings", "httpx", "rich",
+    for package in (*HEAVY, "typer", "pydantic", "pydantic_settings", "httpx", "rich",
                     "spellray.client", "spellray.schemas", "spellray.settings"):
         assert not loaded(modules, package), f"spell --help imported {package}"
     command_modules = {entry.module for entry in SpellGroup.lazy.values()}
     assert not command_modules & modules, command_modules & modules
+
+
+# typer's own help for the root, in a process of its own (as a user's terminal gets it).
+TYPERS_HELP = """
+import sys
+sys.argv = ["spell", "--help"]
+from spellray.cli.app import app
+app()
+"""
+
+
+@pytest.mark.parametrize("columns", ["200", "80", "60"])
+def test_help_without_typer_is_typers_help(columns: str) -> None:
+    env = {**os.environ, "COLUMNS": columns}  # click's width and ours read the same terminal
+    typers = subprocess.run([sys.executable, "-c", TYPERS_HELP], capture_output=True,
+                            text=True, timeout=120, env=env)
+    ours = subprocess.run([sys.executable, "-m", "spellray.cli.main", "--help"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert typers.returncode == 0 and ours.returncode == 0, typers.stderr + ours.stderr
+    assert "Commands:" in typers.stdout and ours.stdout == typers.stdout
 
 
 def test_run_imports_only_what_a_run_needs(rayless_server: RaylessServer,

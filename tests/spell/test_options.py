@@ -28,7 +28,7 @@ def test_every_spell_keyword_maps_onto_a_spellray_option(tmp_path: Path) -> None
         docker_image="python:3.11", framework="pytorch", envvars={"SEED": 1},
         github_url="https://github.com/o/r", github_ref="main", idempotent=True,
         description="d", labels=["a"], params={"lr": 0.1}, timeout=30,
-        stop_conditions=["loss < 0.1"], distributed=2)
+        stop_conditions=["loss < 0.1"], distributed=2, tensorboard_directory="/spell/tb")
     assert options == {
         "command": "cd 'src dir' && python train.py", "machine_type": "K80",
         "mounts": ["runs/1/model:/spell/model", "uploads/data"],
@@ -38,7 +38,7 @@ def test_every_spell_keyword_maps_onto_a_spellray_option(tmp_path: Path) -> None
         "env": {"SEED": "1"}, "params": {"lr": "0.1"}, "description": "d", "labels": ["a"],
         "github_url": "https://github.com/o/r", "github_ref": "main", "idempotent": True,
         "timeout_minutes": 30, "stop_conditions": ["loss < 0.1"], "distributed": 2,
-        "code_dir": None}
+        "tensorboard_dir": "/spell/tb", "code_dir": None}
 
 
 def test_commit_label_is_passed_only_when_given() -> None:
@@ -47,7 +47,6 @@ def test_commit_label_is_passed_only_when_given() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"tensorboard_directory": "/spell/tb"}, "not built yet in spellray \\(issue 17\\)"),
     ({"auto_resume": True}, "no spot machines"),
     ({"requirements_file": "/nonexistent/req.txt"}, "no such file"),
 ])

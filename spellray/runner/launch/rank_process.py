@@ -57,6 +57,8 @@ class RankProcess:
         folder = Path(tempfile.mkdtemp(prefix=f"spellray-run-{run_id}-rank-{rank}-"))
         self.workdir = WorkDir(folder, Storage(storage_uri, get_settings()), run_id, self.log)
         self.workdir.announce = rank == 0  # one note about /spell per run, not per rank
+        if rank == 0:  # rank 0's files are the run's own (runs/<id>/, not rank-K/)
+            self.workdir.live_folder = record.get("tensorboard_dir")
         self.metrics_file = self.workdir.metrics_file
         self._metrics_offset = 0
         self.exit_code: int | None = None

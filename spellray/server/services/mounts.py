@@ -51,3 +51,40 @@ def resolve_mounts(session: Session, storage: Storage, mounts: list[Mount]) -> l
                 paths.count(path) > 1:
             raise InvalidInput(f"two mounts overlap at {path}; give each its own path")
     return resolved
+
+
+def tensorboard_folder(path: str, mounts: list[Mount]) -> str:
+    """--tensorboard-dir PATH as the folder of the run's working folder it names (POSIX,
+    relative; "" for the folder itself). Refused: a PATH that leaves the working folder, and
+    a mount into that folder or around it: the runner copies the folder's new files into
+    storage as the run goes, and a mount's files there are the storage's own."""
+    flag = f"--tensorboard-dir {path}"
+    text = path.strip()
+    if not text or any(ord(c) < 32 for c in text) or "\\" in text:
+        raise InvalidInput(f"{flag}: give a folder of the run's working folder, such as "
+                           "tb or /spell/tb")
+    if posixpath.isabs(text):
+        folder = in_spell_folder(text)
+        if folder is None:
+            raise InvalidInput(f"{flag}: an absolute path must be under /spell/ (the run's "
+                               "working folder), such as /spell/tb; or give a relative path")
+    else:
+        parts = [p for p in text.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise InvalidInput(f"{flag}: the path leaves the run's working folder; give a "
+                               "folder inside it, such as tb or /spell/tb")
+        folder = "/".join(parts)
+    if folder.split("/")[0] == ".spell":  # runs/<id>/.spell/ is spellray's: log, run.json
+        raise InvalidInput(f"{flag}: .spell is spellray's own folder of a run; pick "
+                           "another, such as tb")
+    for mount in mounts:
+        where = in_spell_folder(mount.path)
+        if where is None and posixpath.isabs(mount.path):
+            continue  # on the node, outside the working folder
+        where = where if where is not None else mount.path
+        if not folder or where == folder or where.startswith(f"{folder}/") or \
+                folder.startswith(f"{where}/"):
+            raise InvalidInput(f"{flag}: the mount of {mount.resource} at {mount.path} is "
+                               "inside the TensorBoard folder (or holds it); mount it "
+                               "elsewhere or pick another --tensorboard-dir")
+    return folder

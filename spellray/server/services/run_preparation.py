@@ -13,7 +13,7 @@ from spellray.server.context import ServerContext
 from spellray.server.services import environments
 from spellray.server.services.code import CodeService
 from spellray.server.services.idempotency import run_identity
-from spellray.server.services.mounts import resolve_mounts
+from spellray.server.services.mounts import resolve_mounts, tensorboard_folder
 from spellray.storage.git_source import resolve_remote
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
@@ -68,6 +68,8 @@ def prepare_run(ctx: ServerContext, request: RunRequest) -> PreparedRun:
     command = substitute_params(request.command, request.params)
     with ctx.sessions() as session:
         mounts = resolve_mounts(session, ctx.storage, request.mounts)
+    tensorboard_dir = None if request.tensorboard_dir is None else \
+        tensorboard_folder(request.tensorboard_dir, mounts)
     identity = run_identity(
         code=git.commit if git else request.code and request.code.sha256, command=command,
         environment_digest=env_digest, mounts=mounts, params=request.params,
@@ -80,6 +82,8 @@ def prepare_run(ctx: ServerContext, request: RunRequest) -> PreparedRun:
             "stop_conditions": request.stop_conditions}
     if request.distributed:
         spec["distributed"] = request.distributed
+    if tensorboard_dir is not None:
+        spec["tensorboard_dir"] = tensorboard_dir
     return PreparedRun(machine_type=machine_type, git=git, ray_env=ray_env,
                        env_digest=env_digest, command=command, identity=identity,
                        spec=spec)
@@ -98,6 +102,7 @@ def write_record(storage: Storage, run_id: int, request: RunRequest,
         "environment_digest": prepared.env_digest,
         "timeout_minutes": request.timeout_minutes,
         "stop_conditions": request.stop_conditions,
+        "tensorboard_dir": spec.get("tensorboard_dir"),
         **distributed_record(request, prepared.machine_type),
     }
     storage.write_bytes(record_path(run_id), json.dumps(record, indent=2).encode())

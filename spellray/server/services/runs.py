@@ -97,7 +97,7 @@ def to_schema(run: db.Run) -> Run:
         environment_digest=run.environment_digest,
         timeout_minutes=spec.get("timeout_minutes"),
         stop_conditions=spec.get("stop_conditions") or [], mlflow_run_id=run.mlflow_run_id,
-        distributed=spec.get("distributed"),
+        distributed=spec.get("distributed"), tensorboard_dir=spec.get("tensorboard_dir"),
         workflow_id=run.workflow_id, parent_run_id=run.parent_run_id,
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
