@@ -1,21 +1,15 @@
 """A real run on Ray that trains while writing TensorBoard scalars: during the run, TensorBoard
 (through the server's proxy, with the session cookie) lists it and returns its scalars; after
-it, every step. Needs --tensorboard-dir and the runner's live copier (helper tb-run's part of
-issue 17): skipped until RunRequest has ``tensorboard_dir``."""
+it, every step; without the cookie, 401."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
-import pytest
 
 from spellray.client import Client
-from spellray.schemas import RunRequest
 from tests.helpers import Spell, wait_for
-
-pytestmark = pytest.mark.skipif("tensorboard_dir" not in RunRequest.model_fields,
-                                reason="--tensorboard-dir is not built on this branch")
 
 # Writes a step every 0.2 s until the test says stop (a file it creates), then 3 more steps.
 TRAIN = """
