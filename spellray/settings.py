@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # Ray Serve's HTTP proxy (model servers), bound to 127.0.0.1 on this port when spellray
     # starts Serve; a Serve already running keeps its own port (the server asks it).
     serve_port: int = 8000
+    # TensorBoard, run by the server per set of runs (server/tensorboard/): stopped after
+    # this many minutes nobody used it; its mirror of the runs' event files is refreshed
+    # every tensorboard_sync_seconds while any of the runs is active.
+    tensorboard_idle_minutes: float = 10
+    tensorboard_sync_seconds: float = 5
     # Spell's /spell folder (runner/spell_folder.py): ``auto`` runs each command in a private
     # mount namespace with its run's folder on /spell where the node allows it; ``off`` never.
     # Read by the runner on each node (set it in the nodes' environment, or per run with -e).

@@ -152,11 +152,13 @@ class RaylessServer:
         end_process(self.process)
 
 
-def start_rayless_server(home: Path) -> RaylessServer:
+def start_rayless_server(home: Path, **settings: str) -> RaylessServer:
+    """``settings``: more of the server's environment (SPELLRAY_... variables)."""
     home.mkdir(parents=True, exist_ok=True)
     port, nothing = free_port(), free_port()  # nothing listens on the second
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPELLRAY_")}
-    env.update(SPELLRAY_HOME=str(home), SPELLRAY_RAY_ADDRESS=f"http://127.0.0.1:{nothing}")
+    env.update(SPELLRAY_HOME=str(home), SPELLRAY_RAY_ADDRESS=f"http://127.0.0.1:{nothing}",
+               **settings)
     with (home / "server.log").open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "spellray.server", "--port", str(port)],
                                    env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -51,6 +51,8 @@ COMMANDS: dict[str, Lazy] = {
                   "network, disk, GPUs): latest values and a sparkline each; -f follows."),
     "ui": Lazy("spellray.cli.metrics", "Open MLflow's UI (every run's metrics and params) "
                "in a browser, logged in."),
+    "tensorboard": Lazy("spellray.cli.tensorboard", "Open TensorBoard on runs (named by "
+                        "number) in a browser, logged in."),
     "jupyter": Lazy("spellray.cli.workspaces", "Workspaces (Jupyter on the cluster): not "
                     "built yet; says what to use meanwhile."),
     "server": Lazy("spellray.cli.server", "The local spellray server (start | stop | "

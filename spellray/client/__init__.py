@@ -2,9 +2,9 @@
 
 ``Client`` composes one group per resource (``client.runs``, ``client.resources``,
 ``client.links``, ``client.metrics``, ``client.hyper``, ``client.models``,
-``client.model_servers``, ``client.cluster``, ``client.workflows``), each a module of this
-package that imports only the shared HTTP base (``_http.py``) and, for those that start code,
-``_run_request.py``.
+``client.model_servers``, ``client.cluster``, ``client.workflows``, ``client.tensorboard``),
+each a module of this package that imports only the shared HTTP base (``_http.py``) and, for
+those that start code, ``_run_request.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from spellray.client.models import Models
     from spellray.client.resources import Resources
     from spellray.client.runs import Runs
+    from spellray.client.tensorboard import TensorBoards
     from spellray.client.workflows import Workflows
     from spellray.schemas import ServerInfo
 
@@ -95,6 +96,12 @@ class Client:
         from spellray.client.cluster import Cluster
 
         return Cluster(self._api)
+
+    @cached_property
+    def tensorboard(self) -> TensorBoards:
+        from spellray.client.tensorboard import TensorBoards
+
+        return TensorBoards(self._api)
 
     @cached_property
     def workflows(self) -> Workflows:

@@ -81,6 +81,10 @@ if TYPE_CHECKING:
         StatsChunk,
         StatsSample,
     )
+    from spellray.schemas.tensorboard import (
+        TensorBoard,
+        TensorBoardRequest,
+    )
     from spellray.schemas.workflows import (
         Workflow,
         WorkflowList,
@@ -143,6 +147,8 @@ _MODULE_OF = {
     "GpuStats": "stats",
     "StatsChunk": "stats",
     "StatsSample": "stats",
+    "TensorBoard": "tensorboard",
+    "TensorBoardRequest": "tensorboard",
     "Workflow": "workflows",
     "WorkflowList": "workflows",
     "WorkflowRepo": "workflows",
@@ -210,6 +216,8 @@ __all__ = [
     "StatsSample",
     "StatusEvent",
     "StatusReport",
+    "TensorBoard",
+    "TensorBoardRequest",
     "TrackingInfo",
     "TrialStart",
     "UiLogin",

@@ -12,10 +12,12 @@ from fastapi import Depends, FastAPI
 from spellray.cluster.machine_types import load_machine_types
 from spellray.server import db
 from spellray.server.auth import authorize, ensure_admin_token
+from spellray.server.browser_sessions import BrowserGate, BrowserSessions
 from spellray.server.context import ServerContext
 from spellray.server.error_handlers import add_error_handlers
 from spellray.server.ray_jobs import RayJobs
 from spellray.server.reconcile import Reconciler
+from spellray.server.reverse_proxy import ReverseProxy
 from spellray.server.routers import (
     cluster,
     code,
@@ -28,10 +30,14 @@ from spellray.server.routers import (
     resources,
     runs,
     stats,
+    tensorboard,
     workflows,
 )
+from spellray.server.tensorboard.boards import TensorBoards
+from spellray.server.tensorboard.gate import TENSORBOARD
+from spellray.server.tensorboard.run_sets import resolve
 from spellray.server.tracking import Tracking
-from spellray.server.tracking_gate import TrackingGate, UiSessions
+from spellray.server.tracking_gate import MLFLOW
 from spellray.settings import Settings, get_settings
 from spellray.storage.public_data import seed_public
 from spellray.storage.store import Storage
@@ -68,6 +74,14 @@ def build_context(settings: Settings, advertise_url: str) -> ServerContext:
     )
 
 
+def _tensorboards(ctx: ServerContext) -> TensorBoards:
+    settings = ctx.settings
+    return TensorBoards(ctx.storage, settings.home,
+                        lambda wanted: resolve(ctx, wanted, strict=False),
+                        idle_seconds=settings.tensorboard_idle_minutes * 60,
+                        sync_seconds=settings.tensorboard_sync_seconds)
+
+
 def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -77,19 +91,24 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
         reconciler = Reconciler(app.state.ctx)
         reconciler.start()  # picks up runs that were active before a restart
         app.state.ctx.tracking.warm_up()  # MLflow takes seconds to import: not on the way up
+        app.state.tensorboards = _tensorboards(app.state.ctx)
         log.info("spellray server %s started at %s", app.state.ctx.server_id, advertise_url)
         yield
         reconciler.stop()
+        app.state.tensorboards.stop_all()
+        await app.state.reverse_proxy.aclose()
 
     # Every route: the token, checked against the scope the route declares (server/auth.py).
     app = FastAPI(title="spellray", lifespan=lifespan, dependencies=[Depends(authorize)])
     # One router per resource; GET /api/cluster is `spell cluster status`.
     for module in (runs, workflows, code, info, resources, links, metrics, stats, hyper,
-                   models, model_servers, cluster):
+                   models, model_servers, cluster, tensorboard):
         app.include_router(module.router)
-    # MLflow's API and UI under /mlflow, behind the same tokens (and `spell ui` logins).
-    app.state.ui_sessions = UiSessions()
-    app.add_middleware(TrackingGate)
+    # What browsers see, behind the same tokens or one login (a one-time link's cookie):
+    # MLflow's API and UI under /mlflow, TensorBoards under /tensorboard.
+    app.state.browser_sessions = BrowserSessions()
+    app.state.reverse_proxy = ReverseProxy()
+    app.add_middleware(BrowserGate, paths=[MLFLOW, TENSORBOARD])
 
     add_error_handlers(app)
     return app

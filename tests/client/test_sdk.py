@@ -39,7 +39,7 @@ def folder_with(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def test_the_client_composes_one_group_per_resource(client: Client) -> None:
     groups = {"runs", "resources", "links", "metrics", "hyper", "models", "model_servers",
-              "cluster", "workflows"}
+              "cluster", "workflows", "tensorboard"}
     for name in groups:  # each made on first use, over the client's one session
         group = getattr(client, name)
         assert isinstance(group, ResourceGroup) and group._api is client._api, name

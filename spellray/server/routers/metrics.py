@@ -1,5 +1,5 @@
 """HTTP routes for metrics (thin; services/metrics.py does the work). MLflow's own API and
-UI are served under /mlflow by tracking_gate.py."""
+UI are served under /mlflow (tracking_gate.py, browser_sessions.py)."""
 
 from __future__ import annotations
 
@@ -48,4 +48,4 @@ def get_metric(run_id: int, name: str, metrics: Service) -> MetricSeries:
 
 @router.post("/ui/login", response_model=UiLogin)
 def ui_login(request: Request, metrics: Service, run_id: int | None = None) -> UiLogin:
-    return metrics.ui_login(request.app.state.ui_sessions, run_id)
+    return metrics.ui_login(request.app.state.browser_sessions, run_id)

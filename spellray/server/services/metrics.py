@@ -24,9 +24,9 @@ from spellray.schemas import (
     UiLogin,
 )
 from spellray.server import db
+from spellray.server.browser_sessions import CODE_SECONDS, BrowserSessions
 from spellray.server.context import ServerContext
 from spellray.server.tracking import PREFIX
-from spellray.server.tracking_gate import CODE_SECONDS, UiSessions
 
 log = logging.getLogger(__name__)
 # MLflow's prefix for system metrics: the runner's hardware stats (runner/stats_recorder.py).
@@ -126,7 +126,7 @@ class MetricService:
                            f"spell metrics {run_id} lists its metrics")
         return MetricSeries(name=name, values=values)
 
-    def ui_login(self, sessions: UiSessions, run_id: int | None) -> UiLogin:
+    def ui_login(self, sessions: BrowserSessions, run_id: int | None) -> UiLogin:
         """A one-time URL path that opens MLflow's UI (at the run's page, given one)."""
         page = ""
         if run_id is not None:
@@ -135,8 +135,8 @@ class MetricService:
                 raise NotFound(f"run {run_id} has nothing in MLflow yet (no metrics, and its "
                                "command has not started)")
             page = f"#/experiments/{self.tracking.experiment_id}/runs/{mlflow_run_id}"
-        code = sessions.issue_code(page)
-        return UiLogin(login_path=f"{PREFIX}/login?code={code}", expires_in=CODE_SECONDS)
+        return UiLogin(login_path=sessions.login_path(PREFIX, f"{PREFIX}/{page}"),
+                       expires_in=CODE_SECONDS)
 
 
 def _in_mlflow(point: MetricPoint) -> bool:

@@ -1,0 +1,196 @@
+"""The browser's way in: one login for every page the server shows a browser (MLflow's UI
+under /mlflow, TensorBoard under /tensorboard, and later Jupyter and the console).
+
+Programs send ``Authorization: Bearer <token>``; a browser cannot. So a CLI command asks the
+API for a one-time login URL (``<prefix>/login?code=``, valid for two minutes); opening it
+sets an HttpOnly session cookie and redirects to the page. The code is useless once used, so
+a URL left in a browser history or a terminal opens nothing. The cookie is set once per
+browser-facing prefix (one ``Set-Cookie`` each, same session), so logging in through
+`spell ui` opens TensorBoard too, while the cookie is never sent to /api (the API stays
+token-only: no cross-site request can act on it). Sessions live in the server's memory (a
+restart logs browsers out).
+
+An ASGI middleware rather than mounted apps: FastAPI's token dependency does not reach
+mounted apps, websockets must be gated too, and the backends (MLflow served with
+``--static-prefix``, TensorBoard with ``--path_prefix``) want the full path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from spellray.errors import SpellrayError, Unauthorized
+from spellray.server.auth import check_token, hash_token, principal_of
+
+log = logging.getLogger(__name__)
+
+COOKIE = "spellray_ui"
+CODE_SECONDS = 120
+SESSION_SECONDS = 12 * 3600
+# A websocket refused before it opened: the ASGI server answers the handshake with 403.
+WS_POLICY_VIOLATION = 1008
+
+
+class BrowserSessions:
+    """One-time login codes and the browser sessions they open, by hash, in memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._codes: dict[str, tuple[float, str]] = {}  # hash -> (expires, page to open)
+        self._sessions: dict[str, float] = {}  # hash -> expires
+
+    def issue_code(self, page: str) -> str:
+        """A one-time code that opens ``page`` (an absolute path on this server)."""
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self._expire()
+            self._codes[hash_token(code)] = (time.time() + CODE_SECONDS, page)
+        return code
+
+    def login_path(self, prefix: str, page: str) -> str:
+        """The one-time URL path that logs a browser in and opens ``page``."""
+        return f"{prefix}/login?code={self.issue_code(page)}"
+
+    def redeem(self, code: str) -> tuple[str, str] | None:
+        """(a new session, the page to open) for a valid code, which is then used up."""
+        with self._lock:
+            self._expire()
+            found = self._codes.pop(hash_token(code), None)
+            if found is None:
+                return None
+            session = secrets.token_urlsafe(32)
+            self._sessions[hash_token(session)] = time.time() + SESSION_SECONDS
+            return session, found[1]
+
+    def valid(self, session: str) -> bool:
+        with self._lock:
+            return self._sessions.get(hash_token(session), 0) > time.time()
+
+    def _expire(self) -> None:
+        now = time.time()
+        self._codes = {k: v for k, v in self._codes.items() if v[0] > now}
+        self._sessions = {k: v for k, v in self._sessions.items() if v > now}
+
+
+# What a gated path serves once a request is let in: given the request's scope and the
+# app's state, the ASGI app to hand it to (may raise a SpellrayError, answered as the API's).
+Backend = Callable[[Scope, Any], Awaitable[ASGIApp]]
+
+
+@dataclass(frozen=True)
+class BrowserPath:
+    """A path family the server shows browsers, behind the API's tokens or a session."""
+
+    prefix: str  # "/mlflow": the family is the prefix and everything under it
+    backend: Backend
+    command: str  # the CLI command that prints a login link: "spell ui"
+    refused: str  # what a 401 says to do
+    # Bearer tokens let in: any valid one (MLflow: runs log with their own), or admin only.
+    any_token: bool = False
+
+    def holds(self, path: str) -> bool:
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
+class BrowserGate:
+    """Gates each ``BrowserPath`` (HTTP and websockets); everything else passes through."""
+
+    def __init__(self, app: ASGIApp, paths: Sequence[BrowserPath]) -> None:
+        self.app = app
+        self.paths = list(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        gated = next((p for p in self.paths if p.holds(path)), None) \
+            if scope["type"] in ("http", "websocket") else None
+        if gated is None:
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        if scope["type"] == "http" and path == gated.prefix:
+            await respond(send, 307, b"", [(b"location", f"{gated.prefix}/".encode())])
+        elif scope["type"] == "http" and path == f"{gated.prefix}/login":
+            await self._login(scope, send, state.browser_sessions, gated)
+        elif not await self._allowed(scope, state, gated):
+            await refuse(scope, send, Unauthorized(gated.refused))
+        else:
+            try:
+                backend = await gated.backend(scope, state)
+            except SpellrayError as exc:
+                await refuse(scope, send, exc)
+                return
+            await backend(scope, receive, send)
+
+    async def _allowed(self, scope: Scope, state: Any, gated: BrowserPath) -> bool:
+        headers = dict(scope["headers"])
+        if authorization := headers.get(b"authorization"):
+            def check() -> bool:
+                with state.ctx.sessions() as session:
+                    try:
+                        token = check_token(session, authorization.decode("latin-1"))
+                    except SpellrayError:
+                        return False
+                    return gated.any_token or principal_of(token).is_admin
+
+            return await run_in_threadpool(check)
+        session = session_cookie(scope)
+        return session is not None and state.browser_sessions.valid(session)
+
+    async def _login(self, scope: Scope, send: Send, sessions: BrowserSessions,
+                     gated: BrowserPath) -> None:
+        code = parse_qs(scope.get("query_string", b"").decode()).get("code", [""])[0]
+        found = sessions.redeem(code) if code else None
+        if found is None:
+            await respond(send, 401, f"This login link was used already or has expired: "
+                          f"run `{gated.command}` for a new one.\n".encode(),
+                          [(b"content-type", b"text/plain; charset=utf-8")])
+            return
+        session, page = found
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        # One cookie per browser-facing prefix: one login opens them all, and /api never
+        # receives it.
+        cookies = [(b"set-cookie", (f"{COOKIE}={session}; Path={p.prefix}; HttpOnly; "
+                                    f"SameSite=Lax; Max-Age={SESSION_SECONDS}{secure}").encode())
+                   for p in self.paths]
+        await respond(send, 303, b"", [(b"location", page.encode()), *cookies,
+                                       (b"cache-control", b"no-store")])
+
+
+def session_cookie(scope: Scope) -> str | None:
+    """The browser session a request carries, if any."""
+    raw = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
+    try:
+        cookie = SimpleCookie(raw)
+    except CookieError:
+        return None
+    return cookie[COOKIE].value if COOKIE in cookie else None
+
+
+async def refuse(scope: Scope, send: Send, exc: SpellrayError) -> None:
+    """The API's error format (error_handlers.error_response), from plain ASGI; a websocket
+    is closed before it opens (the handshake fails)."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION,
+                    "reason": exc.message[:120]})
+        return
+    body = json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
+    await respond(send, exc.http_status, body, [(b"content-type", b"application/json")])
+
+
+async def respond(send: Send, status: int, body: bytes,
+                  headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
