@@ -25,8 +25,7 @@ from spellray.runner.reporter import Reporter
 from spellray.runner.stats_recorder import StatsRecorder
 from spellray.runner.tracking import TrackingSetup
 from spellray.runner.workdir import WorkDir
-from spellray.schemas.stats import STATS_FILE
-from spellray.storage.paths import join
+from spellray.storage.paths import STATS_FILE, join
 from spellray.storage.store import Storage
 
 if TYPE_CHECKING:

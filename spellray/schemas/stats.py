@@ -7,9 +7,9 @@ from pydantic import Field
 
 from spellray.schemas.base import Schema
 from spellray.schemas.runs import RunStatus
+from spellray.storage.paths import STATS_FILE
 
-# The samples' file in the run's .spell/ folder in storage: one JSON object a line.
-STATS_FILE = "stats.jsonl"
+__all__ = ["STATS_FILE", "GpuStats", "StatsChunk", "StatsSample"]
 
 
 class GpuStats(Schema):

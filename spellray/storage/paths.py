@@ -9,6 +9,10 @@ from spellray.errors import InvalidInput, UnsafePath
 
 # Percent-encodings of '.', '/', '\' and NUL: a path that carries them was encoded to slip
 # past a check somewhere, and no resource name needs them.
+# A run's hardware stats samples in its .spell/ folder: one JSON object a line (here, not
+# in schemas/stats.py, so that the runner, which writes them, imports no pydantic).
+STATS_FILE = "stats.jsonl"
+
 _ENCODED_ESCAPE = re.compile(r"%(2e|2f|5c|00|25)", re.IGNORECASE)
 
 
