@@ -37,13 +37,18 @@ def start_ray_head_with_gcs(workdir: Path, num_cpus: int) -> tuple[int, str, str
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
 
 
-def tear_down(env: dict[str, str], head: int | None, workdir: Path) -> None:
-    """Stop the spellray server of ``env``, then the private head, and delete the workdir."""
+def tear_down(env: dict[str, str], head: int | None, workdir: Path,
+              keep_logs: bool = False) -> None:
+    """Stop the spellray server of ``env``, then the private head, and delete the workdir;
+    ``keep_logs`` (a failed measurement) keeps it, for the Ray and server logs inside."""
     subprocess.run([*SPELL_CLI, "server", "stop"], env=env, capture_output=True, timeout=60,
                    check=False)
     if head is not None:
         stop_process_group(head, timeout=RAY_STOP_GRACE)
-    shutil.rmtree(workdir, ignore_errors=True)
+    if keep_logs:
+        print(f"logs kept in {workdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def bench_workdir() -> tuple[Path, Path, dict[str, str]]:

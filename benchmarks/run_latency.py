@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -21,11 +20,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from private_cluster import bench_workdir, start_ray_head  # beside this script
+from private_cluster import bench_workdir, start_ray_head, tear_down  # beside this script
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from spellray.client import Client
-from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 
 RAY_CLI = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
@@ -61,14 +59,12 @@ def main() -> None:
     workdir, project, env = bench_workdir()
 
     head: int | None = None
-    server_started = False
     succeeded = False
     began = time.perf_counter()
     try:
         head, address = start_ray_head(workdir, num_cpus=4)
         env["SPELLRAY_RAY_ADDRESS"] = address
         print(f"Ray head at {address} (workdir {workdir})", flush=True)
-        server_started = True  # stop it in `finally` even if start fails halfway
         run_checked([*SPELL_CLI, "server", "start"], "spell server start", env=env)
         sdk = JobSubmissionClient(address)
         home = Path(env["SPELLRAY_HOME"])
@@ -141,15 +137,7 @@ def main() -> None:
               f"{median['spell run'] / median['raw Jobs SDK']:.2f}x")
         succeeded = True
     finally:
-        if server_started:
-            subprocess.run([*SPELL_CLI, "server", "stop"], env=env, capture_output=True,
-                           timeout=60, check=False)
-        if head is not None:
-            stop_process_group(head, timeout=RAY_STOP_GRACE)
-        if succeeded:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:  # keep the Ray and server logs for whoever debugs the failure
-            print(f"logs kept in {workdir}", file=sys.stderr)
+        tear_down(env, head, workdir, keep_logs=not succeeded)
 
 
 if __name__ == "__main__":

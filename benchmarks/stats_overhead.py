@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from private_cluster import bench_workdir, start_ray_head  # beside this script
+from private_cluster import bench_workdir, start_ray_head, tear_down  # beside this script
 
 from spellray.client import Client
-from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 
 SPELL_CLI = [sys.executable, "-m", "spellray.cli.main"]
 # Fixed work: a pure-Python loop (one core), timed by the script itself.
@@ -77,11 +75,10 @@ def main() -> None:
     workdir, project, env = bench_workdir()
     (project / "work.py").write_text(SCRIPT)
     head: int | None = None
-    server_started = succeeded = False
+    succeeded = False
     try:
         head, address = start_ray_head(workdir, num_cpus=4)
         env["SPELLRAY_RAY_ADDRESS"] = address
-        server_started = True
         subprocess.run([*SPELL_CLI, "server", "start"], env=env, check=True,
                        capture_output=True, timeout=300)
         home = Path(env["SPELLRAY_HOME"])
@@ -111,15 +108,7 @@ def main() -> None:
         print(f"stats at 1 s / stats off (median work time): {on / off:.3f}x")
         succeeded = True
     finally:
-        if server_started:
-            subprocess.run([*SPELL_CLI, "server", "stop"], env=env, capture_output=True,
-                           timeout=60, check=False)
-        if head is not None:
-            stop_process_group(head, timeout=RAY_STOP_GRACE)
-        if succeeded:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"logs kept in {workdir}", file=sys.stderr)
+        tear_down(env, head, workdir, keep_logs=not succeeded)
 
 
 if __name__ == "__main__":
