@@ -33,6 +33,3 @@ class ServerContext:
     abilities: ClusterAbilities = field(default_factory=ClusterAbilities.detect)
     # Set when a run is queued or ends: the reconciler's next pass (and the queue) runs now.
     wake: threading.Event = field(default_factory=threading.Event)
-    # When (time.monotonic) a run last reported its end: its Ray job exits a moment later,
-    # and the reconciler looks for the room it frees sooner than its interval until then.
-    run_ended_at: float = float("-inf")

@@ -98,20 +98,3 @@ def test_the_servers_stats_interval_reaches_its_runs_unless_a_run_sets_its_own(
     assert env(given, own)["SPELLRAY_STATS_INTERVAL_SECONDS"] == "0"
     # Not given to the server: each node's own (or the default) holds.
     assert "SPELLRAY_STATS_INTERVAL_SECONDS" not in env(Settings(home=tmp_path), {})
-
-
-def test_a_run_s_end_brings_the_next_pass_forward_only_while_runs_wait() -> None:
-    import time
-
-    from spellray.server.reconcile import HANDOFF_POLL, HANDOFF_WINDOW, Reconciler
-
-    ctx = SimpleNamespace(settings=SimpleNamespace(reconcile_interval=1.0),
-                          run_ended_at=float("-inf"))
-    reconciler = Reconciler.__new__(Reconciler)  # only its timing: no thread, no Ray
-    reconciler.ctx = ctx  # type: ignore[assignment]
-    assert reconciler._next_pass_in(waiting=True) == 1.0  # no run has ended
-    ctx.run_ended_at = time.monotonic()
-    assert reconciler._next_pass_in(waiting=True) == HANDOFF_POLL
-    assert reconciler._next_pass_in(waiting=False) == 1.0  # nothing waits for the room
-    ctx.run_ended_at = time.monotonic() - HANDOFF_WINDOW - 1
-    assert reconciler._next_pass_in(waiting=True) == 1.0  # the ended job is long gone

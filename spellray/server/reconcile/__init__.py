@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 
 from spellray.errors import RayUnavailable
 from spellray.server.context import ServerContext
@@ -16,11 +15,6 @@ from spellray.server.ray_capacity import RayCapacity
 from spellray.server.reconcile import hyper, model_servers, queue, runs
 
 log = logging.getLogger(__name__)
-
-# After a run reports its end, while queued runs wait for room: a pass this often (seconds),
-# for this long, to start the next run as soon as the ended run's Ray job has exited.
-HANDOFF_POLL = 0.1
-HANDOFF_WINDOW = 3.0
 
 
 class Reconciler:
@@ -41,42 +35,25 @@ class Reconciler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.ctx.wake.clear()
-            waiting = False
             try:
-                waiting = self.reconcile_once()
+                self.reconcile_once()
             except RayUnavailable as exc:
                 log.warning("reconciler: %s", exc.message)
             except Exception:  # the thread must outlive any one pass
                 log.exception("reconciler pass failed")
             # A new run or a run's end wakes the loop early: the queue may move.
-            self.ctx.wake.wait(self._next_pass_in(waiting))
+            self.ctx.wake.wait(self.ctx.settings.reconcile_interval)
 
-    def _next_pass_in(self, waiting: bool) -> float:
-        """The interval, or a short wait while queued runs wait for the room a run that
-        just reported its end frees: its Ray job exits a moment after the report (room is
-        counted only once it has), and a whole interval then would leave its CPUs idle
-        (measured: 0.94 s between a job's end and the next start, with 1.5 s jobs)."""
-        interval = self.ctx.settings.reconcile_interval
-        just_ended = time.monotonic() - self.ctx.run_ended_at < HANDOFF_WINDOW
-        return min(interval, HANDOFF_POLL) if waiting and just_ended else interval
-
-    def reconcile_once(self) -> bool:
+    def reconcile_once(self) -> None:
         """One pass over every resource. An unreachable Ray ends the pass (every resource
-        would say so); another failure is logged, and the next resource's pass still runs.
-        Whether queued runs still wait for room."""
+        would say so); another failure is logged, and the next resource's pass still runs."""
         # Ray's job list: asked once a pass, and only if a search or a run is active.
         jobs = functools.cache(self.ctx.ray.jobs)
-        waiting = False
-
-        def run_queue() -> None:
-            nonlocal waiting
-            waiting = queue.reconcile(self.ctx, self.capacity, jobs)
-
         passes = (("searches", lambda: hyper.reconcile(self.ctx, jobs)),
                   ("runs", lambda: runs.reconcile(self.ctx, jobs)),
                   ("model servers", lambda: model_servers.reconcile(self.ctx)),
                   # Last: it needs Ray's GCS too, which the passes above do not.
-                  ("the run queue", run_queue))
+                  ("the run queue", lambda: queue.reconcile(self.ctx, self.capacity, jobs)))
         for resource, reconcile in passes:
             try:
                 reconcile()
@@ -84,4 +61,3 @@ class Reconciler:
                 raise
             except Exception:
                 log.exception("reconciler: the pass over %s failed", resource)
-        return waiting

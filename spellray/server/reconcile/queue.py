@@ -69,8 +69,7 @@ def _job_shape(job: JobDetails) -> dict[str, float]:
 
 
 def reconcile(ctx: ServerContext, capacity: RayCapacity,
-              jobs: Callable[[], dict[str, JobDetails]]) -> bool:
-    """Submit the queued runs that fit; whether any still wait for room."""
+              jobs: Callable[[], dict[str, JobDetails]]) -> None:
     with ctx.sessions() as session:
         order = [(r.run_id, r.machine_type, dict(r.demand), r.bundles)
                  for r in run_queue.queued(session)]
@@ -78,7 +77,7 @@ def reconcile(ctx: ServerContext, capacity: RayCapacity,
     if not order:
         if growable:
             capacity.request([])  # withdraw what queued runs asked for (sent once)
-        return False
+        return
     by_node = capacity.free()
     for job in jobs().values():
         if job.status.value == "PENDING":  # pending jobs take their room when they start
@@ -101,7 +100,6 @@ def reconcile(ctx: ServerContext, capacity: RayCapacity,
     if growable:
         capacity.request((_held(ctx, growable) + asking)[:MAX_REQUESTED_BUNDLES] if asking
                          else [])
-    return bool(blocked)
 
 
 def _held(ctx: ServerContext, growable: set[str]) -> list[dict[str, float]]:

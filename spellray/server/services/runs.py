@@ -376,7 +376,6 @@ class RunService:
             session.commit()
             result = to_schema(run)
         if changed and report.status.is_terminal:
-            self.ctx.run_ended_at = time.monotonic()
             self.ctx.wake.set()  # its room frees: the queue may move
             end_tracking(self.ctx, result.mlflow_run_id, report.status.value)
         return result
