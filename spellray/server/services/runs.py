@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import time
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +42,7 @@ from spellray.server.services.idempotency import (
     claim,
     reusable_run,
 )
+from spellray.server.services.long_poll import long_poll
 from spellray.server.services.metrics import end_tracking
 from spellray.server.services.run_preparation import (
     SPELL_DIR,
@@ -290,12 +290,9 @@ class RunService:
     def logs(self, run_id: int, offset: int, wait: float = 0) -> LogChunk:
         """The log from byte ``offset``. With ``wait``, hold the request (long poll) until
         there is new text or the run ends, so followers hear of both at once."""
-        deadline = time.monotonic() + min(wait, MAX_LOG_WAIT)
-        while True:
-            chunk = self._log_chunk(run_id, offset)
-            if chunk.text or chunk.finished or time.monotonic() >= deadline:
-                return chunk
-            time.sleep(LOG_POLL_INTERVAL)
+        return long_poll(lambda: self._log_chunk(run_id, offset),
+                         lambda chunk: bool(chunk.text or chunk.finished),
+                         min(wait, MAX_LOG_WAIT), LOG_POLL_INTERVAL)
 
     def _log_chunk(self, run_id: int, offset: int) -> LogChunk:
         # Only the columns a log chunk needs: a long poll asks this 20 times a second.

@@ -4,8 +4,6 @@ follower asks only for what is new. Long-polled like the log."""
 
 from __future__ import annotations
 
-import time
-
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -14,6 +12,7 @@ from spellray.schemas import RunStatus
 from spellray.schemas.stats import STATS_FILE, StatsChunk, StatsSample
 from spellray.server import db
 from spellray.server.context import ServerContext
+from spellray.server.services.long_poll import long_poll
 from spellray.storage.paths import join
 
 # The most a request waits for a new sample, and how often it looks meanwhile: samples come
@@ -35,12 +34,9 @@ class StatsService:
     def chunk(self, run_id: int, offset: int, wait: float = 0) -> StatsChunk:
         """The samples from byte ``offset`` on. With ``wait``, hold the request until there
         is a new sample or the run ends."""
-        deadline = time.monotonic() + min(wait, MAX_WAIT)
-        while True:
-            chunk = self._chunk(run_id, offset)
-            if chunk.samples or chunk.finished or time.monotonic() >= deadline:
-                return chunk
-            time.sleep(POLL_INTERVAL)
+        return long_poll(lambda: self._chunk(run_id, offset),
+                         lambda chunk: bool(chunk.samples or chunk.finished),
+                         min(wait, MAX_WAIT), POLL_INTERVAL)
 
     def _chunk(self, run_id: int, offset: int) -> StatsChunk:
         # The status first: a run that is terminal has its whole file in storage already
