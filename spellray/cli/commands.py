@@ -53,8 +53,10 @@ COMMANDS: dict[str, Lazy] = {
                "in a browser, logged in."),
     "tensorboard": Lazy("spellray.cli.tensorboard", "Open TensorBoard on runs (named by "
                         "number) in a browser, logged in."),
-    "jupyter": Lazy("spellray.cli.workspaces", "Workspaces (Jupyter on the cluster): not "
-                    "built yet; says what to use meanwhile."),
+    "jupyter": Lazy("spellray.cli.workspaces", "Start a workspace (JupyterLab on the "
+                    "cluster, with this folder's code) and open it."),
+    "workspaces": Lazy("spellray.cli.workspaces", "Workspaces: list them (the default), "
+                       "stop one (saving it), remove one.", sub_app="app"),
     "server": Lazy("spellray.cli.server", "The local spellray server (start | stop | "
                    "status without a NAME), and model servers on Ray Serve (serve, list, "
                    "describe, logs, predict, healthcheck, start NAME, stop NAME, update, "

@@ -179,11 +179,12 @@ def ps(
     number: Annotated[int, typer.Option("--number", "-n", help="How many runs (0: all)")] = 50,
     label: Annotated[str | None, typer.Option("--label", "-l", help="Only runs with this label")] = None,  # noqa: E501
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show whole commands")] = False,
+    all_kinds: Annotated[bool, typer.Option("--all", help="Workspaces' runs too")] = False,
 ) -> None:
     """List runs, newest first."""
     from rich.table import Table
 
-    listing = _client().runs.list(number, label)
+    listing = _client().runs.list(number, label, include_workspaces=all_kinds)
     table = Table(box=None, header_style="bold")
     in_workflows = any(item.workflow_id for item in listing.runs)
     columns = ("ID", "STATUS", "COMMAND", "CREATED", "DURATION", "LABELS")

@@ -2,9 +2,9 @@
 
 ``Client`` composes one group per resource (``client.runs``, ``client.resources``,
 ``client.links``, ``client.metrics``, ``client.hyper``, ``client.models``,
-``client.model_servers``, ``client.cluster``, ``client.workflows``, ``client.tensorboard``),
-each a module of this package that imports only the shared HTTP base (``_http.py``) and, for
-those that start code, ``_run_request.py``.
+``client.model_servers``, ``client.cluster``, ``client.workflows``, ``client.tensorboard``,
+``client.workspaces``), each a module of this package that imports only the shared HTTP
+base (``_http.py``) and, for those that start code, ``_run_request.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from spellray.client.runs import Runs
     from spellray.client.tensorboard import TensorBoards
     from spellray.client.workflows import Workflows
+    from spellray.client.workspaces import Workspaces
     from spellray.schemas import ServerInfo
 
 __all__ = ["Client", "PredictionError", "from_environment"]
@@ -108,6 +109,12 @@ class Client:
         from spellray.client.workflows import Workflows
 
         return Workflows(self._api)
+
+    @cached_property
+    def workspaces(self) -> Workspaces:
+        from spellray.client.workspaces import Workspaces
+
+        return Workspaces(self._api)
 
     def info(self) -> ServerInfo:
         from spellray.schemas import ServerInfo

@@ -58,10 +58,14 @@ class Runs(ResourceGroup):
     def get(self, run_id: int) -> Run:
         return Run.model_validate(self._api.request("GET", f"/api/runs/{run_id}"))
 
-    def list(self, limit: int = 50, label: str | None = None) -> RunList:
+    def list(self, limit: int = 50, label: str | None = None,
+             include_workspaces: bool = False) -> RunList:
+        """Runs, newest first; workspaces' runs too with ``include_workspaces``."""
         params: dict[str, Any] = {"limit": limit}
         if label:
             params["label"] = label
+        if include_workspaces:
+            params["all"] = True
         return RunList.model_validate(self._api.request("GET", "/api/runs", params=params))
 
     def logs(self, run_id: int, offset: int = 0, wait: float = 0) -> LogChunk:

@@ -38,6 +38,15 @@ class LogSink:
     def line(self, text: str) -> None:
         self.write(f"{text}\n".encode())
 
+    def tail(self, size: int) -> bytes:
+        """The log's last ``size`` bytes so far (a workspace's failure quotes Jupyter's)."""
+        stream = self._append or self._copy
+        assert stream is not None
+        stream.flush()
+        with open(stream.name, "rb") as log:
+            log.seek(max(0, log.seek(0, 2) - size))
+            return log.read()
+
     def sync(self) -> None:
         if self._copy is not None:
             self._copy.flush()

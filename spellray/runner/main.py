@@ -29,6 +29,7 @@ from spellray.storage.paths import STATS_FILE, join
 from spellray.storage.store import Storage
 
 if TYPE_CHECKING:
+    from spellray.runner.jupyter import JupyterServer
     from spellray.runner.launch import Launch
 
 REPORT_DRAIN_SECONDS = 10.0
@@ -66,6 +67,9 @@ class Runner:
         self.stop_reason: str | None = None
         # How the command runs (runner/launch/): chosen once run.json is read.
         self.launch: Launch | None = None
+        # A workspace's run: Jupyter is the command (runner/jupyter.py).
+        self.jupyter: JupyterServer | None = None
+        self.workspace_manifest: dict[str, int] = {}
 
     # -- signals --------------------------------------------------------------------------
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
@@ -110,7 +114,15 @@ class Runner:
             self.storage.read_bytes(f"{self.spell_dir}/run.json"))
         self.launch = self._pick_launch()
         self.workdir.live_folder = self.record.get("tensorboard_dir")
-        self.workdir.fetch_code(self.record)
+        workspace = self.record.get("workspace")
+        if workspace and workspace.get("restore"):
+            from spellray.runner import workspace_folder
+
+            self.workspace_manifest = workspace_folder.restore(
+                self.storage, workspace["folder"], self.workdir.path)
+            self.workdir.manifest = dict(self.workspace_manifest)
+        else:
+            self.workdir.fetch_code(self.record)
         if packages := self.record.get("apt"):
             from spellray.errors import SpellrayError
             from spellray.runner import apt
@@ -137,8 +149,11 @@ class Runner:
         forwarder = MetricsForwarder(self.workdir.metrics_file, self.reporter.api.copy(),
                                      self.metric_listeners)
         stats = self._record_stats(forwarder)
+        command = self.record["command"]
+        if workspace:
+            command, env = self._start_jupyter(workspace, env)
         try:
-            exit_code = self.launch.run(self.record["command"], env)
+            exit_code = self.launch.run(command, env)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -147,6 +162,17 @@ class Runner:
             # Before the final report: that revokes the run's token.
             forwarder.close(REPORT_DRAIN_SECONDS)
         return self._finish(exit_code)
+
+    def _start_jupyter(self, workspace: dict, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """A workspace's command: Jupyter, announced to the server once it answers."""
+        from spellray.runner.jupyter import JupyterServer
+
+        self.jupyter = JupyterServer(workspace, self.workdir.path, self.reporter.api.server_url)
+        assert self.launch is not None
+        launch = self.launch
+        self.jupyter.announce(self.reporter.api.copy(),
+                              lambda: not launch.ended() and not self.terminated, self.log.line)
+        return self.jupyter.command(), {**env, **self.jupyter.env()}
 
     def _record_stats(self, forwarder: MetricsForwarder) -> StatsRecorder | None:
         """Hardware stats for the command, unless SPELLRAY_STATS_INTERVAL_SECONDS is 0."""
@@ -186,6 +212,8 @@ class Runner:
             return self._write_result("killed", exit_code, "killed by user")
         self.reporter.send("saving")
         assert self.launch is not None
+        if self.jupyter is not None:
+            return self._finish_workspace(exit_code)
         saved = self.launch.save_outputs()
         if self.stop_reason:
             status, reason = "stopped", self.stop_reason
@@ -197,6 +225,25 @@ class Runner:
             status, reason = "failed", self.launch.failure_reason or \
                 f"the command exited with code {exit_code}"
         return self._write_result(status, exit_code, reason, saved)
+
+    def _finish_workspace(self, exit_code: int | None) -> int:
+        """Save the workspace's folder to storage; the run ends stopped (by the user, or
+        idle), or failed with the last lines of Jupyter's log."""
+        from spellray.runner import jupyter, workspace_folder
+
+        assert self.jupyter is not None
+        spec = self.record["workspace"]
+        tail = self.log.tail(4000)
+        status, reason = jupyter.ending(exit_code, self.terminated, tail,
+                                        int(spec.get("no_activity_timeout") or 0),
+                                        self.jupyter.idle_seconds())
+        self.jupyter.close()
+        sent = workspace_folder.save(self.storage, self.workdir.path, spec["folder"],
+                                     self.workspace_manifest, self.workdir.mount_paths)
+        self.log.line(f"spellray: saved the workspace to {spec['folder']}/ "
+                      f"({len(sent)} files changed)")
+        code = self._write_result(status, exit_code, reason)
+        return 0 if status == "stopped" else code
 
     def _write_result(self, status: str, exit_code: int | None, reason: str | None,
                       outputs: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ class ServerApi:
 
     def __init__(self, server_url: str, token: str, run_id: int) -> None:
         self._args = (server_url, token, run_id)
+        self.server_url = server_url
         url = urlsplit(server_url)
         self._https = url.scheme == "https"
         self._host = url.hostname or "127.0.0.1"

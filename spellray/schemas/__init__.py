@@ -91,6 +91,17 @@ if TYPE_CHECKING:
         WorkflowRepo,
         WorkflowRequest,
     )
+    from spellray.schemas.workspaces import (
+        WORKSPACE_NAME,
+        Workspace,
+        WorkspaceAddress,
+        WorkspaceList,
+        WorkspaceLogin,
+        WorkspaceOptions,
+        WorkspaceRequest,
+        WorkspaceStatus,
+        validate_workspace_name,
+    )
 
 _MODULE_OF = {
     "ENV_NAME": "base",
@@ -153,6 +164,15 @@ _MODULE_OF = {
     "WorkflowList": "workflows",
     "WorkflowRepo": "workflows",
     "WorkflowRequest": "workflows",
+    "WORKSPACE_NAME": "workspaces",
+    "Workspace": "workspaces",
+    "WorkspaceAddress": "workspaces",
+    "WorkspaceList": "workspaces",
+    "WorkspaceLogin": "workspaces",
+    "WorkspaceOptions": "workspaces",
+    "WorkspaceRequest": "workspaces",
+    "WorkspaceStatus": "workspaces",
+    "validate_workspace_name": "workspaces",
 }
 
 
@@ -173,6 +193,7 @@ __all__ = [
     "PARAM_NAME",
     "SERVER_NAME",
     "TERMINAL_STATUSES",
+    "WORKSPACE_NAME",
     "ClusterNode",
     "ClusterStatus",
     "CodeRef",
@@ -225,5 +246,13 @@ __all__ = [
     "WorkflowList",
     "WorkflowRepo",
     "WorkflowRequest",
+    "Workspace",
+    "WorkspaceAddress",
+    "WorkspaceList",
+    "WorkspaceLogin",
+    "WorkspaceOptions",
+    "WorkspaceRequest",
+    "WorkspaceStatus",
     "validate_label",
+    "validate_workspace_name",
 ]

@@ -32,12 +32,14 @@ from spellray.server.routers import (
     stats,
     tensorboard,
     workflows,
+    workspaces,
 )
 from spellray.server.tensorboard.boards import TensorBoards
 from spellray.server.tensorboard.gate import TENSORBOARD
 from spellray.server.tensorboard.run_sets import resolve
 from spellray.server.tracking import Tracking
 from spellray.server.tracking_gate import MLFLOW
+from spellray.server.workspace_gate import WORKSPACES
 from spellray.settings import Settings, get_settings
 from spellray.storage.public_data import seed_public
 from spellray.storage.store import Storage
@@ -102,13 +104,14 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="spellray", lifespan=lifespan, dependencies=[Depends(authorize)])
     # One router per resource; GET /api/cluster is `spell cluster status`.
     for module in (runs, workflows, code, info, resources, links, metrics, stats, hyper,
-                   models, model_servers, cluster, tensorboard):
+                   models, model_servers, cluster, tensorboard, workspaces):
         app.include_router(module.router)
     # What browsers see, behind the same tokens or one login (a one-time link's cookie):
-    # MLflow's API and UI under /mlflow, TensorBoards under /tensorboard.
+    # MLflow's API and UI under /mlflow, TensorBoards under /tensorboard, each workspace's
+    # Jupyter under /workspaces/NAME (its own login).
     app.state.browser_sessions = BrowserSessions()
     app.state.reverse_proxy = ReverseProxy()
-    app.add_middleware(BrowserGate, paths=[MLFLOW, TENSORBOARD])
+    app.add_middleware(BrowserGate, paths=[MLFLOW, TENSORBOARD, WORKSPACES])
 
     add_error_handlers(app)
     return app

@@ -7,8 +7,10 @@ sets an HttpOnly session cookie and redirects to the page. The code is useless o
 a URL left in a browser history or a terminal opens nothing. The cookie is set once per
 browser-facing prefix (one ``Set-Cookie`` each, same session), so logging in through
 `spell ui` opens TensorBoard too, while the cookie is never sent to /api (the API stays
-token-only: no cross-site request can act on it). Sessions live in the server's memory (a
-restart logs browsers out).
+token-only: no cross-site request can act on it). A scoped family (workspaces) is the
+exception: its link logs the browser into one workspace alone (a session and cookie for
+/workspaces/NAME only), so one workspace's link opens no other. Sessions live in the
+server's memory (a restart logs browsers out).
 
 An ASGI middleware rather than mounted apps: FastAPI's token dependency does not reach
 mounted apps, websockets must be gated too, and the backends (MLflow served with
@@ -48,40 +50,51 @@ class BrowserSessions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._codes: dict[str, tuple[float, str]] = {}  # hash -> (expires, page to open)
-        self._sessions: dict[str, float] = {}  # hash -> expires
+        # hash -> (expires, page to open, scope)
+        self._codes: dict[str, tuple[float, str, str | None]] = {}
+        self._sessions: dict[str, tuple[float, str | None]] = {}  # hash -> (expires, scope)
 
-    def issue_code(self, page: str) -> str:
-        """A one-time code that opens ``page`` (an absolute path on this server)."""
+    def issue_code(self, page: str, scope: str | None = None) -> str:
+        """A one-time code that opens ``page`` (an absolute path on this server). ``scope``:
+        a path (/workspaces/NAME) the session it opens is limited to; None: the unscoped
+        families (MLflow, TensorBoard)."""
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._expire()
-            self._codes[hash_token(code)] = (time.time() + CODE_SECONDS, page)
+            self._codes[hash_token(code)] = (time.time() + CODE_SECONDS, page, scope)
         return code
 
-    def login_path(self, prefix: str, page: str) -> str:
+    def login_path(self, prefix: str, page: str, scope: str | None = None) -> str:
         """The one-time URL path that logs a browser in and opens ``page``."""
-        return f"{prefix}/login?code={self.issue_code(page)}"
+        return f"{prefix}/login?code={self.issue_code(page, scope)}"
 
-    def redeem(self, code: str) -> tuple[str, str] | None:
-        """(a new session, the page to open) for a valid code, which is then used up."""
+    def redeem(self, code: str) -> tuple[str, str, str | None] | None:
+        """(a new session, the page to open, its scope) for a valid code, which is then
+        used up."""
         with self._lock:
             self._expire()
             found = self._codes.pop(hash_token(code), None)
             if found is None:
                 return None
             session = secrets.token_urlsafe(32)
-            self._sessions[hash_token(session)] = time.time() + SESSION_SECONDS
-            return session, found[1]
+            self._sessions[hash_token(session)] = (time.time() + SESSION_SECONDS, found[2])
+            return session, found[1], found[2]
 
-    def valid(self, session: str) -> bool:
+    def valid(self, session: str, scope: str | None = None) -> bool:
+        """Whether ``session`` is alive and opens ``scope`` (None: the unscoped families)."""
         with self._lock:
-            return self._sessions.get(hash_token(session), 0) > time.time()
+            expires, own = self._sessions.get(hash_token(session), (0.0, None))
+            return expires > time.time() and own == scope
+
+    def forget(self, scope: str) -> None:
+        """End every session of ``scope`` (a workspace that is removed)."""
+        with self._lock:
+            self._sessions = {k: v for k, v in self._sessions.items() if v[1] != scope}
 
     def _expire(self) -> None:
         now = time.time()
         self._codes = {k: v for k, v in self._codes.items() if v[0] > now}
-        self._sessions = {k: v for k, v in self._sessions.items() if v > now}
+        self._sessions = {k: v for k, v in self._sessions.items() if v[0] > now}
 
 
 # What a gated path serves once a request is let in: given the request's scope and the
@@ -99,9 +112,19 @@ class BrowserPath:
     refused: str  # what a 401 says to do
     # Bearer tokens let in: any valid one (MLflow: runs log with their own), or admin only.
     any_token: bool = False
+    # Scoped families: a session opens one member alone (/workspaces/NAME), the first path
+    # segment under the prefix; its cookie is sent to that member only.
+    scoped: bool = False
 
     def holds(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
+
+    def scope_of(self, path: str) -> str | None:
+        """The member of a scoped family ``path`` is in (None: unscoped, or the prefix)."""
+        if not self.scoped:
+            return None
+        member = path.removeprefix(self.prefix + "/").split("/", 1)[0]
+        return f"{self.prefix}/{member}" if member and self.holds(path) else None
 
 
 class BrowserGate:
@@ -146,7 +169,12 @@ class BrowserGate:
 
             return await run_in_threadpool(check)
         session = session_cookie(scope)
-        return session is not None and state.browser_sessions.valid(session)
+        if session is None:
+            return False
+        member = gated.scope_of(scope["path"])
+        if gated.scoped and member is None:
+            return False  # the bare prefix of a scoped family is no member's
+        return state.browser_sessions.valid(session, member)
 
     async def _login(self, scope: Scope, send: Send, sessions: BrowserSessions,
                      gated: BrowserPath) -> None:
@@ -157,13 +185,14 @@ class BrowserGate:
                           f"run `{gated.command}` for a new one.\n".encode(),
                           [(b"content-type", b"text/plain; charset=utf-8")])
             return
-        session, page = found
+        session, page, member = found
         secure = "; Secure" if scope.get("scheme") == "https" else ""
-        # One cookie per browser-facing prefix: one login opens them all, and /api never
-        # receives it.
-        cookies = [(b"set-cookie", (f"{COOKIE}={session}; Path={p.prefix}; HttpOnly; "
+        # One cookie per unscoped browser-facing prefix: one login opens them all, and /api
+        # never receives it. A scoped session's one cookie goes to its member alone.
+        prefixes = [member] if member else [p.prefix for p in self.paths if not p.scoped]
+        cookies = [(b"set-cookie", (f"{COOKIE}={session}; Path={prefix}; HttpOnly; "
                                     f"SameSite=Lax; Max-Age={SESSION_SECONDS}{secure}").encode())
-                   for p in self.paths]
+                   for prefix in prefixes]
         await respond(send, 303, b"", [(b"location", page.encode()), *cookies,
                                        (b"cache-control", b"no-store")])
 

@@ -225,6 +225,23 @@ class QueuedRun(Base):
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Workspace(Base):
+    """`spell jupyter NAME`: a name, its options, and its current (or last) run of kind
+    `workspace`. Its status is that run's, until Jupyter's address is reported."""
+
+    __tablename__ = "workspaces"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    # WorkspaceOptions with every field set, and the run request's options as given.
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Where the server reaches Jupyter (http://node-ip:port) and its token; set by the
+    # runner once Jupyter answers, cleared when the run ends.
+    address: Mapped[str | None] = mapped_column(String(200), default=None)
+    jupyter_token: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Link(Base):
     """`spell link NAME PATH`: a name for a resource path, resolved wherever one is accepted."""
 

@@ -1,5 +1,5 @@
 """Reverse-proxying HTTP and websockets from the server to a backend on a node (TensorBoard,
-later Jupyter and Ray's dashboard), as plain ASGI: what reaches here was let in by the
+Jupyter workspaces, later Ray's dashboard), as plain ASGI: what reaches here was let in by the
 browser gate (browser_sessions.py), so the proxy only relays.
 
 Bodies are streamed both ways and never held whole: a large download or a slow event stream
@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
 from starlette.types import Receive, Scope, Send
@@ -40,6 +40,7 @@ HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate",
 WS_HANDSHAKE = frozenset({b"sec-websocket-key", b"sec-websocket-version",
                           b"sec-websocket-extensions", b"sec-websocket-protocol"})
 WS_INTERNAL_ERROR = 1011
+Headers = Sequence[tuple[bytes, bytes]]
 
 
 class ReverseProxy:
@@ -65,18 +66,19 @@ class ReverseProxy:
             await self._client.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, backend: str,
-                       unavailable: str = "") -> None:
+                       unavailable: str = "", upstream_headers: Headers = ()) -> None:
         """Relay one request to ``backend`` (``http://host:port``), path and query as sent;
-        ``unavailable``: what to say when the backend does not answer."""
+        ``unavailable``: what to say when the backend does not answer; ``upstream_headers``:
+        the backend's own credentials (Jupyter's token), which the browser never sees."""
         if scope["type"] == "websocket":
-            await self.websocket(scope, receive, send, backend)
+            await self.websocket(scope, receive, send, backend, upstream_headers)
         else:
-            await self.http(scope, receive, send, backend, unavailable)
+            await self.http(scope, receive, send, backend, unavailable, upstream_headers)
 
     async def http(self, scope: Scope, receive: Receive, send: Send, backend: str,
-                   unavailable: str = "") -> None:
+                   unavailable: str = "", upstream_headers: Headers = ()) -> None:
         headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                   for k, v in forwarded_headers(scope)]
+                   for k, v in [*forwarded_headers(scope), *upstream_headers]]
         has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in scope["headers"])
         try:
             response = await self.client.request(
@@ -100,13 +102,14 @@ class ReverseProxy:
             response.release()
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send,
-                        backend: str) -> None:
+                        backend: str, upstream_headers: Headers = ()) -> None:
         opening = await receive()
         if opening["type"] != "websocket.connect":
             return
         url = "ws" + backend.removeprefix("http") + target(scope)
         headers = [(k.decode("latin-1"), v.decode("latin-1"))
-                   for k, v in forwarded_headers(scope) if k.lower() not in WS_HANDSHAKE]
+                   for k, v in [*forwarded_headers(scope), *upstream_headers]
+                   if k.lower() not in WS_HANDSHAKE]
         try:
             upstream = await connect(url, additional_headers=headers, max_size=None,
                                      subprotocols=scope.get("subprotocols") or None,

@@ -43,7 +43,7 @@ def join(*parts: str | int) -> str:
 
 
 # The top of the storage tree a user addresses; `code/` is internal.
-ROOTS = ("runs", "uploads", "public")
+ROOTS = ("runs", "uploads", "public", "workspaces")
 # Spell's rule: an alias holds none of / . " \ [ ] : ; | = ,  (nor, here, whitespace or the
 # URL characters % ? #: an alias travels in a URL path).
 _BAD_ALIAS = re.compile(r'[/."\\\[\]:;|=,\s%?#]')

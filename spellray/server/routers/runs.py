@@ -38,8 +38,8 @@ def create_run(body: RunRequest, runs: Service, caller: Caller) -> Run:
 @router.get("", response_model=RunList)
 @scoped(Scope.runs_read)
 def list_runs(runs: Service, caller: Caller, limit: int = 50, label: str | None = None,
-              workflow_id: int | None = None) -> RunList:
-    return runs.list(limit, label, caller, workflow_id)
+              workflow_id: int | None = None, all: bool = False) -> RunList:
+    return runs.list(limit, label, caller, workflow_id, include_workspaces=all)
 
 
 @router.get("/{run_id}", response_model=Run)

@@ -14,16 +14,16 @@ from spellray.storage.paths import ROOTS, clean_resource_path, validate_alias
 
 
 def resolve(session: Session, path: str) -> str:
-    """The storage path for ``path``: itself under runs/, uploads/ or public/, or a link's
-    target with the rest of the path appended."""
+    """The storage path for ``path``: itself under runs/, uploads/, workspaces/ or public/,
+    or a link's target with the rest of the path appended."""
     clean = clean_resource_path(path)
     head, _, rest = clean.partition("/")
     if not clean or head in ROOTS:
         return clean
     link = session.get(db.Link, head)
     if link is None:
-        raise NotFound(f"{path!r} is neither under runs/, uploads/ or public/ nor a link; "
-                       "see `spell ls` and `spell link`")
+        raise NotFound(f"{path!r} is neither under runs/, uploads/, workspaces/ or public/ "
+                       "nor a link; see `spell ls` and `spell link`")
     return clean_resource_path(f"{link.path}/{rest}" if rest else link.path)
 
 
@@ -57,8 +57,8 @@ class LinkService:
                                f"`spell unlink {alias}` first")
             target = resolve(session, path)
             if not target or target in ROOTS:
-                raise InvalidInput("link a resource inside runs/, uploads/ or public/, "
-                                   "e.g. runs/42/model")
+                raise InvalidInput("link a resource inside runs/, uploads/, workspaces/ or "
+                                   "public/, e.g. runs/42/model")
             if not self.storage.exists(target):
                 raise NotFound(f"there is no resource {target} to link; `spell ls` shows "
                                "what there is")

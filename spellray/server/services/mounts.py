@@ -38,8 +38,8 @@ def resolve_mounts(session: Session, storage: Storage, mounts: list[Mount]) -> l
     for mount in mounts:
         target = resolve(session, mount.resource)
         if not target or ("/" not in target and target != "public"):
-            raise InvalidInput(f"mount a resource inside runs/, uploads/ or public/, not "
-                               f"{mount.resource!r} (e.g. -m runs/42/model:model)")
+            raise InvalidInput(f"mount a resource inside runs/, uploads/, workspaces/ or "
+                               f"public/, not {mount.resource!r} (e.g. -m runs/42/model:model)")
         if not storage.exists(target):
             raise NotFound(f"cannot mount {mount.resource}: there is no {target} in storage "
                            "(`spell ls` shows what there is)")

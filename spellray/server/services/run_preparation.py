@@ -90,9 +90,9 @@ def prepare_run(ctx: ServerContext, request: RunRequest) -> PreparedRun:
 
 
 def write_record(storage: Storage, run_id: int, request: RunRequest,
-                 prepared: PreparedRun) -> dict[str, Any]:
-    """runs/<id>/.spell/run.json: what the runner reads (it needs no server to run); the
-    record written."""
+                 prepared: PreparedRun, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """runs/<id>/.spell/run.json: what the runner reads (it needs no server to run), with
+    ``extra`` (a workspace's Jupyter); the record written."""
     spec = prepared.spec
     record = {
         "id": run_id, "command": prepared.command,
@@ -104,6 +104,7 @@ def write_record(storage: Storage, run_id: int, request: RunRequest,
         "stop_conditions": request.stop_conditions,
         "tensorboard_dir": spec.get("tensorboard_dir"),
         **distributed_record(request, prepared.machine_type),
+        **(extra or {}),
     }
     storage.write_bytes(record_path(run_id), json.dumps(record, indent=2).encode())
     return record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -142,9 +143,13 @@ class RunService:
             member, request = membership_for(session, principal, request)
         return self.submit(request, member)
 
-    def submit(self, request: RunRequest, member: Membership | None = None) -> Run:
+    def submit(self, request: RunRequest, member: Membership | None = None,
+               kind: str | None = None, record_extra: dict[str, Any] | None = None) -> Run:
+        """Make the run and queue it. ``kind``: "workspace" for a workspace's run (the
+        workflow kind comes from ``member``); ``record_extra``: what else the runner reads
+        in run.json (a workspace's Jupyter options)."""
         prepared = self.prepare(request)
-        kind = "workflow" if member and member.manager else "run"
+        kind = kind or ("workflow" if member and member.manager else "run")
         run_id, token = self._insert(request, prepared, kind=kind, member=member)
         if token is None:  # --idempotent found its twin
             if member is not None and not member.manager:
@@ -152,7 +157,7 @@ class RunService:
                     share_with_workflow(session, run_id, member)
                     session.commit()
             return self.get(run_id).model_copy(update={"reused": True})
-        write_record(self.ctx.storage, run_id, request, prepared)
+        write_record(self.ctx.storage, run_id, request, prepared, record_extra)
         if member and member.local:  # --local: the manager runs on the user's machine
             return self.get(run_id).model_copy(update={"reused": False})
         python = environments.python_command(prepared.ray_env)
@@ -249,9 +254,13 @@ class RunService:
             return _with_queue(session, [to_schema(self._load(session, run_id))])[0]
 
     def list(self, limit: int, label: str | None, principal: Principal = ADMIN,
-             workflow_id: int | None = None) -> RunList:
+             workflow_id: int | None = None, include_workspaces: bool = False) -> RunList:
+        """Runs, newest first; workspaces' runs only with ``include_workspaces`` (Spell's
+        `spell ps` does not list workspaces, `--all` does)."""
         with self.ctx.sessions() as session:
             query = select(db.Run)
+            if not include_workspaces:
+                query = query.where(db.Run.kind != "workspace")
             if not principal.is_admin:  # only what the token may see
                 query = query.where(visible_runs(session, principal))
             if workflow_id is not None:
