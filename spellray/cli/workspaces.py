@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 # the user gave are compared with a running workspace's.
 _RUN_FIELDS = {"machine_type": "machine_type", "mount": "mounts", "env": "env",
                "pip": "environment", "pip_req": "environment", "apt": "environment",
-               "conda_file": "environment", "docker_image": "environment"}
+               "conda_file": "environment", "docker_image": "environment",
+               "framework": "environment"}
 
 
 def jupyter(
@@ -36,6 +37,7 @@ def jupyter(
     apt: flags.Apt = [],  # noqa: B006
     conda_file: flags.CondaFile = None,
     docker_image: flags.DockerImage = None,
+    framework: flags.Framework = None,
     env: flags.Env = [],  # noqa: B006
     commit_ref: flags.CommitRef = None,
     github_url: flags.GithubUrl = None,
@@ -68,7 +70,7 @@ def jupyter(
     run = client.runs.build_request(
         "jupyter lab", machine_type=machine_type or "CPU", env=pairs(env, "-e"), code=code,
         code_dir=None, mounts=mount, github_url=github_url, github_ref=github_ref,
-        environment=build_environment(pip, pip_req, apt, conda_file, docker_image, None))
+        environment=build_environment(pip, pip_req, apt, conda_file, docker_image, framework))
     options = WorkspaceOptions(notebook=True if notebook else False if lab else None,
                                idle_kernel_timeout=idle_kernel_timeout,
                                no_activity_timeout=no_activity_timeout)
@@ -113,7 +115,8 @@ def workspaces(ctx: typer.Context) -> None:
 
 @app.command("list")
 def list_workspaces() -> None:
-    """List workspaces: name, status, machine type, started, idle for, link."""
+    """List workspaces: name, status, machine type, started, idle for, link (a browser
+    logged in by `spell jupyter NAME` opens it)."""
     from rich.table import Table
 
     from spellray.cli.runs import _client
@@ -124,11 +127,12 @@ def list_workspaces() -> None:
         err.print("[dim]no workspaces yet: spell jupyter NAME makes one[/]")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("NAME", "STATUS", "MACHINE TYPE", "STARTED", "IDLE FOR", "LINK"):
-        table.add_column(column, no_wrap=True)
+    for column in ("NAME", "STATUS", "MACHINE", "STARTED", "IDLE FOR", "LINK"):
+        table.add_column(column, no_wrap=column != "LINK", overflow="fold")
     for item in items:
-        status = styled_status(item.status.value) + \
-            (f" [dim]({item.status_reason})[/]" if item.status_reason else "")
+        # Why it ended, unless the user stopped it (the common case says nothing new).
+        reason = item.status_reason if item.status_reason != "stopped by user" else None
+        status = styled_status(item.status.value) + (f" [dim]({reason})[/]" if reason else "")
         link = client.url + item.path if item.status.value == "running" else "-"
         table.add_row(item.name, status, item.machine_type, ago(item.started_at),
                       duration(item.idle_seconds), link)

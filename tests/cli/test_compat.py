@@ -39,16 +39,6 @@ def run_count(server: RaylessServer) -> int:
     return get(server, "/api/runs", limit=1)["total"]
 
 
-def test_jupyter_with_spells_flags_says_not_built_yet(spell) -> None:
-    for args in (("jupyter", "--lab"), ("jupyter", "ws", "--notebook", "-t", "CPU", "-m",
-                                        "uploads/x", "--idle-kernel-timeout", "60")):
-        done = spell(*args)
-        assert done.returncode == ERROR, done.stderr
-        line = one_error_line(done)
-        assert "workspaces are not built yet" in line and "jupyter lab" in line
-        assert done.stdout == ""
-
-
 def test_python2_is_refused_before_anything_runs(spell, rayless_server: RaylessServer,
                                                 tmp_path: Path) -> None:
     before = run_count(rayless_server)
