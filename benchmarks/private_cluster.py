@@ -4,20 +4,14 @@ starts its local one."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 from spellray.cluster.local import start_ray_head as start_local_ray_head
+from spellray.ports import free_port as free_port  # the benchmarks' import of it
 from spellray.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_ray_head(workdir: Path, num_cpus: int) -> tuple[int, str]:

@@ -28,18 +28,11 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from spellray.client import Client
+from spellray.ports import free_port
 from spellray.server import db
 from spellray.storage.store import Storage
 
 FIRST_CALLS = ("data/environment", "data/plugins_listing", "data/runs")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait(predicate: Callable[[], object], what: str, timeout: float = 180) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,11 +14,7 @@ from typing import Any
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from spellray.ports import free_port as free_port  # shared by the tests
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 90, interval: float = 0.2,

@@ -10,7 +10,6 @@ line, not a boto3 traceback.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from spellray import __version__
 from spellray.cluster import launcher_config, registry
 from spellray.errors import Conflict, InvalidInput, SpellrayError
+from spellray.ports import free_port
 from spellray.settings import Settings
 
 CONFIG_NAME = "cluster.yaml"
@@ -146,12 +146,6 @@ def down(settings: Settings, name: str | None) -> None:
 
 # -- reaching the head's server ----------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def ssh_tunnel(entry: registry.ClusterEntry, remote_port: int) -> tuple[list[str], str]:
     """The ssh command that forwards a free local port to ``remote_port`` on the head's
     127.0.0.1 (the launcher's key and user), and the local URL it serves."""
@@ -162,7 +156,7 @@ def ssh_tunnel(entry: registry.ClusterEntry, remote_port: int) -> tuple[list[str
     config = _prepared(path)
     head_ip = _sdk_call("find the head node (is the cluster up?)", sdk.get_head_node_ip, config)
     auth = _sdk_call("read the cluster's SSH settings", _bootstrap_config, config)["auth"]
-    port = _free_port()
+    port = free_port()
     args = ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "StrictHostKeyChecking=no",
             "-L", f"127.0.0.1:{port}:127.0.0.1:{remote_port}"]
     if auth.get("ssh_private_key"):

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 from spellray.cluster.venv_field import ray_env_vars
 from spellray.errors import RayUnavailable, ServerUnavailable, Unauthorized
+from spellray.ports import free_port
 from spellray.settings import Settings
 
 START_TIMEOUT = 120.0
@@ -90,20 +91,6 @@ def _start_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
-def _free_port(preferred: int, scan: int = 100) -> int:
-    """``preferred`` if free, else the next free one within ``scan``, else any free port."""
-    for port in [preferred, *range(preferred + 1, preferred + scan)]:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # Tries to start the server when another program takes its port first.
 PORT_ATTEMPTS = 3
 
@@ -159,8 +146,8 @@ def start_ray_head(settings: Settings) -> int:
             # Ray's fixed defaults for these (52365, 10001) collide with any other head on
             # this machine, and the head then never gets a job agent.
             # Any free port, not the next one up: 10002+ is Ray's worker port range.
-            "--dashboard-agent-listen-port", str(_free_port(52365, scan=1)),
-            "--ray-client-server-port", str(_free_port(10001, scan=1)),
+            "--dashboard-agent-listen-port", str(free_port(preferred=52365)),
+            "--ray-client-server-port", str(free_port(preferred=10001)),
             "--temp-dir", ray_temp_dir(settings.ray_gcs_port)]
     if settings.ray_num_cpus is not None:
         args += ["--num-cpus", str(settings.ray_num_cpus)]
@@ -229,7 +216,7 @@ def ensure_local_server(settings: Settings) -> str:
         log = settings.log_dir / "server.log"
         preferred = state.get("port") or 8300
         for attempt in range(PORT_ATTEMPTS):
-            port = settings.server_port or _free_port(preferred + attempt)
+            port = settings.server_port or free_port(preferred=preferred + attempt, scan=100)
             logged = log.stat().st_size if log.exists() else 0
             process = _spawn([sys.executable, "-m", "spellray.server", "--port", str(port)], log)
             state.update(server_pid=process.pid, port=port)

@@ -12,7 +12,6 @@ reads is missing from the installed wheel. The same provider class is loaded her
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +26,10 @@ from spellray.cluster.local import (
     ray_temp_dir,
     stop_process_group,
 )
+from spellray.ports import free_port
 from spellray.schemas import MachineType
 
 FAKE_PROVIDER = "ray.autoscaler._private.fake_multi_node.node_provider.FakeMultiNodeProvider"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fake_cluster_config(gcs_address: str, machine_types: list[MachineType],
@@ -95,7 +89,7 @@ class FakeCluster:
 def start_fake_cluster(folder: Path, machine_types: list[MachineType],
                        idle_timeout_minutes: float = 0.1, head_cpus: int = 2) -> FakeCluster:
     folder.mkdir(parents=True, exist_ok=True)
-    gcs_port, dashboard_port = _free_port(), _free_port()
+    gcs_port, dashboard_port = free_port(), free_port()
     gcs_address = f"127.0.0.1:{gcs_port}"
     config_path = folder / "autoscaling.json"
     config_path.write_text(json.dumps(fake_cluster_config(
@@ -104,8 +98,8 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
     args = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start",
             "--head", "--block", "--port", str(gcs_port), "--node-ip-address", "127.0.0.1",
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
-            "--dashboard-agent-listen-port", str(_free_port()),
-            "--ray-client-server-port", str(_free_port()), "--disable-usage-stats",
+            "--dashboard-agent-listen-port", str(free_port()),
+            "--ray-client-server-port", str(free_port()), "--disable-usage-stats",
             "--num-cpus", str(head_cpus), f"--autoscaling-config={config_path}",
             "--temp-dir", ray_temp_dir(gcs_port)]
     log = folder / "ray-head.log"

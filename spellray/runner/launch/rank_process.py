@@ -9,13 +9,13 @@ log lines (and rank 0's metrics) to the runner when asked; and saves its outputs
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import threading
 from collections import deque
 from pathlib import Path
 
 from spellray.metrics import METRICS_FILE_ENV
+from spellray.ports import free_port
 from spellray.runner.launch.rank_env import iface_for
 from spellray.runner.rank_site import pythonpath_with_rank_site
 from spellray.runner.workdir import WorkDir
@@ -76,9 +76,7 @@ class RankProcess:
 
     def free_port(self) -> int:
         """A port free on this node now, for torch.distributed's store (rank 0 serves it)."""
-        with socket.socket() as probe:
-            probe.bind(("", 0))
-            return probe.getsockname()[1]
+        return free_port(host="")
 
     def prepare(self) -> None:
         self.workdir.fetch_code(self.record)

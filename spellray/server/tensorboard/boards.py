@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 import psutil
 
 from spellray.errors import InternalError
+from spellray.ports import free_port
 from spellray.server.tensorboard.mirror import mirror_folder
 from spellray.server.tensorboard.run_sets import Resolved, RunSet
 from spellray.storage.store import Storage
@@ -37,12 +37,6 @@ PREFIX = "/tensorboard"
 PID_FILE = "tensorboard.pid"
 TICK_SECONDS = 1.0  # how often the keeper looks at idle boards and due refreshes
 STOP_GRACE_SECONDS = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
