@@ -49,8 +49,8 @@ COMMANDS: dict[str, Lazy] = {
                     "min, max and trend; or one's values."),
     "stats": Lazy("spellray.cli.stats", "Show a run's hardware stats (CPU, memory, "
                   "network, disk, GPUs): latest values and a sparkline each; -f follows."),
-    "ui": Lazy("spellray.cli.metrics", "Open MLflow's UI (every run's metrics and params) "
-               "in a browser, logged in."),
+    "ui": Lazy("spellray.cli.metrics", "Open the web console (or MLflow's UI) in a "
+               "browser, logged in."),
     "tensorboard": Lazy("spellray.cli.tensorboard", "Open TensorBoard on runs (named by "
                         "number) in a browser, logged in."),
     "jupyter": Lazy("spellray.cli.workspaces", "Start a workspace (JupyterLab on the "

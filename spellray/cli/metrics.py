@@ -160,15 +160,18 @@ def _browser_available() -> bool:
 
 def ui(
     run_id: Annotated[int | None, typer.Argument(help="Open this run's page")] = None,
+    mlflow: Annotated[bool, typer.Option("--mlflow", help="Open MLflow's UI instead")] = False,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Only print the URL")] = False,
 ) -> None:
-    """Open MLflow's UI (every run's metrics and params) in a browser, logged in."""
-    url = _client().metrics.ui_url(run_id)
+    """Open the web console (or MLflow's UI) in a browser, logged in."""
+    client = _client()
+    url = client.metrics.ui_url(run_id) if mlflow else client.console.login_url(run_id)
     if not no_browser and _browser_available():
         import webbrowser
 
         if webbrowser.open(url, new=2):
-            err.print("Opened MLflow's UI in your browser; if it did not show, open:")
+            what = "MLflow's UI" if mlflow else "the console"
+            err.print(f"Opened {what} in your browser; if it did not show, open:")
     console.print(url)
     err.print("[dim]The link logs a browser in once, within 2 minutes; spell ui makes a new "
               "one.[/]")

@@ -3,8 +3,8 @@
 ``Client`` composes one group per resource (``client.runs``, ``client.resources``,
 ``client.links``, ``client.metrics``, ``client.hyper``, ``client.models``,
 ``client.model_servers``, ``client.cluster``, ``client.workflows``, ``client.tensorboard``,
-``client.workspaces``), each a module of this package that imports only the shared HTTP
-base (``_http.py``) and, for those that start code, ``_run_request.py``.
+``client.workspaces``, ``client.console``), each a module of this package that imports only
+the shared HTTP base (``_http.py``) and, for those that start code, ``_run_request.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from spellray.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from spellray.client.cluster import Cluster
+    from spellray.client.console import Console
     from spellray.client.hyper import HyperSearches
     from spellray.client.links import Links
     from spellray.client.metrics import Metrics
@@ -97,6 +98,12 @@ class Client:
         from spellray.client.cluster import Cluster
 
         return Cluster(self._api)
+
+    @cached_property
+    def console(self) -> Console:
+        from spellray.client.console import Console
+
+        return Console(self._api)
 
     @cached_property
     def tensorboard(self) -> TensorBoards:

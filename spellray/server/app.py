@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from spellray.cluster.machine_types import load_machine_types
 from spellray.server import db
 from spellray.server.auth import authorize, ensure_admin_token
 from spellray.server.browser_sessions import BrowserGate, BrowserSessions
+from spellray.server.console.app import create_console
+from spellray.server.console.gate import CONSOLE
 from spellray.server.context import ServerContext
 from spellray.server.error_handlers import add_error_handlers
 from spellray.server.ray_jobs import RayJobs
@@ -21,6 +24,7 @@ from spellray.server.reverse_proxy import ReverseProxy
 from spellray.server.routers import (
     cluster,
     code,
+    console,
     hyper,
     info,
     links,
@@ -43,6 +47,7 @@ from spellray.server.workspace_gate import WORKSPACES
 from spellray.settings import Settings, get_settings
 from spellray.storage.public_data import seed_public
 from spellray.storage.store import Storage
+from spellray.web import STATIC_DIR
 
 log = logging.getLogger("spellray.server")
 
@@ -104,14 +109,18 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="spellray", lifespan=lifespan, dependencies=[Depends(authorize)])
     # One router per resource; GET /api/cluster is `spell cluster status`.
     for module in (runs, workflows, code, info, resources, links, metrics, stats, hyper,
-                   models, model_servers, cluster, tensorboard, workspaces):
+                   models, model_servers, cluster, tensorboard, workspaces, console):
         app.include_router(module.router)
     # What browsers see, behind the same tokens or one login (a one-time link's cookie):
     # MLflow's API and UI under /mlflow, TensorBoards under /tensorboard, each workspace's
     # Jupyter under /workspaces/NAME (its own login).
     app.state.browser_sessions = BrowserSessions()
     app.state.reverse_proxy = ReverseProxy()
-    app.add_middleware(BrowserGate, paths=[MLFLOW, TENSORBOARD, WORKSPACES])
+    # The console at / (its pages, with its own cookie and CSRF tokens); its static files
+    # (our CSS and script, vendored htmx and uPlot) are public, outside the gate.
+    app.state.console_app = create_console(app.state)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BrowserGate, paths=[CONSOLE, MLFLOW, TENSORBOARD, WORKSPACES])
 
     add_error_handlers(app)
     return app

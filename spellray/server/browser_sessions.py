@@ -33,7 +33,7 @@ from urllib.parse import parse_qs
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from spellray.errors import SpellrayError, Unauthorized
+from spellray.errors import Forbidden, SpellrayError, Unauthorized
 from spellray.server.auth import check_token, hash_token, principal_of
 
 log = logging.getLogger(__name__)
@@ -115,9 +115,23 @@ class BrowserPath:
     # Scoped families: a session opens one member alone (/workspaces/NAME), the first path
     # segment under the prefix; its cookie is sent to that member only.
     scoped: bool = False
+    # The family's cookie: its own name where its path would overlap another family's (the
+    # console's is sent everywhere), so a request never carries two of one name.
+    cookie: str = COOKIE
+    # State-changing requests with the cookie also need the session's CSRF token (the
+    # console's forms and buttons send it as X-CSRF-Token).
+    csrf: bool = False
 
     def holds(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
+
+    @property
+    def cookie_path(self) -> str:
+        return self.prefix or "/"
+
+    async def deny(self, scope: Scope, send: Send, exc: SpellrayError) -> None:
+        """Answer a request that was not let in (the console redirects its pages)."""
+        await refuse(scope, send, exc)
 
     def scope_of(self, path: str) -> str | None:
         """The member of a scoped family ``path`` is in (None: unscoped, or the prefix)."""
@@ -146,8 +160,11 @@ class BrowserGate:
             await respond(send, 307, b"", [(b"location", f"{gated.prefix}/".encode())])
         elif scope["type"] == "http" and path == f"{gated.prefix}/login":
             await self._login(scope, send, state.browser_sessions, gated)
-        elif not await self._allowed(scope, state, gated):
-            await refuse(scope, send, Unauthorized(gated.refused))
+        elif not (how := await self._allowed(scope, state, gated)):
+            await gated.deny(scope, send, Unauthorized(gated.refused))
+        elif how == "cookie" and gated.csrf and not csrf_ok(scope, gated):
+            await refuse(scope, send, Forbidden(
+                "this request needs the page's CSRF token: reload the page and try again"))
         else:
             try:
                 backend = await gated.backend(scope, state)
@@ -156,7 +173,8 @@ class BrowserGate:
                 return
             await backend(scope, receive, send)
 
-    async def _allowed(self, scope: Scope, state: Any, gated: BrowserPath) -> bool:
+    async def _allowed(self, scope: Scope, state: Any, gated: BrowserPath) -> str | None:
+        """How the request is let in ("token" or "cookie"), or None."""
         headers = dict(scope["headers"])
         if authorization := headers.get(b"authorization"):
             def check() -> bool:
@@ -167,14 +185,14 @@ class BrowserGate:
                         return False
                     return gated.any_token or principal_of(token).is_admin
 
-            return await run_in_threadpool(check)
-        session = session_cookie(scope)
+            return "token" if await run_in_threadpool(check) else None
+        session = session_cookie(scope, gated.cookie)
         if session is None:
-            return False
+            return None
         member = gated.scope_of(scope["path"])
         if gated.scoped and member is None:
-            return False  # the bare prefix of a scoped family is no member's
-        return state.browser_sessions.valid(session, member)
+            return None  # the bare prefix of a scoped family is no member's
+        return "cookie" if state.browser_sessions.valid(session, member) else None
 
     async def _login(self, scope: Scope, send: Send, sessions: BrowserSessions,
                      gated: BrowserPath) -> None:
@@ -187,24 +205,42 @@ class BrowserGate:
             return
         session, page, member = found
         secure = "; Secure" if scope.get("scheme") == "https" else ""
-        # One cookie per unscoped browser-facing prefix: one login opens them all, and /api
-        # never receives it. A scoped session's one cookie goes to its member alone.
-        prefixes = [member] if member else [p.prefix for p in self.paths if not p.scoped]
-        cookies = [(b"set-cookie", (f"{COOKIE}={session}; Path={prefix}; HttpOnly; "
+        # One cookie per unscoped browser-facing family: one login opens them all, and /api
+        # never acts on it. A scoped session's one cookie goes to its member alone.
+        places = [(gated.cookie, member)] if member else \
+            [(p.cookie, p.cookie_path) for p in self.paths if not p.scoped]
+        cookies = [(b"set-cookie", (f"{name}={session}; Path={where}; HttpOnly; "
                                     f"SameSite=Lax; Max-Age={SESSION_SECONDS}{secure}").encode())
-                   for prefix in prefixes]
+                   for name, where in places]
         await respond(send, 303, b"", [(b"location", page.encode()), *cookies,
                                        (b"cache-control", b"no-store")])
 
 
-def session_cookie(scope: Scope) -> str | None:
-    """The browser session a request carries, if any."""
+def session_cookie(scope: Scope, name: str = COOKIE) -> str | None:
+    """The browser session a request carries in cookie ``name``, if any."""
     raw = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
     try:
         cookie = SimpleCookie(raw)
     except CookieError:
         return None
-    return cookie[COOKIE].value if COOKIE in cookie else None
+    return cookie[name].value if name in cookie else None
+
+
+def csrf_token(session: str) -> str:
+    """The CSRF token of a browser session: derived from its secret, so nothing more is
+    kept, and useless to anyone who cannot read the page (the cookie is HttpOnly)."""
+    return hash_token(f"csrf:{session}")[:32]
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_ok(scope: Scope, gated: BrowserPath) -> bool:
+    if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+        return True
+    session = session_cookie(scope, gated.cookie)
+    sent = dict(scope["headers"]).get(b"x-csrf-token", b"").decode("latin-1")
+    return session is not None and secrets.compare_digest(sent, csrf_token(session))
 
 
 async def refuse(scope: Scope, send: Send, exc: SpellrayError) -> None:

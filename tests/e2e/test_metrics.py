@@ -132,8 +132,8 @@ def test_mlflow_needs_a_token(spell: Spell, project: Path) -> None:
     assert _mlflow(spell, "GET", path, token=token).status_code == 401
 
 
-def test_spell_ui_logs_a_browser_in(spell: Spell, project: Path) -> None:
-    done = spell("ui", "--no-browser")
+def test_spell_ui_mlflow_logs_a_browser_in(spell: Spell, project: Path) -> None:
+    done = spell("ui", "--mlflow", "--no-browser")
     assert done.returncode == 0, done.stderr
     url = done.stdout.strip().splitlines()[-1]
     assert url.startswith(f"{spell.url}/mlflow/login?code=")
@@ -153,10 +153,10 @@ def test_spell_ui_logs_a_browser_in(spell: Spell, project: Path) -> None:
         assert browser.get("/api/runs").status_code == 401  # the cookie opens MLflow only
     again = httpx.get(url, timeout=30)
     assert again.status_code == 401 and "spell ui" in again.text  # used up
-    # `spell ui RUN` opens that run's page.
+    # `spell ui RUN --mlflow` opens that run's page.
     run_id = _run_id(spell("run", "echo hi", cwd=project))
     info = spell.run_info(run_id)
-    url = spell("ui", str(run_id), "--no-browser").stdout.strip().splitlines()[-1]
+    url = spell("ui", str(run_id), "--mlflow", "--no-browser").stdout.strip().splitlines()[-1]
     page = httpx.get(url, timeout=30).headers["location"]
     assert page.startswith("/mlflow/#/experiments/") and page.endswith(info["mlflow_run_id"])
 

@@ -254,9 +254,12 @@ class RunService:
             return _with_queue(session, [to_schema(self._load(session, run_id))])[0]
 
     def list(self, limit: int, label: str | None, principal: Principal = ADMIN,
-             workflow_id: int | None = None, include_workspaces: bool = False) -> RunList:
+             workflow_id: int | None = None, include_workspaces: bool = False, *,
+             status: RunStatus | None = None, text: str | None = None,
+             hyper_search_id: int | None = None, offset: int = 0) -> RunList:
         """Runs, newest first; workspaces' runs only with ``include_workspaces`` (Spell's
-        `spell ps` does not list workspaces, `--all` does)."""
+        `spell ps` does not list workspaces, `--all` does). ``text``: in the command;
+        ``offset``: skip that many (a page of the console)."""
         with self.ctx.sessions() as session:
             query = select(db.Run)
             if not include_workspaces:
@@ -267,8 +270,14 @@ class RunService:
                 query = query.where(db.Run.workflow_id == workflow_id)  # its own runs
             if label:
                 query = query.join(db.RunLabel).where(db.RunLabel.label == label)
+            if status is not None:
+                query = query.where(db.Run.status == status.value)
+            if text:
+                query = query.where(db.Run.command.contains(text, autoescape=True))
+            if hyper_search_id is not None:
+                query = query.where(db.Run.hyper_search_id == hyper_search_id)
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            query = query.order_by(db.Run.id.desc())
+            query = query.order_by(db.Run.id.desc()).offset(offset)
             if limit > 0:
                 query = query.limit(limit)
             return RunList(runs=_with_queue(session, [to_schema(r) for r in

@@ -1,0 +1,1 @@
+"""The web console (issue 19): pages served at / behind the browser gate."""

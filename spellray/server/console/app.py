@@ -1,0 +1,40 @@
+"""The console's ASGI app: HTML pages from the same services the API uses (no second API),
+rendered with Jinja2. It is not mounted on the server's app: the browser gate hands it the
+requests the console family holds (gate.py), once they are let in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+
+from spellray.errors import SpellrayError
+from spellray.server.console import runs
+from spellray.server.console.render import render
+
+# Every page family of the console, in one place: the app includes each, and the security
+# tests enumerate every route from here.
+ROUTERS = (runs.router,)
+
+
+def console_routes() -> list[tuple[str, str]]:
+    """(method, path template) of every console route."""
+    return [(method, route.path) for router in ROUTERS for route in router.routes
+            if isinstance(route, APIRoute) for method in sorted(route.methods)]
+
+
+def create_console(server_state: Any) -> FastAPI:
+    """The console, reading the server's state (its context, sessions) from ``server_state``."""
+    console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    console.state.server = server_state
+    for router in ROUTERS:
+        console.include_router(router)
+
+    @console.exception_handler(SpellrayError)
+    async def _error(request: Request, exc: SpellrayError) -> HTMLResponse:
+        return render(request, "error.html", {"message": exc.message},
+                      status_code=exc.http_status)
+
+    return console

@@ -1,0 +1,69 @@
+"""Rendering console pages: one Jinja2 environment (autoescaped: a run's command, labels and
+log are text, never markup), the filters pages share, and what every page gets (the
+session's CSRF token, which htmx sends with each state-changing request)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+from spellray.server.browser_sessions import csrf_token, session_cookie
+from spellray.server.console.gate import CONSOLE_COOKIE
+from spellray.web import TEMPLATES_DIR
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(max(seconds, 0))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def ago(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return duration((datetime.now(timezone.utc) - moment).total_seconds()) + " ago"
+
+
+def run_duration(started: datetime | None, ended: datetime | None) -> str:
+    if started is None:
+        return "-"
+    return duration(((ended or datetime.now(timezone.utc)) - started).total_seconds())
+
+
+def size(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+templates.env.filters.update(ago=ago, duration=duration, size=size)
+templates.env.globals.update(run_duration=run_duration)
+
+
+def csrf_of(request: Request) -> str:
+    """The CSRF token of the request's console session ("" for a Bearer token's request,
+    which needs none)."""
+    session = session_cookie(request.scope, CONSOLE_COOKIE)
+    return csrf_token(session) if session else ""
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None,
+           status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, name, {"csrf": csrf_of(request), **(context or {})},
+        status_code=status_code, headers=headers)

@@ -1,0 +1,18 @@
+"""HTTP route for the console's login link (thin; services/console.py). The console's pages
+are served by server/console/ behind the browser gate."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from spellray.schemas import UiLogin
+from spellray.server.services.console import ConsoleService
+
+router = APIRouter(prefix="/api/console", tags=["console"])
+
+
+# Admin-only (no @scoped): the console shows every run.
+@router.post("/login", response_model=UiLogin)
+def console_login(request: Request, run_id: int | None = None) -> UiLogin:
+    state = request.app.state
+    return ConsoleService(state.ctx, state.browser_sessions).login(run_id)

@@ -1,0 +1,183 @@
+"""The web console over HTTP, against a real server on the real Ray head: `spell ui`'s login,
+the runs page and a run's page (facts, log, charts' data, outputs and downloads, actions), and
+the front door's rules (every console route closed without a login, CSRF on changes, no path
+out of a run, HTML escaped). The same pages in a real browser: test_console_browser.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from spellray.server.console.app import console_routes
+from tests.helpers import Spell, wait_for
+
+pytestmark = pytest.mark.timeout(600)
+
+HOSTILE = "<script>alert(1)</script>"
+SCRIPT = (
+    "import os, sys, time\n"
+    "from spellray.metrics import send_metric\n"
+    f"print('hello {HOSTILE}', flush=True)\n"
+    "os.makedirs('out/deep', exist_ok=True)\n"
+    "open('out/deep/result.csv', 'w').write('a,b\\n1,2\\n')\n"
+    "open('out/page.html', 'w').write('<b>x</b>')\n"
+    "for i in range(5):\n"
+    "    send_metric('loss', 1.0 / (i + 1))\n"
+    "for i in range(int(sys.argv[1])):\n"
+    "    print('tick', i, flush=True)\n"
+    "    time.sleep(0.5)\n"
+)
+
+
+def login(spell: Spell, *args: str) -> tuple[httpx.Client, str]:
+    """A browser-like client logged in by `spell ui`'s link; the page it was sent to."""
+    done = spell("ui", "--no-browser", *args)
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip().splitlines()[-1]
+    assert link.startswith(f"{spell.url}/login?code="), link
+    client = httpx.Client(base_url=spell.url, timeout=60, trust_env=False,
+                          headers={"accept": "text/html"})
+    opened = client.get(link.removeprefix(spell.url))
+    assert opened.status_code == 303, opened.text
+    cookies = opened.headers.get_list("set-cookie")
+    console = next(c for c in cookies if c.startswith("spellray_console="))
+    assert "Path=/;" in console and "HttpOnly" in console and "SameSite=Lax" in console
+    assert any(c.startswith("spellray_ui=") and "Path=/mlflow" in c for c in cookies)
+    return client, opened.headers["location"]
+
+
+def csrf(page: str) -> str:
+    found = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page)
+    assert found, "the page carries no CSRF token"
+    return found.group(1)
+
+
+def run_in_background(spell: Spell, project: Path, seconds: int) -> int:
+    (project / "work.py").write_text(SCRIPT)
+    return spell.submit_background(f"python work.py {seconds}", "--label", f"tag{HOSTILE}",
+                                   cwd=project)
+
+
+def test_runs_and_run_pages(spell: Spell, project: Path) -> None:
+    run_id = run_in_background(spell, project, 1)
+    spell.wait_status(run_id, "complete")
+    client, page = login(spell, str(run_id))
+    assert page == f"/runs/{run_id}"
+
+    runs = client.get("/")
+    assert runs.status_code == 200
+    assert f'href="/runs/{run_id}"' in runs.text and "python work.py 1" in runs.text
+    assert HOSTILE not in runs.text and "tag&lt;script&gt;" in runs.text  # labels escaped
+    filtered = client.get("/", params={"status": "failed"})
+    assert f'href="/runs/{run_id}"' not in filtered.text
+    by_text = client.get("/", params={"q": "work.py 1"})
+    assert f'href="/runs/{run_id}"' in by_text.text
+    bad = client.get("/", params={"status": "nonsense"})
+    assert bad.status_code == 400 and "nonsense" in bad.text
+
+    run = client.get(f"/runs/{run_id}")
+    assert run.status_code == 200
+    text = run.text
+    assert "complete" in text and "python work.py 1" in text
+    assert "hello &lt;script&gt;alert(1)&lt;/script&gt;" in text and HOSTILE not in text
+    assert "result.csv" in text and "page.html" in text
+    assert f'/runs/{run_id}/log.txt' in text
+
+    data = client.get(f"/runs/{run_id}/charts.json").json()
+    assert data["metrics"]["loss"] == [[0, 1, 2, 3, 4], [1.0, 0.5, 1 / 3, 0.25, 0.2]]
+
+    got = client.get(f"/runs/{run_id}/files/out/deep/result.csv")
+    assert got.status_code == 200 and got.content == b"a,b\n1,2\n"
+    assert got.headers["content-type"].startswith("text/csv")
+    assert "attachment" in got.headers["content-disposition"]
+    html = client.get(f"/runs/{run_id}/files/out/page.html")
+    assert html.headers["content-type"].startswith("text/html")
+    assert html.headers["content-disposition"].startswith("attachment")  # never rendered
+    for escape in ("../1/.spell/run.json", "%2e%2e/%2e%2e/token", "out/../.spell/log",
+                   ".spell/run.json", "..%2f..%2fstate.db", "/etc/passwd"):
+        answer = client.get(f"/runs/{run_id}/files/{escape}")
+        assert answer.status_code in (404, 400), (escape, answer.status_code)
+    whole = client.get(f"/runs/{run_id}/log.txt")
+    assert whole.status_code == 200 and "tick 0" in whole.text and HOSTILE in whole.text
+    assert whole.headers["content-type"].startswith("text/plain")
+    assert client.get("/runs/999999").status_code == 404
+
+
+def test_live_log_and_actions_need_the_csrf_token(spell: Spell, project: Path) -> None:
+    run_id = run_in_background(spell, project, 120)
+    spell.wait_status(run_id, "running")
+    client, _ = login(spell, str(run_id))
+    page = client.get(f"/runs/{run_id}").text
+    offset = int(re.search(rf'/runs/{run_id}/log\?offset=(\d+)', page).group(1))
+    # The log grows while the run goes: the page's poller gets the new lines.
+    grown = wait_for(lambda: (t := client.get(f"/runs/{run_id}/log",
+                                               params={"offset": offset}).text)
+                     and "tick" in t and t, timeout=60, what="new log lines")
+    assert f"/runs/{run_id}/log?offset=" in grown  # and the next poller
+    token = csrf(page)
+
+    # A change without the token is refused, with it done.
+    refused = client.post(f"/runs/{run_id}/labels", data={"label": "nope"})
+    assert refused.status_code == 403
+    wrong = client.post(f"/runs/{run_id}/labels", data={"label": "nope"},
+                        headers={"X-CSRF-Token": "0" * 32})
+    assert wrong.status_code == 403
+    assert "nope" not in spell.run_info(run_id)["labels"]
+    added = client.post(f"/runs/{run_id}/labels", data={"label": "keep"},
+                        headers={"X-CSRF-Token": token})
+    assert added.status_code == 204 and "keep" in spell.run_info(run_id)["labels"]
+    removed = client.post(f"/runs/{run_id}/labels", data={"label": "keep", "action": "remove"},
+                          headers={"X-CSRF-Token": token})
+    assert removed.status_code == 204 and "keep" not in spell.run_info(run_id)["labels"]
+
+    assert client.post(f"/runs/{run_id}/stop").status_code == 403
+    stopped = client.post(f"/runs/{run_id}/stop", headers={"X-CSRF-Token": token})
+    assert stopped.status_code == 204 and stopped.headers["HX-Refresh"] == "true"
+    assert spell.wait_status(run_id, "stopped")["status_reason"] == "stopped by user"
+    again = client.post(f"/runs/{run_id}/stop", headers={"X-CSRF-Token": token})
+    assert again.status_code == 409
+
+    rerun = client.post(f"/runs/{run_id}/rerun", headers={"X-CSRF-Token": token})
+    assert rerun.status_code == 204
+    new_id = int(rerun.headers["HX-Redirect"].rsplit("/", 1)[1])
+    assert new_id > run_id and spell.run_info(new_id)["command"] == "python work.py 120"
+    spell("kill", str(new_id))
+
+
+def _console_paths(run_id: int) -> list[tuple[str, str]]:
+    """Every console route (as the console app includes them), its parameters filled."""
+    return [(method, path.replace("{run_id}", str(run_id)).replace("{path:path}", "x.txt"))
+            for method, path in console_routes()]
+
+
+def test_every_console_route_is_closed_without_a_login(spell: Spell, project: Path) -> None:
+    run_id = run_in_background(spell, project, 0)
+    spell.wait_status(run_id, "complete")
+    routes = _console_paths(run_id)
+    assert len(routes) >= 10
+    anonymous = httpx.Client(base_url=spell.url, timeout=30, trust_env=False)
+    for method, path in routes:
+        if method == "HEAD":
+            continue
+        page = anonymous.request(method, path, headers={"accept": "text/html"})
+        partial = anonymous.request(method, path, headers={"hx-request": "true"})
+        if method == "GET":
+            assert page.status_code == 303, (method, path, page.status_code)
+            assert page.headers["location"] == "/static/welcome.html"
+        else:
+            assert page.status_code == 401, (method, path, page.status_code)
+        assert partial.status_code == 401, (method, path, partial.status_code)
+    welcome = anonymous.get("/static/welcome.html")
+    assert welcome.status_code == 200 and "spell ui" in welcome.text
+    # The console's cookie is no token for the API, and a used link opens nothing.
+    client, _ = login(spell)
+    assert client.get("/api/runs").status_code == 401
+    # An admin token opens the console too (programs, and the benchmark).
+    token = {"Authorization": f"Bearer {spell.token}"}
+    assert anonymous.get("/", headers=token).status_code == 200
+    # `spell ui` for a run that does not exist says so, in one line.
+    missing = spell("ui", "999999", "--no-browser")
+    assert missing.returncode != 0 and "there is no run 999999" in missing.stderr
