@@ -18,6 +18,7 @@ from spellray.server.console.app import create_console
 from spellray.server.console.gate import CONSOLE
 from spellray.server.context import ServerContext
 from spellray.server.error_handlers import add_error_handlers
+from spellray.server.ray_dashboard_gate import RAY_DASHBOARD
 from spellray.server.ray_jobs import RayJobs
 from spellray.server.reconcile import Reconciler
 from spellray.server.reverse_proxy import ReverseProxy
@@ -120,7 +121,8 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     # (our CSS and script, vendored htmx and uPlot) are public, outside the gate.
     app.state.console_app = create_console(app.state)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(BrowserGate, paths=[CONSOLE, MLFLOW, TENSORBOARD, WORKSPACES])
+    app.add_middleware(BrowserGate,
+                       paths=[CONSOLE, MLFLOW, TENSORBOARD, WORKSPACES, RAY_DASHBOARD])
 
     add_error_handlers(app)
     return app

@@ -207,8 +207,9 @@ class BrowserGate:
         secure = "; Secure" if scope.get("scheme") == "https" else ""
         # One cookie per unscoped browser-facing family: one login opens them all, and /api
         # never acts on it. A scoped session's one cookie goes to its member alone.
+        # (Families that share a cookie and its path share one Set-Cookie.)
         places = [(gated.cookie, member)] if member else \
-            [(p.cookie, p.cookie_path) for p in self.paths if not p.scoped]
+            list(dict.fromkeys((p.cookie, p.cookie_path) for p in self.paths if not p.scoped))
         cookies = [(b"set-cookie", (f"{name}={session}; Path={where}; HttpOnly; "
                                     f"SameSite=Lax; Max-Age={SESSION_SECONDS}{secure}").encode())
                    for name, where in places]

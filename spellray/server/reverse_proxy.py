@@ -66,23 +66,27 @@ class ReverseProxy:
             await self._client.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, backend: str,
-                       unavailable: str = "", upstream_headers: Headers = ()) -> None:
+                       unavailable: str = "", upstream_headers: Headers = (),
+                       strip: str = "") -> None:
         """Relay one request to ``backend`` (``http://host:port``), path and query as sent;
         ``unavailable``: what to say when the backend does not answer; ``upstream_headers``:
-        the backend's own credentials (Jupyter's token), which the browser never sees."""
+        the backend's own credentials (Jupyter's token), which the browser never sees;
+        ``strip``: a prefix the backend does not know (Ray's dashboard is served at its root
+        and links relatively, so it works under /ray/ with the prefix taken off)."""
         if scope["type"] == "websocket":
             await self.websocket(scope, receive, send, backend, upstream_headers)
         else:
-            await self.http(scope, receive, send, backend, unavailable, upstream_headers)
+            await self.http(scope, receive, send, backend, unavailable, upstream_headers, strip)
 
     async def http(self, scope: Scope, receive: Receive, send: Send, backend: str,
-                   unavailable: str = "", upstream_headers: Headers = ()) -> None:
+                   unavailable: str = "", upstream_headers: Headers = (),
+                   strip: str = "") -> None:
         headers = [(k.decode("latin-1"), v.decode("latin-1"))
                    for k, v in [*forwarded_headers(scope), *upstream_headers]]
         has_body = any(k in (b"content-length", b"transfer-encoding") for k, _ in scope["headers"])
         try:
             response = await self.client.request(
-                scope["method"], URL(backend + target(scope), encoded=True),
+                scope["method"], URL(backend + target(scope, strip), encoded=True),
                 headers=headers, data=request_body(receive) if has_body else None,
                 allow_redirects=False,  # the browser follows them, through us
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"))
@@ -157,9 +161,12 @@ async def _backend_to_browser(upstream: ClientConnection, send: Send) -> None:
     await send({"type": "websocket.close", "code": code})
 
 
-def target(scope: Scope) -> str:
-    """The request's path and query exactly as the browser sent them (still escaped)."""
+def target(scope: Scope, strip: str = "") -> str:
+    """The request's path and query exactly as the browser sent them (still escaped), less
+    ``strip`` at its start."""
     path = scope.get("raw_path") or scope["path"].encode()
+    if strip and path.startswith(strip.encode()):
+        path = path[len(strip):] or b"/"
     query = scope.get("query_string", b"")
     return (path + (b"?" + query if query else b"")).decode("latin-1")
 

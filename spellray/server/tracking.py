@@ -42,6 +42,9 @@ METRICS_PER_BATCH = 1000
 PARAMS_PER_BATCH = 100
 PARAM_VALUE_LENGTH = 6000
 TAG_VALUE_LENGTH = 8000
+# The experiment's kind, as MLflow 3's UI reads it (its own "set experiment type" writes it).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 # What spellray's run statuses are in MLflow's terms.
 _MLFLOW_STATUS = {"complete": "FINISHED", "failed": "FAILED", "stopped": "KILLED",
                   "killed": "KILLED", "interrupted": "KILLED"}
@@ -125,16 +128,22 @@ class Tracking:
                               f"{origin.scheme}://{origin.netloc}")
 
     def _ensure_experiment(self, store: Any) -> str:
+        from mlflow.entities import ExperimentTag
         from mlflow.exceptions import MlflowException
 
+        # MLflow 3's UI shows an experiment by its kind: without this tag, a run opens under
+        # "Evaluations" of the GenAI view instead of the model-training view.
+        kind = ExperimentTag(EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         experiment = store.get_experiment_by_name(self.experiment_name)
         if experiment is None:
             try:
-                return store.create_experiment(self.experiment_name)
+                return store.create_experiment(self.experiment_name, tags=[kind])
             except MlflowException:  # made meanwhile (in the UI, say)
                 experiment = store.get_experiment_by_name(self.experiment_name)
         if experiment.lifecycle_stage == "deleted":  # deleted in the UI: runs still go there
             store.restore_experiment(experiment.experiment_id)
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) is None:  # made by an older spellray
+            store.set_experiment_tag(experiment.experiment_id, kind)
         return experiment.experiment_id
 
     @property

@@ -178,6 +178,19 @@ def test_every_console_route_is_closed_without_a_login(spell: Spell, project: Pa
     # An admin token opens the console too (programs, and the benchmark).
     token = {"Authorization": f"Bearer {spell.token}"}
     assert anonymous.get("/", headers=token).status_code == 200
+    # Ray's dashboard through the front door: admins only, reading only, and each run's
+    # job says which run it is.
+    assert anonymous.get("/ray/").status_code == 401
+    assert client.get("/ray/").status_code == 200
+    jobs = client.get("/ray/api/jobs/").json()
+    mine = next(j for j in jobs if (j.get("metadata") or {}).get("spellray.run") == str(run_id))
+    assert mine["metadata"]["spellray.command"] == "python work.py 0"
+    assert mine["metadata"]["spellray.kind"] == "run"
+    assert mine["metadata"]["spellray.labels"] == f"tag{HOSTILE}"
+    for method in ("POST", "PUT", "DELETE"):
+        refused = anonymous.request(method, "/ray/api/jobs/", headers=token,
+                                    json={"entrypoint": "echo no"})
+        assert refused.status_code == 403, method
     # `spell ui` for a run that does not exist says so, in one line.
     missing = spell("ui", "999999", "--no-browser")
     assert missing.returncode != 0 and "there is no run 999999" in missing.stderr

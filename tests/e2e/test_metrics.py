@@ -116,7 +116,10 @@ def test_mlflow_needs_a_token(spell: Spell, project: Path) -> None:
     assert httpx.get(f"{spell.url}/mlflow/", timeout=30).status_code == 401  # the UI too
     allowed = _mlflow(spell, "GET", path)
     assert allowed.status_code == 200, allowed.text
-    assert "spellray" in [e["name"] for e in allowed.json()["experiments"]]
+    experiment = next(e for e in allowed.json()["experiments"] if e["name"] == "spellray")
+    # MLflow's UI opens its runs in the model-training view (not GenAI's "Evaluations").
+    tags = {t["key"]: t["value"] for t in experiment.get("tags", [])}
+    assert tags.get("mlflow.experimentKind") == "custom_model_development"
     # A run's token works while the run does, and not after (it is revoked then).
     (project / "use_token.py").write_text(
         "import os, httpx\n"

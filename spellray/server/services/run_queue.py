@@ -111,6 +111,15 @@ def held(job: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in shape.items() if v}
 
 
+def job_metadata(run: db.Run) -> dict[str, str]:
+    """What Ray's dashboard shows of a run's job: which run it is (its entrypoint is the
+    runner's, the same for every run)."""
+    return {"spellray.run": str(run.id), "spellray.kind": run.kind,
+            "spellray.command": run.command[:500],
+            "spellray.labels": ",".join(sorted(label.label for label in run.labels)),
+            "spellray.owner": owner_of(run)}
+
+
 def submission_id(ctx: ServerContext, run_id: int) -> str:
     return f"spellray-{ctx.server_id[:12]}-run-{run_id}"
 
@@ -125,13 +134,14 @@ def launch(ctx: ServerContext, run_id: int) -> None:
         token = issue_run_token(session, run.id, run.workflow_id)
         session.commit()
         job = dict(row.job)
+        described = job_metadata(run)
     submission = submission_id(ctx, run_id)
     env_vars = {**job_env(ctx, job["env"], token), "SPELL_TOKEN": token}
     try:
         ctx.ray.submit(submission, job["entrypoint"],
                        {**job["runtime_env"], "env_vars": env_vars},
                        job["num_cpus"], job["num_gpus"], job["resources"],
-                       {HELD: json.dumps(held(job))})
+                       {HELD: json.dumps(held(job)), **described})
     except RayUnavailable:
         raise
     except Exception as exc:  # a job of that id exists: a pass before a crash submitted it
