@@ -194,3 +194,31 @@ def test_every_console_route_is_closed_without_a_login(spell: Spell, project: Pa
     # `spell ui` for a run that does not exist says so, in one line.
     missing = spell("ui", "999999", "--no-browser")
     assert missing.returncode != 0 and "there is no run 999999" in missing.stderr
+
+
+def test_a_workspace_made_opened_and_stopped_from_the_console(spell: Spell) -> None:
+    client, _ = login(spell)
+    page = client.get("/workspaces")
+    assert page.status_code == 200 and "New workspace" in page.text
+    token = {"X-CSRF-Token": csrf(page.text), "HX-Request": "true"}
+    bad = client.post("/workspaces", data={"action": "create", "name": "no/pe"}, headers=token)
+    assert bad.status_code == 400 and "is not a workspace name" in bad.text
+    made = client.post("/workspaces", headers=token,
+                       data={"action": "create", "name": "fromweb", "machine_type": "CPU",
+                             "pip": "", "mounts": ""})
+    assert made.status_code == 204, made.text
+    wait_for(lambda: spell.api("GET", "/api/workspaces/fromweb").json()["status"] == "running",
+             timeout=180, what="the workspace to run")
+    assert "fromweb" in client.get("/workspaces", params={"table": 1}).text
+    opened = client.post("/workspaces", data={"action": "open", "name": "fromweb"},
+                         headers=token)
+    link = opened.headers["HX-Redirect"]
+    assert link.startswith("/workspaces/login?code=")
+    jupyter = httpx.Client(base_url=spell.url, timeout=60, trust_env=False)
+    assert jupyter.get(link).headers["location"] == "/workspaces/fromweb/lab"
+    assert jupyter.get("/workspaces/fromweb/api/kernels").status_code == 200
+    stopped = client.post("/workspaces", data={"action": "stop", "name": "fromweb"},
+                          headers=token)
+    assert stopped.status_code == 204
+    wait_for(lambda: spell.api("GET", "/api/workspaces/fromweb").json()["status"] == "stopped",
+             timeout=120, what="the workspace to stop")

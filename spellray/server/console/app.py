@@ -7,16 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
 
 from spellray.errors import SpellrayError
-from spellray.server.console import runs
+from spellray.server.console import runs, workspaces
 from spellray.server.console.render import render
 
 # Every page family of the console, in one place: the app includes each, and the security
 # tests enumerate every route from here.
-ROUTERS = (runs.router,)
+ROUTERS = (runs.router, workspaces.router)
 
 
 def console_routes() -> list[tuple[str, str]]:
@@ -33,7 +33,9 @@ def create_console(server_state: Any) -> FastAPI:
         console.include_router(router)
 
     @console.exception_handler(SpellrayError)
-    async def _error(request: Request, exc: SpellrayError) -> HTMLResponse:
+    async def _error(request: Request, exc: SpellrayError) -> Response:
+        if request.headers.get("hx-request"):  # an action: its message, shown by console.js
+            return PlainTextResponse(exc.message, status_code=exc.http_status)
         return render(request, "error.html", {"message": exc.message},
                       status_code=exc.http_status)
 

@@ -192,7 +192,7 @@ def _stream(ctx: ServerContext, path: str, kind: str, filename: str | None) -> R
 
 
 # -- actions (POST: the gate asks for the CSRF token) -------------------------------------
-async def _form(request: Request) -> dict[str, str]:
+async def form_fields(request: Request) -> dict[str, str]:
     """An htmx form post's fields (urlencoded: no multipart library needed for this)."""
     body = (await request.body()).decode()
     return {k: v[-1] for k, v in parse_qs(body).items()}
@@ -216,7 +216,7 @@ def kill(request: Request, run_id: int) -> Response:
 
 @router.post("/runs/{run_id}/labels")
 async def label(request: Request, run_id: int) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     name = form.get("label", "").strip()
     present = form.get("action", "add") != "remove"
     RunService(_ctx(request)).set_label(run_id, name, present)

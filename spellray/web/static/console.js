@@ -51,5 +51,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("charts");
     if (box && window.uPlot) { load(box); }
+    // An action the server refused says why (the answer is one line of text).
+    document.body.addEventListener("htmx:responseError", function (event) {
+      var flash = document.getElementById("flash");
+      if (flash) { flash.textContent = event.detail.xhr.responseText || "The server refused."; }
+    });
   });
 })();
