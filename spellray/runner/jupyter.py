@@ -28,7 +28,7 @@ from spellray.runner.server_api import ServerApi
 
 # How long Jupyter may take to answer before the runner gives up reporting it.
 READY_SECONDS = 300.0
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.05
 # How often the runner reads Jupyter's idle clock (its /api/status, which is no activity
 # itself): what tells an idle shutdown from File > Shut Down when Jupyter exits.
 IDLE_POLL_SECONDS = 5.0
