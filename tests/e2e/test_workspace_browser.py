@@ -58,6 +58,8 @@ def _run_a_cell(page: Page, lab_url: str) -> None:
 def _watch_socket(socket: WebSocket, log: list[str]) -> None:
     """A websocket's life and frames in short, for the failure message."""
     log.append(f"websocket opened {socket.url}")
+    if "/channels" not in socket.url:
+        return  # Jupyter's event stream would drown the kernel's frames
     socket.on("framesent", lambda frame: log.append(f"ws sent {_frame(frame)}"))
     socket.on("framereceived", lambda frame: log.append(f"ws received {_frame(frame)}"))
     socket.on("socketerror", lambda error: log.append(f"websocket error {error}"))
