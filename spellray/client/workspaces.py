@@ -18,7 +18,7 @@ from spellray.schemas import (
     WorkspaceStatus,
 )
 
-WAIT_POLL = 0.25
+WAIT_POLL = 0.1  # a start takes seconds; 10 light requests a second while it does
 
 
 class WorkspaceFailed(SpellrayError):

@@ -28,10 +28,12 @@ from spellray.runner.server_api import ServerApi
 
 # How long Jupyter may take to answer before the runner gives up reporting it.
 READY_SECONDS = 300.0
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.05
 # How often the runner reads Jupyter's idle clock (its /api/status, which is no activity
 # itself): what tells an idle shutdown from File > Shut Down when Jupyter exits.
 IDLE_POLL_SECONDS = 5.0
+# Jupyter's config for workspaces: keeps Jupyter's token out of the pages it serves.
+CONFIG_PATH = Path(__file__).with_name("jupyter_config")
 
 
 def reachable_ip(server_url: str) -> str:
@@ -84,7 +86,9 @@ class JupyterServer:
 
     def env(self) -> dict[str, str]:
         # The token through the environment, not the command line (`ps` shows that).
-        return {"JUPYTER_TOKEN": self.token, "JUPYTER_RUNTIME_DIR": str(self.runtime_dir)}
+        # JUPYTER_CONFIG_PATH: Jupyter's config that keeps its token out of its pages.
+        return {"JUPYTER_TOKEN": self.token, "JUPYTER_RUNTIME_DIR": str(self.runtime_dir),
+                "JUPYTER_CONFIG_PATH": str(CONFIG_PATH)}
 
     def announce(self, api: ServerApi, alive: Callable[[], bool],
                  log: Callable[[str], None]) -> threading.Thread:

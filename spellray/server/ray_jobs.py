@@ -49,6 +49,15 @@ def _about(text: str, marker: str) -> str:
 # Seconds one request to Ray's dashboard may take before the call counts as failed.
 RAY_REQUEST_TIMEOUT = 60
 
+def _transient(refusal: str) -> bool:
+    """Whether Ray's refusal of a submission is worth trying again: a head that just started
+    answers before its job agent is up, and its dashboard has answered a first submission
+    with a 500 ("Server disconnected") on a loaded machine. A retry of a submission that did
+    go through is refused as "already exists", which the queue takes as submitted."""
+    return "No available agent" in refusal or \
+        (re.search(r"status code 5\d\d", refusal) is not None and "already exists" not in refusal)
+
+
 # How long a submission waits for the job agent of a Ray head that is still starting.
 # 90 s: on a loaded 2-core node a fresh head's job agent has been seen to take over 30 s.
 AGENT_WAIT_SECONDS = 90
@@ -112,8 +121,7 @@ class RayJobs:
                 ))
                 return
             except RuntimeError as exc:
-                # A head that just started answers before its job agent is up.
-                if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                if not _transient(str(exc)) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
 

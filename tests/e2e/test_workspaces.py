@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -119,6 +120,10 @@ def test_workspace_runs_saves_and_restores(spell: Spell, project: Path) -> None:
     assert client.get("/workspaces/ws/api/kernels").json() == []
     page = client.get("/workspaces/ws/lab")
     assert page.status_code == 200 and "JupyterLab" in page.text
+    # Jupyter's token is the proxy's alone: never in a page the browser gets.
+    with sqlite3.connect(spell.home / "spellray.db") as state:
+        token = state.execute("SELECT jupyter_token FROM workspaces WHERE name = 'ws'").fetchone()
+    assert token[0] and len(token[0]) >= 32 and token[0] not in page.text
     # A real kernel, over the kernel websocket through the proxy.
     kernel_id = kernel(client, "ws")
     assert execute(spell, client, "ws", kernel_id, "21 * 2") == "42"
