@@ -105,6 +105,19 @@ def test_runs_and_run_pages(spell: Spell, project: Path) -> None:
     assert whole.headers["content-type"].startswith("text/plain")
     assert client.get("/runs/999999").status_code == 404
 
+    # A long log: the page holds its last 200 lines, the rest loads on demand.
+    done = spell("run", "--", "python", "-c", "for i in range(450): print('line', i)",
+                 cwd=project)
+    assert done.returncode == 0, done.stderr
+    long_id = int(re.search(r"run (\d+)", done.stderr + done.stdout).group(1))
+    page = client.get(f"/runs/{long_id}").text
+    log = page[page.index('<pre id="log"'):page.index("</pre>")]
+    assert "line 449" in log and "line 250\n" in log and "line 249\n" not in log
+    before = int(re.search(r"/log/earlier\?before=(\d+)", log).group(1))
+    earlier = client.get(f"/runs/{long_id}/log/earlier", params={"before": before}).text
+    assert "line 0\n" in earlier and "line 249\n" in earlier and "line 250" not in earlier
+    assert "/log/earlier" not in earlier  # nothing before line 0
+
 
 def test_live_log_and_actions_need_the_csrf_token(spell: Spell, project: Path) -> None:
     run_id = run_in_background(spell, project, 120)

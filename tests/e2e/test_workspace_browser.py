@@ -8,38 +8,21 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import (
-    Browser,
     Page,
-    Playwright,
     WebSocket,
     expect,
     sync_playwright,
 )
 
+from tests.browser import PAGE_TIMEOUT, launch_chromium
 from tests.helpers import Spell, wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Debian's Chromium in a container: no sandbox (no user namespaces), no GPU, and nothing
-# that reaches out to the network on its own.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-# Milliseconds, for Playwright: the machine is slow and shared, JupyterLab's bundle is big.
-PAGE_TIMEOUT = 180_000
 NAME = "wsb"
 # Tries of typing and running the cell, each given this long (ms) to show its output.
 RUN_TRIES = 4
 RUN_TIMEOUT = 20_000
 
 pytestmark = pytest.mark.browser
-
-
-def _launch_chromium(playwright: Playwright) -> Browser:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/install_test_deps.sh`",
-                    pytrace=False)
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                      args=CHROMIUM_ARGS)
 
 
 def _run_a_cell(page: Page, lab_url: str) -> None:
@@ -99,7 +82,7 @@ def _workspace_status(spell: Spell) -> str:
 def test_jupyterlab_runs_a_cell_in_a_real_browser(spell: Spell, project: Path,
                                                   tmp_path: Path) -> None:
     with sync_playwright() as playwright:
-        browser = _launch_chromium(playwright)  # before the workspace: fail fast without it
+        browser = launch_chromium(playwright)  # before the workspace: fail fast without it
         try:
             started = spell("jupyter", NAME, "--no-browser", cwd=project, timeout=900)
             assert started.returncode == 0, started.stderr

@@ -21,13 +21,13 @@ def earlier(storage: Storage, path: str, before: int, lines: int) -> tuple[str, 
     while start > 0 and data.count(b"\n") <= lines and before - start < MOST_BYTES:
         start = max(0, start - BLOCK)
         data = storage.read_bytes(path, start)[: before - start]
-    if start > 0:
-        cut = data.count(b"\n") - lines  # keep the last ``lines`` line ends
-        if cut > 0:
-            skip = 0
-            for _ in range(cut):
-                skip = data.index(b"\n", skip) + 1
-            data, start = data[skip:], start + skip
+    # Keep the last ``lines`` lines (a last line without its newline counts too).
+    cut = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0) - lines
+    if cut > 0:
+        skip = 0
+        for _ in range(cut):
+            skip = data.index(b"\n", skip) + 1
+        data, start = data[skip:], start + skip
     return data.decode(errors="replace"), start
 
 

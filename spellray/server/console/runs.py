@@ -151,16 +151,16 @@ def charts(request: Request, run_id: int) -> JSONResponse:
     samples = StatsService(ctx).chunk(run_id, 0).samples
     own = [s for s in samples if s.rank in (None, 0)]
     start = own[0].time if own else 0.0
-    stats = {
-        "CPU % (of one core)": [[s.time - start for s in own],
-                                [s.cpu_percent or 0.0 for s in own]],
-        "memory (MB)": [[s.time - start for s in own],
-                        [(s.memory_rss_bytes or 0.0) / 2**20 for s in own]],
+    # None (a gap in the chart) where a sample has no reading: the command had ended.
+    times = [s.time - start for s in own]
+    stats: dict[str, list[list[float | None]]] = {
+        "CPU % (of one core)": [times, [s.cpu_percent for s in own]],
+        "memory (MB)": [times, [None if s.memory_rss_bytes is None
+                                else s.memory_rss_bytes / 2**20 for s in own]],
     } if own else {}
     for index in range(max((len(s.gpus) for s in own), default=0)):
-        stats[f"GPU {index} %"] = [[s.time - start for s in own],
-                                   [(s.gpus[index].utilization_percent or 0.0)
-                                    if index < len(s.gpus) else 0.0 for s in own]]
+        stats[f"GPU {index} %"] = [times, [s.gpus[index].utilization_percent
+                                           if index < len(s.gpus) else None for s in own]]
     return JSONResponse({"metrics": series, "stats": stats})
 
 

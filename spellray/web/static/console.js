@@ -10,7 +10,9 @@
     figure.className = "chart";
     figure.setAttribute("data-name", title);
     var caption = document.createElement("figcaption");
-    caption.textContent = title + " (" + ys.length + " points, last " + ys[ys.length - 1] + ")";
+    var known = ys.filter(function (y) { return y !== null; });
+    caption.textContent = title + " (" + known.length + " points, last " +
+      (known.length ? known[known.length - 1] : "-") + ")";
     figure.appendChild(caption);
     box.appendChild(figure);
     var width = Math.min(560, Math.max(260, box.clientWidth - 24));
