@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from rich.console import Console
+
+from spellray.humanize import ago as ago  # the CLI's tables use these too
+from spellray.humanize import duration as duration
+from spellray.humanize import run_duration as run_duration
 
 # No emoji codes: `:x:` in a command is a Spell placeholder, not an emoji.
 console = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -21,25 +23,3 @@ def styled_status(status: str) -> str:
     return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
 
 
-def ago(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    seconds = (datetime.now(timezone.utc) - moment).total_seconds()
-    return f"{duration(seconds)} ago"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(max(seconds, 0))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def run_duration(start: datetime | None, end: datetime | None) -> str:
-    if start is None:
-        return "-"
-    return duration(((end or datetime.now(timezone.utc)) - start).total_seconds())

@@ -4,51 +4,18 @@ session's CSRF token, which htmx sends with each state-changing request)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
+from spellray.humanize import ago, duration, run_duration, size
 from spellray.server.browser_sessions import csrf_token, session_cookie
 from spellray.server.console.gate import CONSOLE_COOKIE
 from spellray.web import TEMPLATES_DIR
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(max(seconds, 0))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def ago(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    return duration((datetime.now(timezone.utc) - moment).total_seconds()) + " ago"
-
-
-def run_duration(started: datetime | None, ended: datetime | None) -> str:
-    if started is None:
-        return "-"
-    return duration(((ended or datetime.now(timezone.utc)) - started).total_seconds())
-
-
-def size(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"
 
 
 templates.env.filters.update(ago=ago, duration=duration, size=size)
