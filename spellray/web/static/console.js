@@ -1,6 +1,7 @@
 // The run page's charts: one uPlot chart per metric (index on x) and per hardware series
 // (seconds since the first sample on x), from /runs/<id>/charts.json; redrawn every few
-// seconds while the run goes.
+// seconds while the run goes. A search's page draws its metric per trial the same way, from
+// /searches/<id>/chart.json, whose "x" names its x axis ("run").
 (function () {
   "use strict";
   var REFRESH_MS = 5000;
@@ -27,8 +28,9 @@
   function draw(box, data) {
     box.textContent = "";
     var names = Object.keys(data.metrics).sort();
+    var xLabel = data.x || "index";
     names.forEach(function (name) {
-      chart(box, name, "index", data.metrics[name][0], data.metrics[name][1]);
+      chart(box, name, xLabel, data.metrics[name][0], data.metrics[name][1]);
     });
     Object.keys(data.stats).forEach(function (name) {
       chart(box, name, "seconds", data.stats[name][0], data.stats[name][1]);
