@@ -28,15 +28,10 @@ class Metrics(ResourceGroup):
     def score(self, run_id: int, metric: str, aggregation: str = "last") -> float | None:
         """A run's ``metric`` aggregated over its series (last, avg, min or max); None if the
         run never reported it."""
-        if aggregation not in ("last", "avg", "min", "max"):
-            raise ValueError("aggregation is one of last, avg, min, max")
-        summary = next((s for s in self.list(run_id) if s.name == metric), None)
-        if summary is None or summary.kind == "text":  # text is shown, never scored
-            return None
-        if aggregation != "avg":
-            return getattr(summary, aggregation)
-        values = [float(p.value) for p in self.get(run_id, metric).values]
-        return sum(values) / len(values)
+        from spellray.schemas.metrics import score
+
+        return score(self.list(run_id), metric, aggregation,
+                     lambda: self.get(run_id, metric).values)
 
     def log(self, run_id: int, metrics: list[dict[str, Any]]) -> None:
         """Record metrics ({"name", "value", "index", "time"}) on a run, as its runner does."""

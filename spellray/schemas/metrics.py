@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field, StrictStr, field_validator
@@ -81,3 +82,24 @@ class UiLogin(Schema):
 
     login_path: str
     expires_in: int
+
+
+AGGREGATIONS = ("last", "avg", "min", "max")
+
+
+def score(summaries: list[MetricSummary], name: str, aggregation: str,
+          values: Callable[[], list[MetricValue]]) -> float | None:
+    """A run's metric ``name`` aggregated (last, avg, min or max) from its ``summaries``,
+    asking for its ``values`` only for avg; None for a metric the run never sent, or a text
+    one (text is shown, never scored). The SDK's ``metrics.score`` and the console's search
+    page both score trials with it."""
+    if aggregation not in AGGREGATIONS:
+        raise ValueError("aggregation is one of last, avg, min, max")
+    summary = next((s for s in summaries if s.name == name), None)
+    if summary is None or summary.kind == "text":
+        return None
+    if aggregation != "avg":
+        value = getattr(summary, aggregation)
+        return None if value is None else float(value)
+    numbers = [float(v.value) for v in values()]
+    return sum(numbers) / len(numbers) if numbers else None

@@ -5,7 +5,6 @@ stop and kill). Everything goes through HyperService, RunService and MetricServi
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,6 +14,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from spellray.errors import NotFound
 from spellray.schemas import HyperSearch, Run
 from spellray.schemas.hyper import SearchStatus
+from spellray.schemas.metrics import MetricValue
+from spellray.schemas.metrics import score as score_of
 from spellray.server.console.render import render
 from spellray.server.console.runs import POLL_SECONDS
 from spellray.server.context import ServerContext
@@ -42,18 +43,15 @@ def space(search: HyperSearch) -> list[str]:
 
 
 def score(metrics: MetricService, run_id: int, name: str, aggregation: str) -> float | None:
-    """What the SDK's ``metrics.score`` gives, from the service itself: a text metric, or
-    one the run never sent, scores None."""
-    summary = next((s for s in metrics.list(run_id) if s.name == name), None)
-    if summary is None or summary.kind == "text":
-        return None
-    if aggregation != "avg":
-        value = getattr(summary, aggregation)
-        return None if value is None else float(value)
-    try:
-        return statistics.fmean(float(p.value) for p in metrics.series(run_id, name).values)
-    except NotFound:
-        return None
+    """What the SDK's ``metrics.score`` gives (the same function), from the service itself:
+    a text metric, or one the run never sent, scores None."""
+    def values() -> list[MetricValue]:
+        try:
+            return metrics.series(run_id, name).values
+        except NotFound:
+            return []
+
+    return score_of(metrics.list(run_id), name, aggregation, values)
 
 
 def trials(ctx: ServerContext, search: HyperSearch) -> list[Trial]:
