@@ -162,8 +162,14 @@ def test_live_log_and_actions_need_the_csrf_token(spell: Spell, project: Path) -
 
 def _console_paths(run_id: int) -> list[tuple[str, str]]:
     """Every console route (as the console app includes them), its parameters filled."""
-    return [(method, path.replace("{run_id}", str(run_id)).replace("{path:path}", "x.txt"))
-            for method, path in console_routes()]
+    filled = {"{run_id}": str(run_id), "{path:path}": "x.txt", "{name}": "nosuchserver"}
+    paths = []
+    for method, path in console_routes():
+        for placeholder, value in filled.items():
+            path = path.replace(placeholder, value)
+        assert "{" not in path, f"fill {path}'s placeholder in _console_paths"
+        paths.append((method, path))
+    return paths
 
 
 def test_every_console_route_is_closed_without_a_login(spell: Spell, project: Path) -> None:
