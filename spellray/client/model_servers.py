@@ -109,15 +109,7 @@ class ModelServers(ResourceGroup):
     # -- the endpoint itself ----------------------------------------------------------------
     def _call(self, server: ModelServer, method: str, path: str = "",
               **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {server.token}"} if server.token else {}
-        assert server.endpoint is not None
-        try:
-            return httpx.request(method, server.endpoint + path, headers=headers, timeout=60,
-                                 **kwargs)
-        except httpx.TransportError as exc:
-            raise ServerUnavailable(f"model server {server.name} is not answering at "
-                                    f"{server.endpoint} ({type(exc).__name__}); "
-                                    f"it is {server.status}") from exc
+        return call_endpoint(server, method, path, **kwargs)
 
     def _answers(self, server: ModelServer) -> bool:
         """Whether the endpoint's health route answers 200 from a replica of the server as it
@@ -167,10 +159,7 @@ class ModelServers(ResourceGroup):
         server = self.get(name)
         if server.status == "deploying" and wait > 0:
             server = self.wait_ready(name, timeout=wait)
-        response = self._call(server, "POST", json=payload)
-        if response.status_code >= 400:
-            raise _prediction_error(server, response)
-        return response.json()
+        return predict_at(server, payload)
 
     def validate(self, entrypoint: str, classname: str | None = None,
                  config: dict[str, Any] | None = None, code_dir: Path | str = ".") -> str:
@@ -188,6 +177,30 @@ class ModelServers(ResourceGroup):
         if response.status_code == 401:
             raise Unauthorized(body.get("error", {}).get("message", "token refused"))
         return body
+
+
+def call_endpoint(server: ModelServer, method: str, path: str = "",
+                  **kwargs: Any) -> httpx.Response:
+    """A request to the server's endpoint on Serve's proxy, with its token (``server`` as
+    describe gives it). The console's predict box calls it too."""
+    headers = {"Authorization": f"Bearer {server.token}"} if server.token else {}
+    assert server.endpoint is not None
+    try:
+        return httpx.request(method, server.endpoint + path, headers=headers, timeout=60,
+                             **kwargs)
+    except httpx.TransportError as exc:
+        raise ServerUnavailable(f"model server {server.name} is not answering at "
+                                f"{server.endpoint} ({type(exc).__name__}); "
+                                f"it is {server.status}") from exc
+
+
+def predict_at(server: ModelServer, payload: Any) -> Any:
+    """POST ``payload`` to the server's endpoint; its JSON answer (PredictionError if it
+    refuses)."""
+    response = call_endpoint(server, "POST", json=payload)
+    if response.status_code >= 400:
+        raise _prediction_error(server, response)
+    return response.json()
 
 
 def _node_group(options: dict[str, Any]) -> dict[str, Any]:

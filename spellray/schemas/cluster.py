@@ -50,6 +50,10 @@ class ClusterNode(Schema):
     cost: float | None = None
     # Active runs whose Ray job's driver is on this node.
     runs: list[int] = Field(default_factory=list)
+    # What Ray says the node has (CPU, GPU, memory, ...), and what of it is free now (None
+    # when that was not asked for, or Ray's GCS did not answer).
+    resources_total: dict[str, float] = Field(default_factory=dict)
+    resources_free: dict[str, float] | None = None
 
 
 class ClusterStatus(Schema):
@@ -59,3 +63,5 @@ class ClusterStatus(Schema):
     # Instance hours times each machine type's table price, for every node Ray still lists
     # (alive, or ended within Ray's memory of dead nodes).
     cost: float
+    # Active runs with a Ray job whose driver is on no node listed (not placed yet).
+    unplaced_runs: list[int] = Field(default_factory=list)

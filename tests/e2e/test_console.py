@@ -162,9 +162,10 @@ def test_live_log_and_actions_need_the_csrf_token(spell: Spell, project: Path) -
 
 def _console_paths(run_id: int) -> list[tuple[str, str]]:
     """Every console route (as the console app includes them), its parameters filled (a
-    search or workflow that does not exist: the gate answers before the page would)."""
+    search, workflow or model server that does not exist: the gate answers before the page
+    would)."""
     filled = {"{run_id}": str(run_id), "{path:path}": "x.txt", "{search_id}": "1",
-              "{workflow_id}": str(run_id)}
+              "{workflow_id}": str(run_id), "{name}": "nosuchserver"}
     paths = []
     for method, path in console_routes():
         for placeholder, value in filled.items():

@@ -11,12 +11,13 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
 
 from spellray.errors import SpellrayError
-from spellray.server.console import runs, searches, workflows, workspaces
+from spellray.server.console import cluster, runs, searches, serving, workflows, workspaces
 from spellray.server.console.render import render
 
 # Every page family of the console, in one place: the app includes each, and the security
 # tests enumerate every route from here.
-ROUTERS = (runs.router, searches.router, workflows.router, workspaces.router)
+ROUTERS = (runs.router, searches.router, workflows.router, workspaces.router,
+           serving.router, cluster.router)
 
 
 def console_routes() -> list[tuple[str, str]]:

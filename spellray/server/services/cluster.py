@@ -52,7 +52,8 @@ class ClusterService:
                 db.Run.ray_submission_id.is_not(None)))
             return {submission: run_id for run_id, submission in rows}
 
-    def status(self) -> ClusterStatus:
+    def status(self, free: dict[str, dict[str, float]] | None = None) -> ClusterStatus:
+        """``free``: each live node's free resources (RayCapacity.free()), for utilization."""
         now = datetime.now(timezone.utc)
         runs = self._runs_by_submission()
         drivers: dict[str, list[int]] = {}
@@ -68,8 +69,13 @@ class ClusterService:
                 node_id=node.node_id, ip=node.node_ip, is_head=node.is_head_node,
                 alive=node.state == "ALIVE", machine_type=machine, started_at=started,
                 ended_at=ended, hours=hours, cost=cost,
-                runs=sorted(drivers.get(node.node_id, []))))
+                runs=sorted(drivers.get(node.node_id, [])),
+                resources_total=dict(node.resources_total or {}),
+                resources_free=None if free is None or node.state != "ALIVE"
+                else free.get(node.node_id)))
+        placed = {run for node in nodes for run in node.runs}
         nodes.sort(key=lambda n: (not n.is_head, n.machine_type, not n.alive, n.node_id))
         return ClusterStatus(ray_address=self.ctx.ray.address,
                              machine_types=list(self.ctx.machine_types.values()), nodes=nodes,
-                             cost=sum(n.cost or 0 for n in nodes))
+                             cost=sum(n.cost or 0 for n in nodes),
+                             unplaced_runs=sorted(set(runs.values()) - placed))

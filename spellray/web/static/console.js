@@ -60,5 +60,26 @@
       var flash = document.getElementById("flash");
       if (flash) { flash.textContent = event.detail.xhr.responseText || "The server refused."; }
     });
+    // A later action that went through clears the last refusal.
+    document.body.addEventListener("htmx:afterRequest", function (event) {
+      var flash = document.getElementById("flash");
+      if (flash && event.detail.successful) { flash.textContent = ""; }
+    });
+    // Copy buttons: the text of the element they name (selected too, where the clipboard
+    // is not allowed: a console over plain http on another host).
+    document.body.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-copy]");
+      if (!button) { return; }
+      var source = document.getElementById(button.getAttribute("data-copy"));
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(source.textContent).then(function () {
+          button.textContent = "Copied";
+        });
+      }
+    });
   });
 })();
