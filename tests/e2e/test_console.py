@@ -244,3 +244,21 @@ def test_a_workspace_made_opened_and_stopped_from_the_console(spell: Spell) -> N
     assert stopped.status_code == 204
     wait_for(lambda: spell.api("GET", "/api/workspaces/fromweb").json()["status"] == "stopped",
              timeout=120, what="the workspace to stop")
+
+
+def test_a_runs_tensorboard_opens_from_its_page(spell: Spell, project: Path) -> None:
+    done = spell("run", "--tensorboard-dir", "tb", "--", "python", "-c",
+                 "import os; os.makedirs('tb', exist_ok=True); open('tb/x.txt', 'w').write('1')",
+                 cwd=project)
+    assert done.returncode == 0, done.stderr
+    run_id = int(re.search(r"run (\d+)", done.stderr + done.stdout).group(1))
+    client, _ = login(spell, str(run_id))
+    page = client.get(f"/runs/{run_id}").text
+    assert f'hx-post="/runs/{run_id}/tensorboard"' in page
+    opened = client.post(f"/runs/{run_id}/tensorboard",
+                         headers={"X-CSRF-Token": csrf(page), "HX-Request": "true"})
+    assert opened.status_code == 204, opened.text
+    board = opened.headers["HX-Redirect"]
+    assert board.startswith("/tensorboard/")
+    # The console's login opens TensorBoard too (its cookie for /tensorboard).
+    assert client.get(board).status_code == 200

@@ -88,6 +88,16 @@ def test_the_console_in_a_browser(spell: Spell, project: Path, tmp_path: Path) -
             assert saved.read_bytes() == bytes(range(256)) * 4
             shot(page, tmp_path, "run-stopped")
 
+            # A phone's width: the pages fit it (wide tables scroll inside themselves).
+            phone = context.new_page()
+            phone.set_viewport_size({"width": 390, "height": 844})
+            for path, name in (("/", "runs-phone"), (f"/runs/{run_id}", "run-phone")):
+                phone.goto(f"{spell.url}{path}")
+                width = phone.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
+                shot(phone, tmp_path, name)
+            phone.close()
+
             # A workspace made and opened from the browser.
             page.goto(f"{spell.url}/workspaces")
             page.get_by_label("Name").fill("webws")

@@ -5,14 +5,16 @@ as the API does."""
 from __future__ import annotations
 
 import mimetypes
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from spellray.errors import InvalidInput, NotFound
-from spellray.schemas import Run, RunRequest, RunStatus
+from spellray.schemas import Run, RunRequest, RunStatus, TensorBoardRequest
 from spellray.server.console.log_view import EARLIER_LINES, FIRST_LINES, earlier, tail
 from spellray.server.console.outputs import output_tree
 from spellray.server.console.render import render
@@ -21,6 +23,7 @@ from spellray.server.services.metrics import SYSTEM_PREFIX, MetricService
 from spellray.server.services.run_preparation import log_path
 from spellray.server.services.runs import RunService
 from spellray.server.services.stats import StatsService
+from spellray.server.services.tensorboard import TensorBoardService
 from spellray.storage.paths import join
 
 router = APIRouter()
@@ -89,6 +92,19 @@ def run_page(request: Request, run_id: int) -> HTMLResponse:
         "mlflow": _mlflow_link(ctx, run), "ray_job": run.ray_submission_id,
         "tensorboard": run.tensorboard_dir is not None, "poll": POLL_SECONDS,
         "earlier_lines": EARLIER_LINES})
+
+
+def wait_until_answers(url: str, timeout: float = 60) -> None:
+    """Until a backend the console sends the browser to answers (TensorBoard just started):
+    the browser then lands on the page, not on "starting"."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5, trust_env=False).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
 
 
 def _mlflow_link(ctx: ServerContext, run: Run) -> str | None:
@@ -221,6 +237,19 @@ async def label(request: Request, run_id: int) -> Response:
     present = form.get("action", "add") != "remove"
     RunService(_ctx(request)).set_label(run_id, name, present)
     return _refresh()
+
+
+@router.post("/runs/{run_id}/tensorboard")
+def tensorboard(request: Request, run_id: int) -> Response:
+    """TensorBoard on this run (as `spell tensorboard RUN`), opened once it answers; the
+    console's login covers /tensorboard too."""
+    server = request.app.state.server
+    board = TensorBoardService(server.ctx, server.tensorboards, server.browser_sessions) \
+        .open(TensorBoardRequest(run_ids=[run_id]))
+    backend = server.tensorboards.get(board.set_id)
+    if backend is not None:
+        wait_until_answers(f"{backend.backend}{board.path}data/environment")
+    return Response(status_code=204, headers={"HX-Redirect": board.path})
 
 
 @router.post("/runs/{run_id}/rerun")
