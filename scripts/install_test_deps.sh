@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need beyond `pip install -e ".[dev]"`: Horovod built against the dev extra's
-# torch (scripts/install_horovod.sh), and Debian's Chromium for the browser test
-# (tests/e2e/test_workspace_browser.py drives it through Playwright; Playwright's own
-# browser downloads are not used). Idempotent: quiet when all is there.
+# torch (scripts/install_horovod.sh), and Debian's Chromium for the browser tests
+# (tests/browser.py launches it through Playwright; Playwright's own browser downloads are
+# not used). Idempotent: quiet when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -9,6 +9,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -122,3 +123,27 @@ def test_cluster_page(spell: Spell, served: dict) -> None:
     assert 'href="/ray/"' in text
     assert 'href="/model-servers/doubler"' in text  # its replica is on the one node
     assert client.get("/ray/").status_code == 200
+
+
+@pytest.mark.browser
+def test_a_prediction_from_the_predict_box_in_a_browser(spell: Spell, served: dict,
+                                                        tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser import PAGE_TIMEOUT, launch_chromium
+
+    link = spell("ui", "--no-browser").stdout.strip().splitlines()[-1]
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(PAGE_TIMEOUT)
+            page.goto(link)
+            page.goto(f"{spell.url}/model-servers/doubler")
+            page.get_by_label("JSON payload").fill('{"x": 21, "tag": "from the browser"}')
+            page.get_by_role("button", name="Send").click()
+            expect(page.locator("#prediction")).to_contain_text('"y": 42')
+            expect(page.locator("#prediction")).to_contain_text("from the browser")
+            page.screenshot(path=str(tmp_path / "model-server.png"), full_page=True)
+        finally:
+            browser.close()
