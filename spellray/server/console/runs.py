@@ -20,6 +20,7 @@ from spellray.server.console.outputs import output_tree
 from spellray.server.console.render import render
 from spellray.server.context import ServerContext
 from spellray.server.services.metrics import SYSTEM_PREFIX, MetricService
+from spellray.server.services.resources import ResourceService
 from spellray.server.services.run_preparation import log_path
 from spellray.server.services.runs import RunService
 from spellray.server.services.stats import StatsService
@@ -193,18 +194,14 @@ def download(request: Request, run_id: int, path: str) -> Response:
 
 
 def _stream(ctx: ServerContext, path: str, kind: str, filename: str | None) -> Response:
-    source = ctx.storage.open_input(path)
-
-    def chunks() -> Any:
-        with source:
-            while data := source.read(256 * 1024):
-                yield data
-
+    """A file out of storage, as the API's resource download streams it."""
+    # No Content-Length: a running run's log grows while it streams.
+    _, chunks = ResourceService(ctx).download(path)
     headers = {"x-content-type-options": "nosniff"}
     if filename is not None:
         quoted = filename.replace('"', "")
         headers["content-disposition"] = f'attachment; filename="{quoted}"'
-    return StreamingResponse(chunks(), media_type=kind, headers=headers)
+    return StreamingResponse(chunks, media_type=kind, headers=headers)
 
 
 # -- actions (POST: the gate asks for the CSRF token) -------------------------------------
