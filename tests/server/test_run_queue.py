@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from spellray.schemas import MachineType, RunStatus
 from spellray.server import db
-from spellray.server.reconcile.queue import _fits, _job_shape, _take
+from spellray.server.reconcile.queue import _fits, _job_shape, _take, reconcile
 from spellray.server.services.run_queue import (
     HELD,
     dequeue,
@@ -24,6 +24,7 @@ from spellray.server.services.run_status import change_status
 from spellray.settings import Settings
 
 CPU = MachineType(name="CPU", num_cpus=1)
+BIG = MachineType(name="BIG", num_cpus=2, min_machines=0, max_machines=1)
 GPU = MachineType(name="GPU", num_cpus=1, num_gpus=1)
 
 
@@ -98,3 +99,61 @@ def test_the_servers_stats_interval_reaches_its_runs_unless_a_run_sets_its_own(
     assert env(given, own)["SPELLRAY_STATS_INTERVAL_SECONDS"] == "0"
     # Not given to the server: each node's own (or the default) holds.
     assert "SPELLRAY_STATS_INTERVAL_SECONDS" not in env(Settings(home=tmp_path), {})
+
+
+class _Capacity:
+    """Ray's side of the queue, at its narrowest seam: free room by node, and the
+    autoscaler requests the queue makes (recorded)."""
+
+    def __init__(self, free: dict[str, dict[str, float]]) -> None:
+        self.room, self.requests = free, []
+
+    def free(self) -> dict[str, dict[str, float]]:
+        return {node: dict(r) for node, r in self.room.items()}
+
+    def request(self, bundles: list[dict[str, float]]) -> None:
+        self.requests.append(bundles)
+
+
+def test_a_growable_types_run_stays_asked_for_from_queued_until_it_ends(
+        session: Session, monkeypatch) -> None:
+    """The request must not drop between the hand-off to Ray and the job holding its room:
+    the autoscaler would take the idle-looking node back under the starting job."""
+    launched: list[int] = []
+
+    def launch(ctx: object, run_id: int) -> None:  # what launch writes, without Ray
+        run = session.get(db.Run, run_id)
+        run.ray_submission_id = f"job-{run_id}"
+        dequeue(session, run_id)
+        session.commit()
+        launched.append(run_id)
+
+    monkeypatch.setattr("spellray.server.services.run_queue.launch", launch)
+    ctx = SimpleNamespace(sessions=lambda: _NoClose(session), machine_types={"BIG": BIG})
+    run_id = _queue(session, machine_type=BIG)
+    shape = {"CPU": 2.0}
+    capacity = _Capacity({})  # no machine of the type yet
+    reconcile(ctx, capacity, dict)
+    assert capacity.requests[-1] == [shape] and launched == []
+    capacity.room = {"node": {"CPU": 2.0}}  # the autoscaler's machine came
+    reconcile(ctx, capacity, dict)
+    assert launched == [run_id] and capacity.requests[-1] == [shape]
+    reconcile(ctx, capacity, dict)  # handed to Ray, not yet holding anything: still asked
+    assert capacity.requests[-1] == [shape]
+    change_status(session, session.get(db.Run, run_id), RunStatus.complete, None)
+    session.commit()
+    reconcile(ctx, capacity, dict)  # ended: the request is withdrawn
+    assert capacity.requests[-1] == []
+
+
+class _NoClose:
+    """The test's one session as the context manager ctx.sessions() gives."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __enter__(self) -> Session:
+        return self.session
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -10,7 +10,8 @@ A machine type's queue is FIFO: when its next run does not fit, the ones behind 
 
 Machine types that can grow (max machines above zero) show their queued runs to the
 autoscaler, with the runs they already have, as one standing request (what
-`ray.autoscaler.sdk.request_resources` does), so a --min 0 type still gets a machine.
+`ray.autoscaler.sdk.request_resources` does), so a --min 0 type still gets a machine and
+keeps it until its runs end; the request is withdrawn when none is left.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ def reconcile(ctx: ServerContext, capacity: RayCapacity,
     growable = {name for name, t in ctx.machine_types.items() if t.max_machines > 0}
     if not order:
         if growable:
-            capacity.request([])  # withdraw what queued runs asked for (sent once)
+            # What submitted runs hold stays asked for until they end: a job handed to Ray
+            # holds nothing until its supervisor starts, and a node that looks idle then is
+            # one the autoscaler takes back under the job (seen on a 6 s idle timeout).
+            capacity.request(_held(ctx, growable)[:MAX_REQUESTED_BUNDLES])
         return
     by_node = capacity.free()
     for job in jobs().values():
@@ -98,8 +102,7 @@ def reconcile(ctx: ServerContext, capacity: RayCapacity,
         except Exception:  # one run's trouble must not stop the queue
             log.exception("queue: run %s could not be submitted", run_id)
     if growable:
-        capacity.request((_held(ctx, growable) + asking)[:MAX_REQUESTED_BUNDLES] if asking
-                         else [])
+        capacity.request((_held(ctx, growable) + asking)[:MAX_REQUESTED_BUNDLES])
 
 
 def _held(ctx: ServerContext, growable: set[str]) -> list[dict[str, float]]:
