@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from spellray.schemas import MachineType, RunStatus
 from spellray.server import db
-from spellray.server.reconcile.queue import _fits, _job_shape, _take, reconcile
+from spellray.server.reconcile.queue import RunQueue, _fits, _job_shape, _take
 from spellray.server.services.run_queue import (
     HELD,
     dequeue,
@@ -119,31 +119,83 @@ def test_a_growable_types_run_stays_asked_for_from_queued_until_it_ends(
         session: Session, monkeypatch) -> None:
     """The request must not drop between the hand-off to Ray and the job holding its room:
     the autoscaler would take the idle-looking node back under the starting job."""
+    launched = _fake_launch(session, monkeypatch)
+    ctx = _ctx(session, BIG)
+    run_id = _queue(session, machine_type=BIG)
+    shape = {"CPU": 2.0}
+    capacity = _Capacity({})  # no machine of the type yet
+    queue = RunQueue(ctx, capacity)
+    assert queue.reconcile(dict)  # still queued
+    assert capacity.requests[-1] == [shape] and launched == []
+    capacity.room = {"node": {"CPU": 2.0}}  # the autoscaler's machine came
+    assert not queue.reconcile(dict)
+    assert launched == [run_id] and capacity.requests[-1] == [shape]
+    queue.reconcile()  # handed to Ray, not yet holding anything: still asked for
+    assert capacity.requests[-1] == [shape]
+    change_status(session, session.get(db.Run, run_id), RunStatus.complete, None)
+    session.commit()
+    queue.reconcile(dict)  # ended: the request is withdrawn
+    assert capacity.requests[-1] == []
+
+
+def test_a_started_job_counts_until_ray_runs_it(session: Session, monkeypatch) -> None:
+    """Quick passes do not list Ray's jobs: the queue remembers the jobs it started, so the
+    GCS's view of free room, which lags a new job, does not start a second run in one slot."""
+    launched = _fake_launch(session, monkeypatch)
+    ctx = _ctx(session, CPU)
+    first, second = _queue(session), _queue(session)
+    queue = RunQueue(ctx, _Capacity({"node": {"CPU": 1.0}}))  # the GCS has not seen it yet
+    assert queue.reconcile() and launched == [first]
+    # Marked `building` (a pending job with a runtime_env), but Ray has not started it yet.
+    change_status(session, session.get(db.Run, first), RunStatus.building, None)
+    session.commit()
+    assert queue.reconcile() and launched == [first]  # its slot is taken: the second waits
+    assert list(queue.starting) == [first]
+    ctx.ray.states[f"spellray-abc-run-{first}"] = "RUNNING"
+    queue.reconcile()  # Ray runs it: the GCS's free room is the truth again
+    assert launched == [first, second]
+    assert list(queue.starting) == [second]
+    # A restarted server remembers nothing: the full pass counts Ray's pending jobs.
+    third = _queue(session)
+    fresh = RunQueue(ctx, _Capacity({"node": {"CPU": 1.0}}))
+    pending = SimpleNamespace(status=SimpleNamespace(value="PENDING"),
+                              metadata={HELD: json.dumps({"CPU": 1.0}),
+                                        "spellray.run": str(second)})
+    assert fresh.reconcile(lambda: {f"spellray-abc-run-{second}": pending})
+    assert launched == [first, second]
+    assert not fresh.reconcile(dict) and launched == [first, second, third]
+
+
+class _Ray:
+    """Ray's job statuses at the narrowest seam: PENDING unless a test says otherwise."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+
+    def job(self, submission_id: str) -> SimpleNamespace:
+        return SimpleNamespace(status=SimpleNamespace(
+            value=self.states.get(submission_id, "PENDING")))
+
+
+def _ctx(session: Session, machine_type: MachineType) -> SimpleNamespace:
+    return SimpleNamespace(sessions=lambda: _NoClose(session), server_id="abc",
+                           machine_types={machine_type.name: machine_type}, ray=_Ray())
+
+
+def _fake_launch(session: Session, monkeypatch) -> list[int]:
+    """run_queue.launch's DB writes, without Ray: the runs it launched, in order."""
     launched: list[int] = []
 
-    def launch(ctx: object, run_id: int) -> None:  # what launch writes, without Ray
+    def launch(ctx: object, run_id: int) -> dict[str, float]:
         run = session.get(db.Run, run_id)
         run.ray_submission_id = f"job-{run_id}"
         dequeue(session, run_id)
         session.commit()
         launched.append(run_id)
+        return {"CPU": 1.0} if run.machine_type == "CPU" else {"CPU": 2.0}
 
     monkeypatch.setattr("spellray.server.services.run_queue.launch", launch)
-    ctx = SimpleNamespace(sessions=lambda: _NoClose(session), machine_types={"BIG": BIG})
-    run_id = _queue(session, machine_type=BIG)
-    shape = {"CPU": 2.0}
-    capacity = _Capacity({})  # no machine of the type yet
-    reconcile(ctx, capacity, dict)
-    assert capacity.requests[-1] == [shape] and launched == []
-    capacity.room = {"node": {"CPU": 2.0}}  # the autoscaler's machine came
-    reconcile(ctx, capacity, dict)
-    assert launched == [run_id] and capacity.requests[-1] == [shape]
-    reconcile(ctx, capacity, dict)  # handed to Ray, not yet holding anything: still asked
-    assert capacity.requests[-1] == [shape]
-    change_status(session, session.get(db.Run, run_id), RunStatus.complete, None)
-    session.commit()
-    reconcile(ctx, capacity, dict)  # ended: the request is withdrawn
-    assert capacity.requests[-1] == []
+    return launched
 
 
 class _NoClose:

@@ -1,13 +1,15 @@
 """The server's background work: one module per resource (runs, hyper, model_servers), each
-called in turn by one thread every SPELLRAY_RECONCILE_INTERVAL seconds (sooner when a run
-is queued or ends: ServerContext.wake). Ray is the source of
-truth for what is alive, the DB the record of what happened."""
+called in turn by one thread every SPELLRAY_RECONCILE_INTERVAL seconds. When a run is
+queued or ends (ServerContext.wake), the run queue alone is looked at every
+QUICK_INTERVAL for QUICK_SECONDS, or until it is empty (queue.RunQueue says why). Ray is
+the source of truth for what is alive, the DB the record of what happened."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import threading
+import time
 
 from spellray.errors import RayUnavailable
 from spellray.server.context import ServerContext
@@ -16,12 +18,18 @@ from spellray.server.reconcile import hyper, model_servers, queue, runs
 
 log = logging.getLogger(__name__)
 
+# After a wake: how often, and how long, the queue alone is looked at. A run's Ray job
+# exits (and its room frees) a few tenths of a second after its end report, here.
+QUICK_INTERVAL = 0.1
+QUICK_SECONDS = 3.0
+
 
 class Reconciler:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self._stop = threading.Event()
         self.capacity = RayCapacity(ctx.settings)
+        self.queue = queue.RunQueue(ctx, self.capacity)
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
 
     def start(self) -> None:
@@ -33,16 +41,25 @@ class Reconciler:
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
+        full_at = quick_until = 0.0
         while not self._stop.is_set():
-            self.ctx.wake.clear()
+            now = time.monotonic()
+            if self.ctx.wake.is_set():  # a run was queued or ended: the queue may move
+                self.ctx.wake.clear()
+                quick_until = now + QUICK_SECONDS
             try:
-                self.reconcile_once()
+                if now >= full_at:
+                    full_at = now + self.ctx.settings.reconcile_interval
+                    self.reconcile_once()
+                elif not self.queue.reconcile():
+                    quick_until = 0.0  # nothing is queued: no reason to look often
             except RayUnavailable as exc:
                 log.warning("reconciler: %s", exc.message)
             except Exception:  # the thread must outlive any one pass
                 log.exception("reconciler pass failed")
-            # A new run or a run's end wakes the loop early: the queue may move.
-            self.ctx.wake.wait(self.ctx.settings.reconcile_interval)
+            now = time.monotonic()
+            quick = QUICK_INTERVAL if now < quick_until else full_at - now
+            self.ctx.wake.wait(max(0.0, min(quick, full_at - now)))
 
     def reconcile_once(self) -> None:
         """One pass over every resource. An unreachable Ray ends the pass (every resource
@@ -53,7 +70,7 @@ class Reconciler:
                   ("runs", lambda: runs.reconcile(self.ctx, jobs)),
                   ("model servers", lambda: model_servers.reconcile(self.ctx)),
                   # Last: it needs Ray's GCS too, which the passes above do not.
-                  ("the run queue", lambda: queue.reconcile(self.ctx, self.capacity, jobs)))
+                  ("the run queue", lambda: self.queue.reconcile(jobs)))
         for resource, reconcile in passes:
             try:
                 reconcile()

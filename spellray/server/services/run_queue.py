@@ -66,6 +66,14 @@ def queued(session: Session) -> list[db.QueuedRun]:
     return fair_order(session.scalars(select(db.QueuedRun).order_by(db.QueuedRun.run_id)))
 
 
+def queued_demands(session: Session) -> list[Any]:
+    """The queue in start order, as much of each row as deciding needs: not its job, which
+    the queue's quick passes (several a second) would decode for nothing."""
+    return fair_order(session.execute(select(
+        db.QueuedRun.run_id, db.QueuedRun.owner, db.QueuedRun.machine_type,
+        db.QueuedRun.demand, db.QueuedRun.bundles).order_by(db.QueuedRun.run_id)))
+
+
 def waiting(session: Session, run_ids: Iterable[int]) -> dict[int, str]:
     """The one place a queued run's position is said: "waiting: 37 ahead for CPU", for the
     given runs that are queued (one query for all of them)."""
@@ -124,13 +132,14 @@ def submission_id(ctx: ServerContext, run_id: int) -> str:
     return f"spellray-{ctx.server_id[:12]}-run-{run_id}"
 
 
-def launch(ctx: ServerContext, run_id: int) -> None:
-    """Submit a queued run to Ray. The token (never stored in the clear) is made now. An
-    unreachable Ray leaves the run queued for the next pass; a refusal ends it."""
+def launch(ctx: ServerContext, run_id: int) -> dict[str, float] | None:
+    """Submit a queued run to Ray; say what its job will hold (None: not submitted). The
+    token (never stored in the clear) is made now. An unreachable Ray leaves the run queued
+    for the next pass; a refusal ends it."""
     with ctx.sessions() as session:
         row, run = session.get(db.QueuedRun, run_id), session.get(db.Run, run_id)
         if row is None or run is None:
-            return  # ended while it waited
+            return None  # ended while it waited
         token = issue_run_token(session, run.id, run.workflow_id)
         session.commit()
         job = dict(row.job)
@@ -151,7 +160,7 @@ def launch(ctx: ServerContext, run_id: int) -> None:
                 change_status(session, session.get(db.Run, run_id), RunStatus.failed,
                               f"not submitted: Ray said: {exc}")
                 session.commit()
-            return
+            return None
     with ctx.sessions() as session:
         run = session.get(db.Run, run_id)
         run.ray_submission_id = submission
@@ -163,3 +172,5 @@ def launch(ctx: ServerContext, run_id: int) -> None:
             ended_meanwhile = True
     if ended_meanwhile:  # stopped or killed (or its workflow was) while it was submitted
         ctx.ray.stop(submission)
+        return None
+    return held(job)
