@@ -35,11 +35,14 @@ def add(
 ) -> None:
     """Add a user and print their one-time login token (admins only)."""
     from spellray.client import from_environment
-    from spellray.client._http import checked
-    from spellray.schemas.users import validate_user_name
+    from spellray.errors import InvalidInput
+    from spellray.schemas.users import validate_password, validate_user_name
 
-    checked(validate_user_name, name)  # before asking for a password
-    secret = read_password(confirm=True) if password else None
+    try:  # before asking for a password, and before any request
+        validate_user_name(name)
+        secret = validate_password(read_password(confirm=True)) if password else None
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
     created = from_environment().users.add(name, admin=admin, password=secret)
     console.print(f"added {created.user.name} ({created.user.role}). Their one-time login "
                   f"token, shown once, good for one login until "

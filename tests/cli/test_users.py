@@ -219,7 +219,9 @@ def test_bad_user_inputs_are_one_line_and_change_nothing(server: RaylessServer, 
     add_user(admin, "grace")
     before = names(server, "/api/users")
     one_error_line(admin("users", "add", "grace"), "already")
-    one_error_line(admin("users", "add", "Not A Name"), "bad user name")
+    for done in (admin("users", "add", "Not A Name"),
+                 admin("users", "add", "heidi", "--password", input="short\n")):
+        assert "unexpectedly" not in one_error_line(done, "use")  # ours, with what to do
     one_error_line(admin("users", "add", "heidi", "--password", input="short\n"), "too short")
     one_error_line(admin("users", "add", "ivan", "--password", input="\n"), "no password")
     assert names(server, "/api/users") == before
