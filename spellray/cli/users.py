@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from spellray.cli.output import ago, console
+
+if TYPE_CHECKING:
+    from spellray.schemas import UserCreated
 
 app = typer.Typer(help="Users of this server: add one (admins only), list them.",
                   no_args_is_help=True)
@@ -44,12 +47,24 @@ def add(
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     created = from_environment().users.add(name, admin=admin, password=secret)
-    console.print(f"added {created.user.name} ({created.user.role}). Their one-time login "
-                  f"token, shown once, good for one login until "
-                  f"{created.login_token_expires_at:%Y-%m-%d %H:%M} UTC:")
-    console.print(created.login_token)
+    _show(f"added {created.user.name} ({created.user.role})", created)
+
+
+@app.command("login-token")
+def login_token(name: Annotated[str, typer.Argument(help="the user's name")]) -> None:
+    """Print a new one-time login token for a user, when theirs was lost or expired (admins
+    only)."""
+    from spellray.client import from_environment
+
+    _show(f"a new login token for {name}", from_environment().users.login_token(name))
+
+
+def _show(what: str, created: UserCreated) -> None:
+    console.print(f"{what}. Their one-time login token, shown once, good for one login "
+                  f"until {created.login_token_expires_at:%Y-%m-%d %H:%M} UTC:", markup=False)
+    console.print(created.login_token, markup=False)
     console.print(f"they log in with: spell login --token {created.login_token} "
-                  "[--server URL]")
+                  "[--server URL]", markup=False)
 
 
 @app.command("list")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from spellray.client._http import ResourceGroup, checked
 from spellray.schemas import LoginRequest, LoginResult, User, UserCreated, UserRequest, WhoAmI
 
@@ -13,6 +15,11 @@ class Users(ResourceGroup):
         body = checked(UserRequest, name=name, admin=admin, password=password)
         return UserCreated.model_validate(self._api.request(
             "POST", "/api/users", json=body.model_dump()))
+
+    def login_token(self, name: str) -> UserCreated:
+        """A new one-time login token for ``name`` (admins only), for a lost or expired one."""
+        return UserCreated.model_validate(self._api.request(
+            "POST", f"/api/users/{quote(name, safe='')}/login-token"))
 
     def list(self) -> list[User]:
         return [User.model_validate(u) for u in self._api.request("GET", "/api/users")]

@@ -116,7 +116,8 @@ def test_a_new_user_logs_in_with_the_one_time_token_and_then_a_password(
     assert me[me.index("user") + 1] == "alice" and me[me.index("role") + 1] == "member"
     assert me[me.index("owner") + 1] == "alice" and server.url in me
     # The one-time token is spent, and was never an API token.
-    one_error_line(laptop("login", "--token", login_token), "token revoked")
+    one_error_line(laptop("login", "--token", login_token), "used already",
+                   "spell users login-token")
     assert status(server, login_token).status_code == 401
 
     session = saved["token"]
@@ -132,6 +133,11 @@ def test_a_new_user_logs_in_with_the_one_time_token_and_then_a_password(
     # Without --password and no terminal: the first line of standard input.
     assert "logged in as alice" in laptop.ok("login", "--identity", "alice",
                                                input=f"{PASSWORD}\n")
+    # A lost login token: an admin prints a new one (a member may not).
+    one_error_line(laptop("users", "login-token", "alice"), "only an admin")
+    fresh = admin.ok("users", "login-token", "alice").splitlines()[1].strip()
+    assert "logged in as alice" in laptop.ok("login", "--token", fresh)
+    one_error_line(admin("users", "login-token", "nobody"), "no user 'nobody'")
 
 
 def test_wrong_passwords_and_unknown_users_get_one_line_and_change_nothing(

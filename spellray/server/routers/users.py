@@ -28,6 +28,12 @@ def add_user(body: UserRequest, users: Service) -> UserCreated:
     return users.add(body)
 
 
+@router.post("/users/{name}/login-token", response_model=UserCreated, status_code=201)
+@scoped(Scope.admin)
+def new_login_token(name: str, users: Service) -> UserCreated:
+    return users.login_token(name)
+
+
 @router.get("/users", response_model=list[User])
 def list_users(users: Service) -> list[User]:
     return users.list()

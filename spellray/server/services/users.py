@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from spellray.errors import Conflict, InvalidInput, Unauthorized
+from spellray.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from spellray.schemas import LoginRequest, LoginResult, User, UserCreated, UserRequest, WhoAmI
 from spellray.server import db
 from spellray.server.auth import (
@@ -30,6 +30,13 @@ WRONG_LOGIN = ("wrong name or password: check them, or ask an admin for a login 
 def to_schema(user: db.User) -> User:
     return User(name=user.name, role=user.role, has_password=user.password_hash is not None,
                 created_at=user.created_at)
+
+
+def _login_token(session: Session, user: db.User) -> UserCreated:
+    expires = db.utcnow() + LOGIN_TOKEN_LIFE
+    token = issue_user_token(session, user, "login", "login token", expires)
+    session.commit()
+    return UserCreated(user=to_schema(user), login_token=token, login_token_expires_at=expires)
 
 
 def _session_token(session: Session, user: db.User) -> LoginResult:
@@ -56,11 +63,15 @@ class UserService:
             except IntegrityError:  # added at the same moment by another request
                 raise Conflict(f"there is a user {request.name} already; spell users list "
                                "lists them") from None
-            expires = db.utcnow() + LOGIN_TOKEN_LIFE
-            token = issue_user_token(session, user, "login", "login token", expires)
-            session.commit()
-            return UserCreated(user=to_schema(user), login_token=token,
-                               login_token_expires_at=expires)
+            return _login_token(session, user)
+
+    def login_token(self, name: str) -> UserCreated:
+        """A new one-time login token for a user whose first was lost or expired."""
+        with self.sessions() as session:
+            user = session.scalar(select(db.User).where(db.User.name == name))
+            if user is None:
+                raise NotFound(f"there is no user {name!r}; spell users list lists them")
+            return _login_token(session, user)
 
     def list(self) -> list[User]:
         with self.sessions() as session:
@@ -80,6 +91,10 @@ class UserService:
             if token is None or token.user is None:
                 raise Unauthorized("that token is not a user's: use the login token "
                                    "spell users add printed, or an access token")
+            if token.kind == "login" and (token.revoked or token.expires_at is None
+                                          or token.expires_at <= db.utcnow()):
+                raise Unauthorized("this login token was used already or has expired: ask an "
+                                   "admin for a new one (spell users login-token NAME)")
             refuse_if_dead(token)
             if token.kind == "login":
                 token.revoked, token.revoked_at = True, db.utcnow()  # one login, then spent
