@@ -70,6 +70,16 @@ COMMANDS: dict[str, Lazy] = {
                           sub_app="legacy"),
     "cluster": Lazy("spellray.cli.cluster", "Clusters on AWS or GCP (Ray cluster "
                     "launcher), and which one is in use.", sub_app="app"),
+    "login": Lazy("spellray.cli.login", "Log in: keep a lasting token for a server (mode "
+                  "0600) that later commands use."),
+    "logout": Lazy("spellray.cli.login",
+                   "Log out: revoke this server's login token and forget it here."),
+    "whoami": Lazy("spellray.cli.login",
+                   "Who this CLI speaks as: user, owner, server and role."),
+    "users": Lazy("spellray.cli.users", "Users of this server: add one (admins only), list "
+                  "them.", sub_app="app"),
+    "access-tokens": Lazy("spellray.cli.access_tokens", "Your access tokens for scripts and "
+                          "CI: create (shown once), list, delete.", sub_app="app"),
     "workflow": Lazy("spellray.cli.workflows", "Workflows: a manager run that starts "
                      "runs, waits for them and chains their outputs.", sub_app="app"),
 }

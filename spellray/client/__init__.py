@@ -3,8 +3,9 @@
 ``Client`` composes one group per resource (``client.runs``, ``client.resources``,
 ``client.links``, ``client.metrics``, ``client.hyper``, ``client.models``,
 ``client.model_servers``, ``client.cluster``, ``client.workflows``, ``client.tensorboard``,
-``client.workspaces``, ``client.console``), each a module of this package that imports only
-the shared HTTP base (``_http.py``) and, for those that start code, ``_run_request.py``.
+``client.workspaces``, ``client.console``, ``client.users``, ``client.access_tokens``),
+each a module of this package that imports only the shared HTTP base (``_http.py``) and,
+for those that start code, ``_run_request.py``. ``logins.py`` says which server and token.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from spellray.errors import ServerUnavailable
 from spellray.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from spellray.client.access_tokens import AccessTokens
     from spellray.client.cluster import Cluster
     from spellray.client.console import Console
     from spellray.client.hyper import HyperSearches
@@ -27,9 +29,10 @@ if TYPE_CHECKING:
     from spellray.client.resources import Resources
     from spellray.client.runs import Runs
     from spellray.client.tensorboard import TensorBoards
+    from spellray.client.users import Users
     from spellray.client.workflows import Workflows
     from spellray.client.workspaces import Workspaces
-    from spellray.schemas import ServerInfo
+    from spellray.schemas import ServerInfo, WhoAmI
 
 __all__ = ["Client", "PredictionError", "from_environment"]
 
@@ -123,6 +126,22 @@ class Client:
 
         return Workspaces(self._api)
 
+    @cached_property
+    def users(self) -> Users:
+        from spellray.client.users import Users
+
+        return Users(self._api)
+
+    @cached_property
+    def access_tokens(self) -> AccessTokens:
+        from spellray.client.access_tokens import AccessTokens
+
+        return AccessTokens(self._api)
+
+    def whoami(self) -> WhoAmI:
+        """Who this client's token speaks for: user, owner, role."""
+        return self.users.whoami()
+
     def info(self) -> ServerInfo:
         from spellray.schemas import ServerInfo
 
@@ -134,23 +153,23 @@ def from_environment(settings: Settings | None = None, start: bool = True) -> Cl
 
     Inside a run (and wherever SPELLRAY_SERVER_URL is set) that server; else the cluster
     chosen with `spell cluster use`; otherwise the local one under SPELLRAY_HOME, started on
-    first use when ``start`` is true.
+    first use when ``start`` is true. The token: SPELLRAY_TOKEN with SPELLRAY_SERVER_URL,
+    else the one `spell login` kept for that server, else the admin's (client/logins.py).
     """
-    settings = settings or get_settings()
-    if settings.server_url:
-        token = settings.token  # SPELLRAY_TOKEN; inside a run, the run's own token
-        if not token and settings.token_file.exists():
-            token = settings.token_file.read_text().strip()
-        return Client(settings.server_url, token)
-    from spellray.cluster.registry import selected_cluster
+    from spellray.client.logins import current_place, token_for
 
-    cluster = selected_cluster(settings.home)  # `spell cluster use NAME`
-    if cluster is not None:
-        return Client(cluster.server_url, cluster.token)
+    settings = settings or get_settings()
+    place = current_place(settings)
+    url = place.url or local_url(settings, start)
+    return Client(url, token_for(settings, place))
+
+
+def local_url(settings: Settings, start: bool = True) -> str:
+    """The local server's URL, started first when ``start`` is true."""
     from spellray.cluster.local import ensure_local_server, local_server_url
 
     url = ensure_local_server(settings) if start else local_server_url(settings)
     if url is None:
         raise ServerUnavailable("the local spellray server is not running; "
                                 "start it with: spell server start")
-    return Client(url, settings.token_file.read_text().strip())
+    return url

@@ -26,8 +26,9 @@ class Api:
 
     def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout,
-                                  headers={"Authorization": f"Bearer {token}"})
+        # No token (logging in): no header, rather than an empty one that httpx refuses.
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
     def _unreachable(self, exc: httpx.TransportError) -> ServerUnavailable:
         return ServerUnavailable(

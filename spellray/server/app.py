@@ -23,6 +23,7 @@ from spellray.server.ray_jobs import RayJobs
 from spellray.server.reconcile import Reconciler
 from spellray.server.reverse_proxy import ReverseProxy
 from spellray.server.routers import (
+    access_tokens,
     cluster,
     code,
     console,
@@ -36,6 +37,7 @@ from spellray.server.routers import (
     runs,
     stats,
     tensorboard,
+    users,
     workflows,
     workspaces,
 )
@@ -110,7 +112,8 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="spellray", lifespan=lifespan, dependencies=[Depends(authorize)])
     # One router per resource; GET /api/cluster is `spell cluster status`.
     for module in (runs, workflows, code, info, resources, links, metrics, stats, hyper,
-                   models, model_servers, cluster, tensorboard, workspaces, console):
+                   models, model_servers, cluster, tensorboard, workspaces, console, users,
+                   access_tokens):
         app.include_router(module.router)
     # What browsers see, behind the same tokens or one login (a one-time link's cookie):
     # MLflow's API and UI under /mlflow, TensorBoards under /tensorboard, each workspace's

@@ -2,9 +2,15 @@
 checked against the scope a route declares, in one place (``authorize``, the app's one
 dependency).
 
-Every token has a kind and scopes:
+Every token has a kind and scopes. A user's tokens take their scopes from the user's role
+(read at each request, so a changed role counts at once):
 
-- ``admin``: everything (the token in SPELLRAY_HOME/token).
+- ``admin`` (the token in SPELLRAY_HOME/token, the admin user's), ``session`` (what `spell
+  login` stores) and ``access`` (`spell access-tokens create`): an admin user's may do
+  everything; a member's everything but what is declared ``Scope.admin`` (managing users).
+  Until owners are built, a member sees every run, like an admin.
+- ``login``: a one-time token from `spell users add`, good for one `spell login` (exchanged
+  there for a session token) and nothing else.
 - ``run``: a run's own token: read its run, report its status, send its metrics, read
   resources. Revoked when the run ends.
 - ``workflow``: a workflow manager's token: a run's, plus create, read and control
@@ -13,30 +19,39 @@ Every token has a kind and scopes:
 
 A resource a token may not see answers 404, as if it did not exist; one it may see but not
 act on answers 403. A route declares its scope with ``@scoped(...)``; an undeclared route is
-admin-only, so a new route is closed until someone opens it.
+for users (``Scope.user``: admins and members), so it stays closed to the run, workflow and
+search tokens until someone opens it. Expired, revoked and deleted tokens are refused at once
+(401, with what to do).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from spellray.errors import Forbidden, NotFound, RunNotFound, Unauthorized
-from spellray.server.db import Run, Token
+from spellray.server.db import Run, Token, User, utcnow
+
+log = logging.getLogger(__name__)
 
 
 class Scope(str, Enum):
-    admin = "admin"
+    admin = "admin"                    # an admin user's alone (managing users)
+    user = "user"                      # any user's token, admin or member (the default)
+    public = "public"                  # no token at all: logging in
     runs_read = "runs:read"            # runs it can see: the run, its log, outputs, metrics
     runs_report = "runs:report"        # its own run's status (the runner's reports)
     metrics_write = "metrics:write"    # its own run's metrics and MLflow run
@@ -57,6 +72,18 @@ KIND_SCOPES: dict[str, frozenset[Scope]] = {
     "workflow": RUN_SCOPES | {Scope.runs_create, Scope.runs_control},
     "search": frozenset({Scope.search_drive}),
 }
+ROLE_SCOPES: dict[str, frozenset[Scope]] = {
+    "admin": frozenset({Scope.admin}),
+    "member": frozenset({Scope.user}),
+}
+# The kinds of token that speak for a user (their scopes come from the user's role).
+USER_KINDS = frozenset({"admin", "session", "access"})
+ADMIN_USER = "admin"
+# How often a token's last use is written: at most once a minute per token. A write per
+# request would queue every request behind SQLite's one writer (runners report and poll
+# often); a minute is all `spell access-tokens list` needs.
+TOUCH_EVERY = timedelta(seconds=60)
+WHAT_TO_DO = "run spell login or spell access-tokens create"
 
 
 @dataclass(frozen=True)
@@ -68,13 +95,28 @@ class Principal:
     run_id: int | None = None
     workflow_id: int | None = None
     hyper_search_id: int | None = None
+    # A user's token: whose, and their role; the owners work filters by user_id.
+    user_id: int | None = None
+    user_name: str | None = None
+    role: str | None = None
+    token_id: int | None = None
 
     @property
     def is_admin(self) -> bool:
         return Scope.admin in self.scopes
 
+    @property
+    def is_user(self) -> bool:
+        """Any user's token (admin or member), not a run's, a workflow's or a search's."""
+        return self.is_admin or Scope.user in self.scopes
+
+    @property
+    def sees_all(self) -> bool:
+        """Sees every run. Until owners are built, every user does."""
+        return self.is_user
+
     def sees_run(self, run: Run) -> bool:
-        if self.is_admin:
+        if self.sees_all:
             return True
         if self.workflow_id is not None and run.workflow_id == self.workflow_id:
             return True
@@ -85,6 +127,7 @@ class Principal:
 
 
 ADMIN = Principal(kind="admin", scopes=KIND_SCOPES["admin"])
+ANONYMOUS = Principal(kind="anonymous", scopes=frozenset())
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -122,18 +165,36 @@ def _add(session: Session, name: str, kind: str, **tied: int | None) -> str:
     return token
 
 
+def issue_user_token(session: Session, user: User, kind: str, name: str,
+                     expires_at: datetime | None = None) -> str:
+    """A token that speaks for ``user`` (kind session, access or login); shown once."""
+    token = new_token()
+    session.add(Token(token_hash=hash_token(token), name=name, kind=kind, scopes="",
+                      user_id=user.id, expires_at=expires_at))
+    return token
+
+
 def ensure_admin_token(session: Session, token_file: Path) -> None:
-    """The first start makes the token; later starts keep it (and re-register it if the DB is
-    new but the file is not)."""
+    """The first start makes the admin user and their token; later starts keep them (and
+    re-register the token if the DB is new but the file is not)."""
+    admin = session.scalar(select(User).where(User.name == ADMIN_USER))
+    if admin is None:  # the migration makes it; a DB someone emptied gets it back
+        admin = User(name=ADMIN_USER, role="admin")
+        session.add(admin)
+        session.flush()
     if token_file.exists():
         token = token_file.read_text().strip()
     else:
         token = new_token()
         write_secret_file(token_file, token)
     digest = hash_token(token)
-    if session.scalar(select(Token).where(Token.token_hash == digest)) is None:
-        session.add(Token(token_hash=digest, name="admin", kind="admin", scopes="admin"))
-        session.commit()
+    row = session.scalar(select(Token).where(Token.token_hash == digest))
+    if row is None:
+        session.add(Token(token_hash=digest, name="admin", kind="admin", scopes="admin",
+                          user_id=admin.id))
+    elif row.user_id is None and row.kind == "admin":
+        row.user_id = admin.id
+    session.commit()
 
 
 def issue_run_token(session: Session, run_id: int, workflow_id: int | None = None) -> str:
@@ -160,20 +221,57 @@ def revoke_run_tokens(session: Session, run_id: int) -> None:
         token.revoked = True
 
 
+def find_token(session: Session, secret: str) -> Token | None:
+    return session.scalar(select(Token).where(Token.token_hash == hash_token(secret.strip())))
+
+
+def refuse_if_dead(token: Token) -> None:
+    """401 for a token that was revoked (deleted, logged out, its run ended) or expired."""
+    if token.revoked:
+        raise Unauthorized(f"token revoked (deleted, logged out, or its run ended): {WHAT_TO_DO}")
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        raise Unauthorized(f"token expired: {WHAT_TO_DO}")
+
+
+def touch(session: Session, token: Token) -> None:
+    """Record the token's use, at most once per TOUCH_EVERY (see there). Best effort: a
+    busy database never fails the request it serves."""
+    now = utcnow()
+    if token.last_used_at is not None and now - token.last_used_at < TOUCH_EVERY:
+        return
+    try:
+        session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        log.warning("could not record token %s's use: %s", token.id, exc)
+
+
 def check_token(session: Session, header: str | None) -> Token:
     if not header or not header.startswith("Bearer "):
         raise Unauthorized("no token: the server needs 'Authorization: Bearer <token>'")
-    digest = hash_token(header.removeprefix("Bearer ").strip())
-    token = session.scalar(select(Token).where(Token.token_hash == digest))
-    if token is None or token.revoked:
-        raise Unauthorized("wrong token: use the one in SPELLRAY_HOME/token (or SPELLRAY_TOKEN)")
+    token = find_token(session, header.removeprefix("Bearer "))
+    if token is None:
+        raise Unauthorized("wrong token: run spell login (the admin's token is in "
+                           "SPELLRAY_HOME/token)")
+    refuse_if_dead(token)
+    if token.kind == "login":
+        raise Unauthorized("this is a one-time login token: run spell login --token TOKEN "
+                           "to exchange it for a lasting one")
+    touch(session, token)
     return token
 
 
 def principal_of(token: Token) -> Principal:
+    if token.kind in USER_KINDS and token.user is not None:
+        user = token.user
+        return Principal(kind=token.kind, scopes=ROLE_SCOPES.get(user.role, frozenset()),
+                         user_id=user.id, user_name=user.name, role=user.role,
+                         token_id=token.id)
     scopes = frozenset(Scope(s) for s in token.scopes.split() if s in Scope._value2member_map_)
     return Principal(kind=token.kind, scopes=scopes, run_id=token.run_id,
-                     workflow_id=token.workflow_id, hyper_search_id=token.hyper_search_id)
+                     workflow_id=token.workflow_id, hyper_search_id=token.hyper_search_id,
+                     token_id=token.id)
 
 
 def _int(value: Any) -> int | None:
@@ -206,7 +304,12 @@ def _in_workflow(session: Session, principal: Principal, workflow_id: int) -> bo
 def check_access(session: Session, principal: Principal, scope: Scope,
                  path_params: dict[str, Any]) -> None:
     """404 for what the principal may not see, then 403 for what it may not do."""
-    if principal.is_admin or scope == Scope.authenticated:
+    if principal.is_admin or scope in (Scope.authenticated, Scope.public):
+        return
+    if principal.is_user:  # a member: everything but an admin's (owners will narrow this)
+        if scope == Scope.admin:
+            raise Forbidden(f"only an admin may do this ({principal.user_name} is a "
+                            f"{principal.role}); ask an admin")
         return
     run_id = _int(path_params.get("run_id"))
     if run_id is not None:
@@ -224,13 +327,16 @@ def check_access(session: Session, principal: Principal, scope: Scope,
         raise NotFound(f"there is no search {search_id}; spell hyper list lists them")
     if scope not in principal.scopes:
         raise Forbidden(f"this {principal.kind} token may not do this ({scope.value} is "
-                        "needed); use the admin token (SPELLRAY_HOME/token)")
+                        "needed); use a user's token (spell login)")
 
 
 def authorize(request: Request) -> Principal:
     """The app's one dependency: the request's token, checked against its route's scope."""
     route = request.scope.get("route")
-    scope = getattr(getattr(route, "endpoint", None), "required_scope", Scope.admin)
+    scope = getattr(getattr(route, "endpoint", None), "required_scope", Scope.user)
+    if scope == Scope.public:  # logging in: no token yet
+        request.state.principal = ANONYMOUS
+        return ANONYMOUS
     with request.app.state.ctx.sessions() as session:
         principal = principal_of(check_token(session, request.headers.get("authorization")))
         check_access(session, principal, scope, request.path_params)

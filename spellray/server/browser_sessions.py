@@ -110,7 +110,7 @@ class BrowserPath:
     backend: Backend
     command: str  # the CLI command that prints a login link: "spell ui"
     refused: str  # what a 401 says to do
-    # Bearer tokens let in: any valid one (MLflow: runs log with their own), or admin only.
+    # Bearer tokens let in: any valid one (MLflow: runs log with their own), or users only.
     any_token: bool = False
     # Scoped families: a session opens one member alone (/workspaces/NAME), the first path
     # segment under the prefix; its cookie is sent to that member only.
@@ -183,7 +183,7 @@ class BrowserGate:
                         token = check_token(session, authorization.decode("latin-1"))
                     except SpellrayError:
                         return False
-                    return gated.any_token or principal_of(token).is_admin
+                    return gated.any_token or principal_of(token).is_user
 
             return "token" if await run_in_threadpool(check) else None
         session = session_cookie(scope, gated.cookie)

@@ -173,10 +173,25 @@ class Metric(Base):
     text: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+class User(Base):
+    """A person who uses the server: `spell users add NAME`. ``role`` admin or member; the
+    password (argon2, server/passwords.py) is optional: a login token works without one."""
+
+    __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    role: Mapped[str] = mapped_column(String(20), default="member")
+    password_hash: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Token(Base):
-    """API tokens, stored hashed, each of a kind (admin, run, workflow, search) with its
-    scopes (space separated; spellray/server/auth.py says what each allows). A run's own
-    token (run_id set; a workflow manager's too) is revoked when the run ends."""
+    """API tokens, stored hashed, each of a kind with its scopes (space separated;
+    spellray/server/auth.py says what each allows). A user's tokens (kinds admin, login,
+    session, access) point at the user and take their scopes from the user's role. A run's
+    own token (run_id set; a workflow manager's too) is revoked when the run ends."""
 
     __tablename__ = "tokens"
 
@@ -190,6 +205,15 @@ class Token(Base):
     hyper_search_id: Mapped[int | None] = mapped_column(Integer, default=None)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None,
+                                                index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Written at most once a minute per token (auth.touch): not a write per request.
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    # Loaded with the token (one query per request): the role decides a user token's scopes.
+    user: Mapped[User | None] = relationship(lazy="joined")
 
 
 class WorkflowRepo(Base):

@@ -35,7 +35,8 @@ def test_help_lists_spells_commands(spell) -> None:
     done = spell("--help")
     assert done.returncode == OK
     for command in ("run", "ps", "logs", "ls", "cp", "upload", "link", "hyper", "model",
-                    "server", "cluster", "metrics"):
+                    "server", "cluster", "metrics", "login", "logout", "whoami", "users",
+                    "access-tokens"):
         assert f" {command} " in done.stdout, command
 
 

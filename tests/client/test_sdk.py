@@ -39,11 +39,12 @@ def folder_with(tmp_path: Path, files: dict[str, str]) -> Path:
 
 def test_the_client_composes_one_group_per_resource(client: Client) -> None:
     groups = {"runs", "resources", "links", "metrics", "hyper", "models", "model_servers",
-              "cluster", "workflows", "tensorboard"}
+              "cluster", "workflows", "tensorboard", "users", "access_tokens"}
     for name in groups:  # each made on first use, over the client's one session
         group = getattr(client, name)
         assert isinstance(group, ResourceGroup) and group._api is client._api, name
     assert client.info().version
+    assert (client.whoami().user, client.whoami().role) == ("admin", "admin")
 
 
 def test_a_run_without_ray_is_refused_and_recorded_as_not_submitted(
@@ -162,3 +163,16 @@ def test_environments_are_built_from_spells_flags(tmp_path: Path) -> None:
     req.write_text("-r other.txt\n")
     with pytest.raises(InvalidInput, match="names another file"):
         build_environment(pip_req=req)
+
+
+def test_user_and_token_requests_are_checked_before_any_request(client: Client) -> None:
+    before = client.access_tokens.list()
+    with pytest.raises(InvalidInput, match="bad token name"):
+        client.access_tokens.create("no spaces please")
+    with pytest.raises(InvalidInput, match="greater than 0"):
+        client.access_tokens.create("ok", expires_days=0)
+    with pytest.raises(InvalidInput, match="log in with a token"):
+        client.users.login(identity="admin")
+    with pytest.raises(InvalidInput, match="bad user name"):
+        client.users.add("Bad Name")
+    assert client.access_tokens.list() == before

@@ -11,7 +11,7 @@ from spellray.server.services.console import ConsoleService
 router = APIRouter(prefix="/api/console", tags=["console"])
 
 
-# Admin-only (no @scoped): the console shows every run.
+# Users only (no @scoped): the console shows every run.
 @router.post("/login", response_model=UiLogin)
 def console_login(request: Request, run_id: int | None = None) -> UiLogin:
     state = request.app.state

@@ -21,7 +21,7 @@ def service(request: Request) -> TensorBoardService:
 Service = Annotated[TensorBoardService, Depends(service)]
 
 
-# Admin-only (no @scoped): a TensorBoard shows any run's files.
+# Users only (no @scoped): a TensorBoard shows any run's files.
 @router.post("/tensorboards", response_model=TensorBoard)
 def open_tensorboard(body: TensorBoardRequest, tensorboards: Service) -> TensorBoard:
     return tensorboards.open(body)

@@ -28,7 +28,7 @@ def service(request: Request) -> WorkspaceService:
 Service = Annotated[WorkspaceService, Depends(service)]
 
 
-# Admin-only (no @scoped): a workspace runs any code on the cluster and shows its files.
+# Users only (no @scoped): a workspace runs any code on the cluster and shows its files.
 @router.post("/workspaces", response_model=Workspace)
 def open_workspace(body: WorkspaceRequest, workspaces: Service) -> Workspace:
     return workspaces.open(body)

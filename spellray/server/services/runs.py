@@ -264,7 +264,7 @@ class RunService:
             query = select(db.Run)
             if not include_workspaces:
                 query = query.where(db.Run.kind != "workspace")
-            if not principal.is_admin:  # only what the token may see
+            if not principal.sees_all:  # only what the token may see
                 query = query.where(visible_runs(session, principal))
             if workflow_id is not None:
                 query = query.where(db.Run.workflow_id == workflow_id)  # its own runs
