@@ -14,6 +14,7 @@ from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 from spellray.cluster.local import start_ray_head as start_local_ray_head
 from spellray.settings import Settings
 from tests.helpers import RaylessServer, Spell, free_port, start_rayless_server
+from tests.postgres import Postgres, start_postgres
 from tests.s3 import MotoS3, start_moto_server
 
 # Seconds spent in each test group (a folder of tests), printed at the end of the session so
@@ -102,5 +103,17 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
 def rayless_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaylessServer]:
     """A real spellray server with no Ray cluster behind it (tests/client, tests/cli)."""
     server = start_rayless_server(tmp_path_factory.mktemp("rayless"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server for the whole session (tests/postgres.py). Missing binaries
+    fail the tests that need it, saying how to install them: .ci/run always has them."""
+    try:
+        server = start_postgres()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
     yield server
     server.stop()
