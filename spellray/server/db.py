@@ -294,6 +294,11 @@ def make_engine(url: str) -> Engine:
             # Safe with WAL (no corruption); a power cut may lose the last commits only.
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Writers queue for SQLite's one write lock (up to 30 s) instead of failing with
+            # "database is locked". That wait always applies here: the driver (pysqlite's
+            # default mode) begins a transaction only at its first write, so no transaction
+            # asks for the lock while holding an outdated read snapshot, the one case SQLite
+            # refuses at once. tests/server/test_run_numbers.py puts 5 writers at once on it.
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
