@@ -114,8 +114,10 @@ def _run_as() -> dict[str, object]:
 def _owned_folder() -> Path:
     """A new folder the server's user owns, outside pytest's own temporary folders (those
     are private to the user running the tests, so ``nobody`` could not reach them)."""
-    folder = Path(tempfile.mkdtemp(prefix="spellray-postgres-"))
-    if os.geteuid() == 0:
+    root = os.geteuid() == 0
+    # As root, /tmp itself: TMPDIR may be a folder of root's that ``nobody`` cannot enter.
+    folder = Path(tempfile.mkdtemp(prefix="spellray-postgres-", dir="/tmp" if root else None))
+    if root:
         user = pwd.getpwnam(UNPRIVILEGED_USER)
         os.chown(folder, user.pw_uid, user.pw_gid)
     return folder
@@ -147,7 +149,7 @@ def start_postgres() -> Postgres:
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
              "-c", "max_connections=300"],
             cwd=folder, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, **run_as)  # type: ignore[call-overload]
+            **run_as)  # in the tests' process group: a Ctrl-C stops it too  # type: ignore[call-overload]
     server = Postgres(folder=folder, port=port, process=process)
 
     def up() -> bool:
