@@ -33,7 +33,8 @@ _CREATE = text(
 
 def next_run_number(connection: Connection) -> int | None:
     """The number for a run about to be inserted on ``connection`` (its transaction holds
-    the counter until it ends), or None where the database's own AUTOINCREMENT is dense."""
+    the counter until it ends); None on SQLite, whose AUTOINCREMENT is dense already (and
+    on databases spellray does not support, which keep their own autoincrement)."""
     if connection.dialect.name != "postgresql":
         return None
     number = connection.execute(_BUMP, {"key": COUNTER_KEY}).scalar()

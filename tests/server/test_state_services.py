@@ -106,3 +106,11 @@ def test_idempotent_reuses_an_active_or_complete_run_only(ctx: Any) -> None:
 
 def _report(status: RunStatus) -> StatusReport:
     return StatusReport(status=status, exit_code=0 if status == RunStatus.complete else 1)
+
+
+def test_the_command_search_ignores_case_and_takes_wildcards_literally(ctx: Any) -> None:
+    runs = RunService(ctx)
+    wanted, _ = _insert(runs, "python Train.py --lr 0.1")
+    _insert(runs, "python evaluate.py")
+    assert [r.id for r in runs.list(0, None, text="TRAIN.PY").runs] == [wanted]
+    assert runs.list(0, None, text="%").total == 0  # LIKE's wildcard is only a character
