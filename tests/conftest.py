@@ -3,6 +3,7 @@ spellray servers started through the real CLI."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
@@ -61,14 +62,26 @@ def make_spell(tmp: Path, ray_address: str) -> Spell:
     return Spell(home=home, ray_address=ray_address)
 
 
+# SPELLRAY_TEST_DATABASE=postgres: the module servers below keep their state on the session's
+# PostgreSQL instead of SQLite, so any e2e module runs on Postgres (tests/e2e/test_postgres.py
+# always does; the rest of the suite does when asked).
+ON_POSTGRES = os.environ.get("SPELLRAY_TEST_DATABASE", "sqlite") == "postgres"
+
+
 @pytest.fixture(scope="module")
-def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str) -> Iterator[Spell]:
+def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str,
+          request: pytest.FixtureRequest) -> Iterator[Spell]:
     """A running spellray server on the session's Ray head, shared by a module's tests."""
     installation = make_spell(tmp_path_factory.mktemp("spell"), ray_head)
+    postgres: Postgres | None = request.getfixturevalue("postgres") if ON_POSTGRES else None
+    if postgres is not None:
+        installation.extra_env["SPELLRAY_DATABASE_URL"] = postgres.database()
     started = installation("server", "start")
     assert started.returncode == 0, started.stderr
     yield installation
     installation("server", "stop")
+    if postgres is not None:
+        postgres.drop(installation.extra_env["SPELLRAY_DATABASE_URL"])
 
 
 @pytest.fixture
