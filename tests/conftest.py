@@ -62,9 +62,9 @@ def make_spell(tmp: Path, ray_address: str) -> Spell:
     return Spell(home=home, ray_address=ray_address)
 
 
-# SPELLRAY_TEST_DATABASE=postgres: the module servers below keep their state on the session's
-# PostgreSQL instead of SQLite, so any e2e module runs on Postgres (tests/e2e/test_postgres.py
-# always does; the rest of the suite does when asked).
+# SPELLRAY_TEST_DATABASE=postgres: the modules' shared server (`spell` below) keeps its state
+# on the session's PostgreSQL instead of SQLite, so e2e modules run on Postgres when asked
+# (tests/e2e/test_postgres.py always does). Servers made with make_spell stay on SQLite.
 ON_POSTGRES = os.environ.get("SPELLRAY_TEST_DATABASE", "sqlite") == "postgres"
 
 
