@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # What the tests need beyond `pip install -e ".[dev]"`: Horovod built against the dev extra's
-# torch (scripts/install_horovod.sh), and Debian's Chromium for the browser tests
+# torch (scripts/install_horovod.sh), Debian's Chromium for the browser tests
 # (tests/browser.py launches it through Playwright; Playwright's own browser downloads are
-# not used). Idempotent: quiet when all is there.
+# not used), and Debian's PostgreSQL server for the state tests on Postgres
+# (tests/postgres.py starts its own cluster with initdb; no service is started here).
+# Idempotent: quiet when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,26 +13,43 @@ log() { echo "[install_test_deps] $*" >&2; }
 
 bash scripts/install_horovod.sh
 
-[ -x "$CHROMIUM" ] && exit 0
+# PostgreSQL's initdb: on PATH, or where Debian's package puts it (tests/postgres.py looks
+# in both places).
+have_initdb() {
+    command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+
+packages=()
+[ -x "$CHROMIUM" ] || packages+=(chromium chromium-driver)
+have_initdb || packages+=(postgresql)
+[ "${#packages[@]}" -eq 0 ] && exit 0
 
 # apt-get as root, or through sudo when there is one that works without a password prompt.
 if [ "$(id -u)" -eq 0 ]; then
-    apt=(apt-get)
+    as_root=()
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-    apt=(sudo -n apt-get)
+    as_root=(sudo -n)
 else
-    log "$CHROMIUM is missing and apt-get needs root: run as root, or with passwordless" \
-        "sudo, or install Debian's chromium and chromium-driver yourself"
+    log "${packages[*]} missing and apt-get needs root: run as root, or with passwordless" \
+        "sudo, or install Debian's ${packages[*]} yourself"
     exit 1
 fi
-install_chromium() {
+apt=("${as_root[@]}" apt-get)
+if ! have_initdb; then
+    # Debian's postgresql would make (and start) a cluster of its own; the tests make theirs.
+    "${as_root[@]}" mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" |
+        "${as_root[@]}" tee /etc/postgresql-common/createcluster.d/spellray-tests.conf >/dev/null
+fi
+install_packages() {
     DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq --no-install-recommends \
-        chromium chromium-driver >/dev/null
+        "${packages[@]}" >/dev/null
 }
-log "installing chromium and chromium-driver with apt-get"
+log "installing ${packages[*]} with apt-get"
 # The package lists are refreshed only when the install cannot find what it needs.
-if ! install_chromium 2>/dev/null; then
+if ! install_packages 2>/dev/null; then
     "${apt[@]}" update -qq >/dev/null
-    install_chromium || { log "apt-get could not install chromium and chromium-driver"; exit 1; }
+    install_packages || { log "apt-get could not install ${packages[*]}"; exit 1; }
 fi
 [ -x "$CHROMIUM" ] || { log "apt-get installed chromium but $CHROMIUM is not there"; exit 1; }
+have_initdb || { log "apt-get installed postgresql but initdb is not there"; exit 1; }

@@ -3,6 +3,7 @@ spellray servers started through the real CLI."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 from spellray.cluster.local import start_ray_head as start_local_ray_head
 from spellray.settings import Settings
 from tests.helpers import RaylessServer, Spell, free_port, start_rayless_server
+from tests.postgres import Postgres, start_postgres
 from tests.s3 import MotoS3, start_moto_server
 
 # Seconds spent in each test group (a folder of tests), printed at the end of the session so
@@ -60,14 +62,26 @@ def make_spell(tmp: Path, ray_address: str) -> Spell:
     return Spell(home=home, ray_address=ray_address)
 
 
+# SPELLRAY_TEST_DATABASE=postgres: the modules' shared server (`spell` below) keeps its state
+# on the session's PostgreSQL instead of SQLite, so e2e modules run on Postgres when asked
+# (tests/e2e/test_postgres.py always does). Servers made with make_spell stay on SQLite.
+ON_POSTGRES = os.environ.get("SPELLRAY_TEST_DATABASE", "sqlite") == "postgres"
+
+
 @pytest.fixture(scope="module")
-def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str) -> Iterator[Spell]:
+def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str,
+          request: pytest.FixtureRequest) -> Iterator[Spell]:
     """A running spellray server on the session's Ray head, shared by a module's tests."""
     installation = make_spell(tmp_path_factory.mktemp("spell"), ray_head)
+    postgres: Postgres | None = request.getfixturevalue("postgres") if ON_POSTGRES else None
+    if postgres is not None:
+        installation.extra_env["SPELLRAY_DATABASE_URL"] = postgres.database()
     started = installation("server", "start")
     assert started.returncode == 0, started.stderr
     yield installation
     installation("server", "stop")
+    if postgres is not None:
+        postgres.drop(installation.extra_env["SPELLRAY_DATABASE_URL"])
 
 
 @pytest.fixture
@@ -102,5 +116,17 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
 def rayless_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaylessServer]:
     """A real spellray server with no Ray cluster behind it (tests/client, tests/cli)."""
     server = start_rayless_server(tmp_path_factory.mktemp("rayless"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server for the whole session (tests/postgres.py). Missing binaries
+    fail the tests that need it, saying how to install them: .ci/run always has them."""
+    try:
+        server = start_postgres()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
     yield server
     server.stop()

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
+from spellray.server.run_numbers import next_run_number
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -66,6 +68,7 @@ class StatusEventColumns:
 class Run(Base):
     __tablename__ = "runs"
     # AUTOINCREMENT: a run number is never handed out twice, even after rows are deleted.
+    # On Postgres the number comes from a counter instead (run_numbers.py: no holes).
     __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -109,6 +112,13 @@ class Run(Base):
     events: Mapped[list[RunEvent]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="RunEvent.id"
     )
+
+
+@event.listens_for(Run, "before_insert")
+def _number_run(_mapper: Any, connection: Any, run: Run) -> None:
+    """Every run's number, however it is made, from one place (run_numbers.py)."""
+    if run.id is None:
+        run.id = next_run_number(connection)
 
 
 class HyperSearch(Base):
@@ -287,7 +297,8 @@ class IdempotencyClaim(Base):
 
 
 class Meta(Base):
-    """Key/value facts about this server, such as its identity."""
+    """Key/value facts about this server, such as its identity, and (Postgres) the last run
+    number given (run_numbers.py)."""
 
     __tablename__ = "meta"
 
@@ -307,6 +318,11 @@ def make_engine(url: str) -> Engine:
             # Safe with WAL (no corruption); a power cut may lose the last commits only.
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Writers queue for SQLite's one write lock (up to 30 s) instead of failing with
+            # "database is locked". That wait always applies here: the driver (pysqlite's
+            # default mode) begins a transaction only at its first write, so no transaction
+            # asks for the lock while holding an outdated read snapshot, the one case SQLite
+            # refuses at once. tests/server/test_run_numbers.py puts 5 writers at once on it.
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 

@@ -9,6 +9,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 
 from spellray.errors import ConcurrentChange, InternalError, InvalidInput, SpellrayError
@@ -36,6 +37,14 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StaleDataError)
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
         return error_response(ConcurrentChange("the run changed concurrently; try again"))
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # Postgres checks what SQLite lets through (a name longer than its column, say):
+        # the user's input, so said as such, in the database's own first line.
+        said = str(exc.orig).strip().splitlines()[0] if exc.orig else "a value does not fit"
+        return error_response(InvalidInput(f"the state DB refused a value ({said}): "
+                                           "shorten it or correct it"))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,11 +12,10 @@ from sqlalchemy import Engine
 from spellray.server import db
 
 
-def db_at_revision(folder: Path, revision: str) -> tuple[str, Engine]:
-    """The URL and an engine of a new SQLite DB in ``folder`` migrated up to ``revision``."""
-    url = f"sqlite:///{folder / 'state.db'}"
+def db_at_revision(url: str, revision: str) -> Engine:
+    """An engine on the empty DB at ``url``, migrated up to ``revision``."""
     config = Config()
     config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
     config.set_main_option("sqlalchemy.url", url)
     command.upgrade(config, revision)
-    return url, db.make_engine(url)
+    return db.make_engine(url)

@@ -4,8 +4,6 @@ made before it their kinds."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -76,8 +74,9 @@ def test_each_kind_sees_its_own_and_may_do_what_its_scopes_say(session: Session)
         check_access(session, search, Scope.runs_create, {})
 
 
-def test_tokens_made_before_scopes_keep_what_they_could_do(tmp_path: Path) -> None:
-    url, engine = db_at_revision(tmp_path, "0007")
+def test_tokens_made_before_scopes_keep_what_they_could_do(empty_database_url: str) -> None:
+    url = empty_database_url
+    engine = db_at_revision(url, "0007")
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO runs (command, machine_type, spec, status, version, created_at, "
@@ -85,7 +84,7 @@ def test_tokens_made_before_scopes_keep_what_they_could_do(tmp_path: Path) -> No
         for name, run_id in [("admin", None), ("run 1", 1), ("search 3", None)]:
             connection.execute(text(
                 "INSERT INTO tokens (token_hash, name, run_id, revoked, created_at) VALUES "
-                "(:hash, :name, :run_id, 0, '2024-01-01 00:00:00')"),
+                "(:hash, :name, :run_id, false, '2024-01-01 00:00:00')"),
                 {"hash": name, "name": name, "run_id": run_id})
     db.migrate(url)
     with db.make_session_factory(engine)() as session:

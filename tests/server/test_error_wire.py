@@ -18,7 +18,9 @@ from spellray.errors import (
     SpellrayError,
     error_for_code,
 )
+from spellray.server import db
 from spellray.server.error_handlers import add_error_handlers
+from tests.postgres import Postgres
 
 
 def _subclasses(cls: type[SpellrayError]) -> list[type[SpellrayError]]:
@@ -84,3 +86,28 @@ def test_each_class_has_its_own_code_and_client_classes_capture_none() -> None:
     assert PredictionError not in WIRE_ERRORS.values()
     assert type(error_for_code(PredictionError.code, "x")) is SpellrayError
     assert type(error_for_code("no_such_code", "x")) is SpellrayError
+
+
+def test_a_value_postgres_refuses_is_the_users_error(postgres: Postgres,
+                                                      postgres_template: str) -> None:
+    """SQLite keeps a name longer than its column; Postgres refuses it: a 400 in one line."""
+    url = postgres.database(template=postgres_template)
+    engine = db.make_engine(url)
+    app = FastAPI()
+    add_error_handlers(app)
+
+    @app.post("/links/{alias}")
+    def link(alias: str) -> None:
+        with db.make_session_factory(engine)() as session:
+            session.add(db.Link(alias=alias, path="uploads/x"))
+            session.commit()
+
+    try:
+        http = TestClient(app, raise_server_exceptions=False)
+        assert http.post("/links/short").status_code == 200
+        raised = _error_from(http.post(f"/links/{'a' * 201}"))
+        assert type(raised) is InvalidInput and "\n" not in raised.message
+        assert "value too long for type character varying(200)" in raised.message
+    finally:
+        engine.dispose()
+        postgres.drop(url)

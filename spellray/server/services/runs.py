@@ -273,7 +273,8 @@ class RunService:
             if status is not None:
                 query = query.where(db.Run.status == status.value)
             if text:
-                query = query.where(db.Run.command.contains(text, autoescape=True))
+                # Case-insensitive on every DB (SQLite's LIKE is, Postgres's is not).
+                query = query.where(db.Run.command.icontains(text, autoescape=True))
             if hyper_search_id is not None:
                 query = query.where(db.Run.hyper_search_id == hyper_search_id)
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
