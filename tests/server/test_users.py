@@ -35,13 +35,14 @@ def _member(session: Session, name: str = "alice") -> db.User:
 
 
 def test_an_upgraded_server_keeps_its_admin_token_and_it_is_the_admin_users(
-        tmp_path: Path) -> None:
-    url, engine = db_at_revision(tmp_path, "0012")
+        empty_database_url: str, tmp_path: Path) -> None:
+    url = empty_database_url
+    engine = db_at_revision(url, "0012")
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO tokens (token_hash, name, kind, scopes, revoked, created_at) VALUES "
-            "(:hash, 'admin', 'admin', 'admin', 0, '2024-01-01 00:00:00')"),
-            {"hash": hash_token("the-old-token")})
+            "(:hash, 'admin', 'admin', 'admin', :revoked, '2024-01-01 00:00:00')"),
+            {"hash": hash_token("the-old-token"), "revoked": False})
     db.migrate(url)
     token_file = tmp_path / "token"
     token_file.write_text("the-old-token\n")
@@ -52,6 +53,7 @@ def test_an_upgraded_server_keeps_its_admin_token_and_it_is_the_admin_users(
         principal = principal_of(check_token(session, "Bearer the-old-token"))
     assert principal.is_admin and (principal.user_name, principal.role) == ("admin", "admin")
     assert token_file.read_text() == "the-old-token\n"  # the laptop notices nothing
+    engine.dispose()
 
 
 def test_the_first_start_makes_the_admin_user_and_their_token(session: Session,
