@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# A run's, search's or workflow's number as a client sends it: within the DB's INTEGER column
+# (32 bits on Postgres), so a huge number is a 400, not an overflow deep in the driver.
+DbId = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class Schema(BaseModel):
