@@ -21,13 +21,20 @@ from tests.helpers import RaylessServer, start_rayless_server
 SHORT = os.environ.get("SPELLRAY_CAMPAIGN", "full") == "short"
 
 
+# Storage three folders down in the server's home: a path that escaped it by up to three
+# levels (the most the path fuzzer sends to routes that write or delete) stays in the home.
+DEPTH = ("a", "b", "c")
+
+
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaylessServer]:
     """A fresh server per module: one campaign's leftovers never steer another's."""
-    server = start_rayless_server(tmp_path_factory.mktemp("security"))
+    home = tmp_path_factory.mktemp("security")
+    server = start_rayless_server(home, SPELLRAY_STORAGE_URI=str(home.joinpath(*DEPTH,
+                                                                                "storage")))
     yield server
     server.stop()
 
 
 def storage_of(server: RaylessServer) -> Path:
-    return server.home / "storage"
+    return server.home.joinpath(*DEPTH, "storage")

@@ -46,6 +46,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # htmx). The console's pages, MLflow, TensorBoard, Jupyter and Ray's dashboard are behind
 # the browser gate (server/browser_sessions.py), outside /api and tested where they live.
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
+# /api routes that answer without a token, each with its reason (docs/security.md): none yet.
+PUBLIC_API: dict[tuple[str, str], str] = {}
 
 
 @dataclass
@@ -99,7 +101,8 @@ def _api_routes() -> list[tuple[str, str]]:
     routes, outside = [], set()
     for route in iter_route_contexts(app.routes):
         if route.path.startswith("/api/"):
-            routes += [(method, route.path) for method in sorted(route.methods or ())]
+            routes += [(method, route.path) for method in sorted(route.methods or ())
+                       if (method, route.path) not in PUBLIC_API]
         else:
             outside.add(route.path)
     assert outside == PUBLIC, f"a route outside /api that nobody declared public: {outside}"
@@ -137,8 +140,9 @@ def test_the_api_answers_every_fuzzed_request_by_its_schema(fuzz_server: Rayless
         for operation in operations:
             for mode, examples in EXAMPLES.items():
                 _fuzz(operation, mode, examples, admin, session, tally, unauth=False)
-            _fuzz(operation, GenerationMode.POSITIVE, UNAUTH_EXAMPLES, {}, session, tally,
-                  unauth=True)
+            if (operation.method.upper(), operation.path) not in PUBLIC_API:
+                _fuzz(operation, GenerationMode.POSITIVE, UNAUTH_EXAMPLES, {}, session, tally,
+                      unauth=True)
     unauth_ok, unauth_wrong = _unauth_answers(fuzz_server.url, fuzz_server.token)
     tally.unauth_not_401 += unauth_wrong
     print(f"\nray_unavailable answers (503, no Ray behind this server): {tally.ray_unavailable}")
