@@ -242,7 +242,14 @@ class Storage:
         for item in found:
             if item.name.startswith(".") and item.name.endswith(".tmp"):
                 continue  # a write in progress
-            st = item.stat()
+            try:
+                st = item.stat()
+                real = item.resolve() if item.is_symlink() else None
+            except OSError:
+                continue  # gone since the listing began, or a symlink to nothing
+            if real is not None and real != self.local_root and \
+                    self.local_root not in real.parents:
+                continue  # a symlink out of storage: never read, so not listed either
             rel = item.relative_to(self.local_root).as_posix()
             entries.append(Entry(rel, 0 if item.is_dir() else st.st_size, item.is_dir(),
                                  st.st_mtime))

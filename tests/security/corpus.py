@@ -39,6 +39,7 @@ ABSOLUTE = [
 SYMLINKS = [  # made by the test inside storage, pointing out of it
     "uploads/evil/dir", "uploads/evil/dir/secret.txt", "uploads/evil/file", "uploads/evil/etc",
     "uploads/evil/etc/passwd", "uploads/evil", "uploads/evil/dir/../dir/secret.txt",
+    "uploads/evil/gone", "uploads/evil/gone/x",
 ]
 LONG = [
     "a" * 256, "a" * 4096, "x/" * 2000 + "y", "é" * 200, ".." * 500, "../" * 300,

@@ -85,7 +85,7 @@ class Ground:
         evil = self.storage / "uploads" / "evil"
         evil.mkdir(parents=True, exist_ok=True)
         for name, target in (("dir", self.outside), ("file", self.secret),
-                             ("etc", Path("/etc"))):
+                             ("etc", Path("/etc")), ("gone", self.outside / "nothing")):
             if not (evil / name).is_symlink():
                 (evil / name).symlink_to(target)
         if self.run_id:
@@ -207,6 +207,8 @@ def test_no_hostile_path_leaves_storage(fuzz_server: RaylessServer, ground: Grou
         assert inside.text == "INSIDE"
         output = browser.get(f"/runs/{ground.run_id}/files/out.txt")
         assert output.text == "OUTPUT", output.text
+        listed = ground.answer("GET outputs", api.get(f"/api/runs/{ground.run_id}/outputs"), token)
+        assert "out.txt" in listed.text, listed.text
         for path in paths:
             ground.plant()
             writable = _writable(path) or path == str(ground.secret)
@@ -247,6 +249,8 @@ def _cli_sample(server: RaylessServer, ground: Ground, tmp_path: Path) -> int:
     them: each refused in one line with a non-zero exit, or answered from inside storage; a
     traceback counts as a 5xx."""
     paths = sample([p for p in hostile_paths() if "\x00" not in p], 4 if SHORT else 8)
+    # Folders that hold a symlink out of storage, copied whole.
+    paths += ["uploads/evil", f"runs/{ground.run_id}"]
     before = ground.outside_state()
     commands = 0
     for index, path in enumerate(paths):

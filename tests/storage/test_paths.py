@@ -73,3 +73,20 @@ def test_a_file_or_folder_in_the_way_is_a_conflict(tmp_path: Path) -> None:
             out.write(b"never")
     assert storage.read_bytes("uploads/a") == b"file"
     assert sorted(p.name for p in (tmp_path / "root" / "uploads").rglob("*")) == ["a", "d", "x"]
+
+
+def test_a_listing_shows_no_symlink_out_of_storage_nor_a_dangling_one(tmp_path: Path) -> None:
+    """Found by the path fuzzer (tests/security): a symlink to nothing made `spell ls` a 500,
+    and one out of storage showed the outside file's size."""
+    root = tmp_path / "root"
+    storage = Storage(str(root))
+    storage.write_bytes("uploads/u/kept.txt", b"kept")
+    (tmp_path / "secret.txt").write_text("secret")
+    links = root / "uploads" / "u"
+    (links / "out").symlink_to(tmp_path / "secret.txt")
+    (links / "outdir").symlink_to(tmp_path)
+    (links / "gone").symlink_to(tmp_path / "nothing")
+    (links / "in").symlink_to(links / "kept.txt")
+    for recursive in (False, True):
+        listed = [e.path for e in storage.list("uploads/u", recursive=recursive)]
+        assert listed == ["uploads/u/in", "uploads/u/kept.txt"], listed
