@@ -7,6 +7,7 @@ import pytest
 
 from spellray.errors import InvalidInput
 from spellray.schemas import ModelFile
+from spellray.server.console.app import console_routes
 from spellray.storage.paths import clean_resource_path
 from tests.helpers import RaylessServer
 
@@ -39,3 +40,29 @@ def test_a_name_or_path_too_long_for_storage_is_bad_input(path: str) -> None:
     """Was an OSError (File name too long) deep in a storage call."""
     with pytest.raises(InvalidInput, match="too long"):
         clean_resource_path(path)
+
+
+def test_the_console_refuses_numbers_out_of_range(fuzz_server: RaylessServer) -> None:
+    """A page's number past the DB's INTEGER, or a log offset out of a file's range
+    (negative, or past 64 bits), was a 500 on the console's pages too."""
+    auth = {"Authorization": f"Bearer {fuzz_server.token}"}
+    made = httpx.post(f"{fuzz_server.url}/api/workflows", headers=auth, timeout=60,
+                      json={"run": {"command": "true"}, "local": True})
+    run_id = made.json()["manager_run_id"]  # a run with no Ray: a --local workflow's manager
+    login = httpx.post(f"{fuzz_server.url}/api/console/login", headers=auth, timeout=60)
+    with httpx.Client(base_url=fuzz_server.url, timeout=60,
+                      headers={"accept": "text/html"}) as browser:
+        assert browser.get(login.json()["login_path"]).status_code == 303
+        huge = str(2**70)
+        pages = [path.replace("{path:path}", "x") for method, path in console_routes()
+                 if method == "GET" and "_id}" in path]
+        assert pages
+        for page in pages:
+            for name in ("{run_id}", "{search_id}", "{workflow_id}"):
+                page = page.replace(name, huge)
+            answer = browser.get(page)
+            assert answer.status_code == 400, (page, answer.status_code)
+        for query in ("offset=-3", f"offset={huge}"):
+            assert browser.get(f"/runs/{run_id}/log?{query}").status_code == 400, query
+        for query in ("before=-5", f"before={huge}"):
+            assert browser.get(f"/runs/{run_id}/log/earlier?{query}").status_code == 400, query
