@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from datetime import datetime
 
 from pydantic import Field, field_validator
@@ -22,7 +23,9 @@ class ModelFile(Schema):
     @field_validator("path", "mount_path")
     @classmethod
     def _relative(cls, value: str) -> str:
-        cleaned = value.strip().strip("/")
+        # Spaces and slashes off both ends together, so that the answer validates again as
+        # it is (read back from the DB): 'a/.. /' must not become 'a/.. ' then 'a/..'.
+        cleaned = value.strip(string.whitespace + "/")
         parts = cleaned.split("/")
         if not cleaned or any(p in ("", ".", "..") for p in parts) or "\\" in cleaned:
             raise ValueError(f"--file {value!r}: give a path inside the resource (no '..', "

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from spellray.schemas.base import Schema
+from spellray.schemas.base import DbId, Schema
 
 
 class TensorBoardRequest(Schema):
     """Runs to show together, or every trial of a search (not both)."""
 
-    run_ids: list[int] = Field(default_factory=list, max_length=1000)
-    search_id: int | None = None
+    run_ids: list[DbId] = Field(default_factory=list, max_length=1000)
+    search_id: DbId | None = None
 
 
 class TensorBoard(Schema):

@@ -18,6 +18,7 @@ from spellray.server.console.app import create_console
 from spellray.server.console.gate import CONSOLE
 from spellray.server.context import ServerContext
 from spellray.server.error_handlers import add_error_handlers
+from spellray.server.openapi import use_error_schema
 from spellray.server.ray_dashboard_gate import RAY_DASHBOARD
 from spellray.server.ray_jobs import RayJobs
 from spellray.server.reconcile import Reconciler
@@ -128,4 +129,5 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
                        paths=[CONSOLE, MLFLOW, TENSORBOARD, WORKSPACES, RAY_DASHBOARD])
 
     add_error_handlers(app)
+    use_error_schema(app)
     return app

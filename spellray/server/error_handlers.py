@@ -11,10 +11,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException
 
-from spellray.errors import ConcurrentChange, InternalError, InvalidInput, SpellrayError
+from spellray.errors import (
+    ConcurrentChange,
+    Conflict,
+    Forbidden,
+    InternalError,
+    InvalidInput,
+    NotFound,
+    SpellrayError,
+    Unauthorized,
+)
 
 log = logging.getLogger("spellray.server")
+
+# Errors FastAPI and Starlette raise themselves (a body that is not JSON, an unknown route, a
+# wrong method): the same wire shape as ours, with the wire code of their status.
+_CODE_OF_STATUS = {cls.http_status: cls.code
+                   for cls in (InvalidInput, Unauthorized, Forbidden, NotFound, Conflict)}
 
 
 def error_response(exc: SpellrayError) -> JSONResponse:
@@ -33,6 +48,13 @@ def add_error_handlers(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ())[1:])
         message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         return error_response(InvalidInput(f"{where}: {message}" if where else message))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = _CODE_OF_STATUS.get(exc.status_code, "error")
+        message = f"{exc.detail} (HTTP {exc.status_code}): check the request against /openapi.json"
+        return JSONResponse({"error": {"code": code, "message": message}},
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(StaleDataError)
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:

@@ -14,6 +14,10 @@ from spellray.errors import InvalidInput, UnsafePath
 STATS_FILE = "stats.jsonl"
 
 _ENCODED_ESCAPE = re.compile(r"%(2e|2f|5c|00|25)", re.IGNORECASE)
+# A name longer than file systems allow (NAME_MAX), or a path longer than an S3 key may be:
+# refused here in one line, not an OSError deep in a storage call.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
 
 
 def clean_resource_path(path: str) -> str:
@@ -34,6 +38,10 @@ def clean_resource_path(path: str) -> str:
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise UnsafePath(f"the path {path!r} leaves the storage root ('..'); {hint}")
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES or any(
+            len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for p in parts):
+        raise InvalidInput(f"the path {path[:60]!r}... is too long: use names of at most "
+                           f"{MAX_NAME_BYTES} bytes and paths of at most {MAX_PATH_BYTES}")
     return posixpath.join(*parts) if parts else ""
 
 

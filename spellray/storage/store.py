@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from spellray.errors import NotFound, StorageError, UnsafePath
+from spellray.errors import Conflict, NotFound, StorageError, UnsafePath
 from spellray.storage.paths import clean_resource_path
 
 if TYPE_CHECKING:
@@ -242,7 +242,14 @@ class Storage:
         for item in found:
             if item.name.startswith(".") and item.name.endswith(".tmp"):
                 continue  # a write in progress
-            st = item.stat()
+            try:
+                st = item.stat()
+                real = item.resolve() if item.is_symlink() else None
+            except OSError:
+                continue  # gone since the listing began, or a symlink to nothing
+            if real is not None and real != self.local_root and \
+                    self.local_root not in real.parents:
+                continue  # a symlink out of storage: never read, so not listed either
             rel = item.relative_to(self.local_root).as_posix()
             entries.append(Entry(rel, 0 if item.is_dir() else st.st_size, item.is_dir(),
                                  st.st_mtime))
@@ -293,12 +300,22 @@ class Storage:
             stream.close()
             return
         target = self._local(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # A file where a folder must go (or a folder where the file must go): the caller's
+        # mistake, said as such, not a server error.
+        in_the_way = Conflict(f"{rel} cannot be written: a file or folder of that name is in "
+                              "the way; pick another path or remove it first")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise in_the_way from exc
         tmp = _tmp_name(target)
         try:
             with tmp.open("wb") as f:
                 yield f
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except (IsADirectoryError, NotADirectoryError) as exc:
+                raise in_the_way from exc
         finally:
             tmp.unlink(missing_ok=True)
 

@@ -15,6 +15,7 @@ from spellray.errors import (
     ConcurrentChange,
     InternalError,
     InvalidInput,
+    NotFound,
     SpellrayError,
     error_for_code,
 )
@@ -48,6 +49,10 @@ def http() -> TestClient:
     def number(n: int) -> int:
         return n
 
+    @app.post("/echo")
+    def echo(body: dict[str, int]) -> dict[str, int]:
+        return body
+
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -74,6 +79,17 @@ def test_framework_errors_have_codes_of_their_own(http: TestClient) -> None:
     assert type(_error_from(http.get("/stale"))) is ConcurrentChange
     invalid = _error_from(http.get("/number/seven"))
     assert type(invalid) is InvalidInput and invalid.message.startswith("n: ")
+
+
+def test_starlettes_own_errors_keep_the_wire_shape(http: TestClient) -> None:
+    """Found by the API fuzzer (tests/security): a body that is not JSON got FastAPI's
+    ``{"detail": ...}``, which the SDK could not read."""
+    garbled = http.post("/echo", content=b"\xff{", headers={"content-type": "application/json"})
+    assert garbled.status_code == 400
+    assert type(_error_from(garbled)) is InvalidInput
+    assert garbled.json()["error"]["message"].startswith("There was an error parsing the body")
+    unknown = http.get("/no/such/route")
+    assert unknown.status_code == 404 and type(_error_from(unknown)) is NotFound
 
 
 def test_each_class_has_its_own_code_and_client_classes_capture_none() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from spellray.errors import NotFound, UnsafePath
+from spellray.errors import Conflict, NotFound, UnsafePath
 from spellray.storage.paths import clean_resource_path
 from spellray.storage.store import Storage
 
@@ -60,3 +60,33 @@ def test_local_storage_round_trip(tmp_path: Path) -> None:
         storage.delete("")
     storage.delete("runs/1")
     assert not storage.exists("runs/1")
+
+
+def test_a_file_or_folder_in_the_way_is_a_conflict(tmp_path: Path) -> None:
+    """Found by the API fuzzer (tests/security): an upload over a file's name as a folder
+    (or a folder's as a file) was a FileExistsError, a 500."""
+    storage = Storage(str(tmp_path / "root"))
+    storage.write_bytes("uploads/a", b"file")
+    storage.write_bytes("uploads/d/x", b"in a folder")
+    for path in ("uploads/a/b", "uploads/d"):
+        with pytest.raises(Conflict), storage.open_output(path) as out:
+            out.write(b"never")
+    assert storage.read_bytes("uploads/a") == b"file"
+    assert sorted(p.name for p in (tmp_path / "root" / "uploads").rglob("*")) == ["a", "d", "x"]
+
+
+def test_a_listing_shows_no_symlink_out_of_storage_nor_a_dangling_one(tmp_path: Path) -> None:
+    """Found by the path fuzzer (tests/security): a symlink to nothing made `spell ls` a 500,
+    and one out of storage showed the outside file's size."""
+    root = tmp_path / "root"
+    storage = Storage(str(root))
+    storage.write_bytes("uploads/u/kept.txt", b"kept")
+    (tmp_path / "secret.txt").write_text("secret")
+    links = root / "uploads" / "u"
+    (links / "out").symlink_to(tmp_path / "secret.txt")
+    (links / "outdir").symlink_to(tmp_path)
+    (links / "gone").symlink_to(tmp_path / "nothing")
+    (links / "in").symlink_to(links / "kept.txt")
+    for recursive in (False, True):
+        listed = [e.path for e in storage.list("uploads/u", recursive=recursive)]
+        assert listed == ["uploads/u/in", "uploads/u/kept.txt"], listed

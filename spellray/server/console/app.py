@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
 
-from spellray.errors import SpellrayError
+from spellray.errors import InvalidInput, SpellrayError
 from spellray.server.console import cluster, runs, searches, serving, workflows, workspaces
 from spellray.server.console.render import render
 
@@ -39,5 +40,11 @@ def create_console(server_state: Any) -> FastAPI:
             return PlainTextResponse(exc.message, status_code=exc.http_status)
         return render(request, "error.html", {"message": exc.message},
                       status_code=exc.http_status)
+
+    @console.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0]  # a page's number out of range, say: the error page, a 400
+        where = ".".join(str(p) for p in first.get("loc", ())[1:])
+        return await _error(request, InvalidInput(f"{where}: {first.get('msg', 'invalid')}"))
 
     return console

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from spellray.errors import InvalidInput, NotFound
 from spellray.schemas import Run, RunRequest, RunStatus, TensorBoardRequest
+from spellray.schemas.base import ByteOffset, DbId
 from spellray.server.console.log_view import EARLIER_LINES, FIRST_LINES, earlier, tail
 from spellray.server.console.outputs import output_tree
 from spellray.server.console.render import render
@@ -81,7 +82,7 @@ def runs_table(request: Request) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: int) -> HTMLResponse:
+def run_page(request: Request, run_id: DbId) -> HTMLResponse:
     ctx = _ctx(request)
     runs = RunService(ctx)
     run = runs.get(run_id)
@@ -115,14 +116,14 @@ def _mlflow_link(ctx: ServerContext, run: Run) -> str | None:
 
 
 @router.get("/runs/{run_id}/status", response_class=HTMLResponse)
-def run_status(request: Request, run_id: int) -> HTMLResponse:
+def run_status(request: Request, run_id: DbId) -> HTMLResponse:
     """The run's status badge: polled while the run goes."""
     run = RunService(_ctx(request)).get(run_id)
     return render(request, "_status.html", {"run": run, "poll": POLL_SECONDS})
 
 
 @router.get("/runs/{run_id}/log", response_class=HTMLResponse)
-def log_since(request: Request, run_id: int, offset: int = 0) -> HTMLResponse:
+def log_since(request: Request, run_id: DbId, offset: ByteOffset = 0) -> HTMLResponse:
     """What the log gained since ``offset``, then the poller for the next (none once the
     run has ended and the log is whole)."""
     chunk = RunService(_ctx(request)).logs(run_id, offset)
@@ -133,7 +134,7 @@ def log_since(request: Request, run_id: int, offset: int = 0) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}/log/earlier", response_class=HTMLResponse)
-def log_earlier(request: Request, run_id: int, before: int) -> HTMLResponse:
+def log_earlier(request: Request, run_id: DbId, before: ByteOffset) -> HTMLResponse:
     """Up to EARLIER_LINES lines before byte ``before`` (the "load earlier" button)."""
     ctx = _ctx(request)
     RunService(ctx).get(run_id)
@@ -144,7 +145,7 @@ def log_earlier(request: Request, run_id: int, before: int) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}/log.txt")
-def whole_log(request: Request, run_id: int) -> Response:
+def whole_log(request: Request, run_id: DbId) -> Response:
     """The whole log, streamed from storage."""
     ctx = _ctx(request)
     RunService(ctx).get(run_id)
@@ -154,7 +155,7 @@ def whole_log(request: Request, run_id: int) -> Response:
 
 
 @router.get("/runs/{run_id}/charts.json")
-def charts(request: Request, run_id: int) -> JSONResponse:
+def charts(request: Request, run_id: DbId) -> JSONResponse:
     """Every number metric (index -> value) and the hardware stats (time -> value), for the
     run page's charts."""
     ctx = _ctx(request)
@@ -182,7 +183,7 @@ def charts(request: Request, run_id: int) -> JSONResponse:
 
 
 @router.get("/runs/{run_id}/files/{path:path}")
-def download(request: Request, run_id: int, path: str) -> Response:
+def download(request: Request, run_id: DbId, path: str) -> Response:
     """One output file, streamed from storage with its content type. Only a path the run's
     outputs list is served: nothing outside the run, whatever the path says."""
     ctx = _ctx(request)
@@ -216,19 +217,19 @@ def _refresh() -> Response:
 
 
 @router.post("/runs/{run_id}/stop")
-def stop(request: Request, run_id: int) -> Response:
+def stop(request: Request, run_id: DbId) -> Response:
     RunService(_ctx(request)).stop(run_id)
     return _refresh()
 
 
 @router.post("/runs/{run_id}/kill")
-def kill(request: Request, run_id: int) -> Response:
+def kill(request: Request, run_id: DbId) -> Response:
     RunService(_ctx(request)).kill(run_id)
     return _refresh()
 
 
 @router.post("/runs/{run_id}/labels")
-async def label(request: Request, run_id: int) -> Response:
+async def label(request: Request, run_id: DbId) -> Response:
     form = await form_fields(request)
     name = form.get("label", "").strip()
     present = form.get("action", "add") != "remove"
@@ -237,7 +238,7 @@ async def label(request: Request, run_id: int) -> Response:
 
 
 @router.post("/runs/{run_id}/tensorboard")
-def tensorboard(request: Request, run_id: int) -> Response:
+def tensorboard(request: Request, run_id: DbId) -> Response:
     """TensorBoard on this run (as `spell tensorboard RUN`), opened once it answers; the
     console's login covers /tensorboard too."""
     server = request.app.state.server
@@ -250,7 +251,7 @@ def tensorboard(request: Request, run_id: int) -> Response:
 
 
 @router.post("/runs/{run_id}/rerun")
-def rerun(request: Request, run_id: int) -> Response:
+def rerun(request: Request, run_id: DbId) -> Response:
     """A new run with the same options (code, environment, mounts, variables, labels)."""
     runs = RunService(_ctx(request))
     run = runs.get(run_id)

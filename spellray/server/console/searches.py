@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from spellray.errors import NotFound
 from spellray.schemas import HyperSearch, Run
+from spellray.schemas.base import DbId
 from spellray.schemas.hyper import SearchStatus
 from spellray.schemas.metrics import MetricValue
 from spellray.schemas.metrics import score as score_of
@@ -77,7 +78,7 @@ def searches_page(request: Request,
 
 
 @router.get("/searches/{search_id}", response_class=HTMLResponse)
-def search_page(request: Request, search_id: int) -> HTMLResponse:
+def search_page(request: Request, search_id: DbId) -> HTMLResponse:
     ctx = _ctx(request)
     search = HyperService(ctx).get(search_id)
     found = trials(ctx, search)
@@ -90,7 +91,7 @@ def search_page(request: Request, search_id: int) -> HTMLResponse:
 
 
 @router.get("/searches/{search_id}/chart.json")
-def chart(request: Request, search_id: int) -> JSONResponse:
+def chart(request: Request, search_id: DbId) -> JSONResponse:
     """The search's metric per trial (run number on x), in the shape of a run's
     charts.json, so console.js draws it the same way."""
     ctx = _ctx(request)
@@ -104,12 +105,12 @@ def chart(request: Request, search_id: int) -> JSONResponse:
 
 # -- actions (POST: the gate asks for the CSRF token) -------------------------------------
 @router.post("/searches/{search_id}/stop")
-def stop(request: Request, search_id: int) -> Response:
+def stop(request: Request, search_id: DbId) -> Response:
     HyperService(_ctx(request)).stop(search_id)
     return Response(status_code=204, headers={"HX-Refresh": "true"})
 
 
 @router.post("/searches/{search_id}/kill")
-def kill(request: Request, search_id: int) -> Response:
+def kill(request: Request, search_id: DbId) -> Response:
     HyperService(_ctx(request)).kill(search_id)
     return Response(status_code=204, headers={"HX-Refresh": "true"})

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from spellray.schemas import Run, Workflow
+from spellray.schemas.base import DbId
 from spellray.server.console.render import render
 from spellray.server.console.runs import POLL_SECONDS
 from spellray.server.context import ServerContext
@@ -42,7 +43,7 @@ def workflows_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/workflows/{workflow_id}", response_class=HTMLResponse)
-def workflow_page(request: Request, workflow_id: int) -> HTMLResponse:
+def workflow_page(request: Request, workflow_id: DbId) -> HTMLResponse:
     workflow = _service(request).get(workflow_id)
     live = not workflow.status.is_terminal or any(
         not r.status.is_terminal for r in workflow.runs)
@@ -53,12 +54,12 @@ def workflow_page(request: Request, workflow_id: int) -> HTMLResponse:
 
 # -- actions (POST: the gate asks for the CSRF token) -------------------------------------
 @router.post("/workflows/{workflow_id}/stop")
-def stop(request: Request, workflow_id: int) -> Response:
+def stop(request: Request, workflow_id: DbId) -> Response:
     _service(request).stop(workflow_id)
     return Response(status_code=204, headers={"HX-Refresh": "true"})
 
 
 @router.post("/workflows/{workflow_id}/kill")
-def kill(request: Request, workflow_id: int) -> Response:
+def kill(request: Request, workflow_id: DbId) -> Response:
     _service(request).kill(workflow_id)
     return Response(status_code=204, headers={"HX-Refresh": "true"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from spellray.schemas import UiLogin
+from spellray.schemas.base import DbId
 from spellray.server.services.console import ConsoleService
 
 router = APIRouter(prefix="/api/console", tags=["console"])
@@ -13,6 +14,6 @@ router = APIRouter(prefix="/api/console", tags=["console"])
 
 # Users only (no @scoped): the console shows every run.
 @router.post("/login", response_model=UiLogin)
-def console_login(request: Request, run_id: int | None = None) -> UiLogin:
+def console_login(request: Request, run_id: DbId | None = None) -> UiLogin:
     state = request.app.state
     return ConsoleService(state.ctx, state.browser_sessions).login(run_id)

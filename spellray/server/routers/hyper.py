@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
 from spellray.schemas import HyperList, HyperRequest, HyperSearch, HyperStatusReport, TrialStart
+from spellray.schemas.base import DbId
 from spellray.server.auth import Scope, scoped
 from spellray.server.services.hyper import HyperService
 
@@ -33,43 +34,43 @@ def list_searches(hyper: Service, archived: bool = False) -> HyperList:
 
 @router.get("/{search_id}", response_model=HyperSearch)
 @scoped(Scope.search_drive)
-def get_search(search_id: int, hyper: Service) -> HyperSearch:
+def get_search(search_id: DbId, hyper: Service) -> HyperSearch:
     return hyper.get(search_id)
 
 
 @router.get("/{search_id}/spec")
 @scoped(Scope.search_drive)
-def get_spec(search_id: int, hyper: Service) -> dict:
+def get_spec(search_id: DbId, hyper: Service) -> dict:
     return hyper.spec(search_id)
 
 
 @router.post("/{search_id}/trials", status_code=201)
 @scoped(Scope.search_drive)
-def start_trial(search_id: int, body: TrialStart, hyper: Service) -> dict:
+def start_trial(search_id: DbId, body: TrialStart, hyper: Service) -> dict:
     return hyper.start_trial(search_id, body.params)
 
 
 @router.post("/{search_id}/status", response_model=HyperSearch)
 @scoped(Scope.search_drive)
-def report_status(search_id: int, body: HyperStatusReport, hyper: Service) -> HyperSearch:
+def report_status(search_id: DbId, body: HyperStatusReport, hyper: Service) -> HyperSearch:
     return hyper.report(search_id, body)
 
 
 @router.post("/{search_id}/stop", response_model=HyperSearch)
-def stop_search(search_id: int, hyper: Service) -> HyperSearch:
+def stop_search(search_id: DbId, hyper: Service) -> HyperSearch:
     return hyper.stop(search_id)
 
 
 @router.post("/{search_id}/kill", response_model=HyperSearch)
-def kill_search(search_id: int, hyper: Service) -> HyperSearch:
+def kill_search(search_id: DbId, hyper: Service) -> HyperSearch:
     return hyper.kill(search_id)
 
 
 @router.post("/{search_id}/archive", response_model=HyperSearch)
-def archive_search(search_id: int, hyper: Service) -> HyperSearch:
+def archive_search(search_id: DbId, hyper: Service) -> HyperSearch:
     return hyper.archive(search_id)
 
 
 @router.get("/{search_id}/metrics.csv", response_class=PlainTextResponse)
-def download_metrics(search_id: int, hyper: Service) -> str:
+def download_metrics(search_id: DbId, hyper: Service) -> str:
     return hyper.metrics_csv(search_id)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from spellray.schemas import MetricBatch, MetricSeries, MetricSummary, TrackingInfo, UiLogin
+from spellray.schemas.base import DbId
 from spellray.server.auth import Scope, scoped
 from spellray.server.services.metrics import MetricService
 
@@ -23,29 +24,29 @@ Service = Annotated[MetricService, Depends(service)]
 
 @router.post("/runs/{run_id}/tracking", response_model=TrackingInfo)
 @scoped(Scope.metrics_write)
-def tracking(run_id: int, metrics: Service) -> TrackingInfo:
+def tracking(run_id: DbId, metrics: Service) -> TrackingInfo:
     return metrics.tracking_info(run_id)
 
 
 @router.post("/runs/{run_id}/metrics", status_code=204)
 @scoped(Scope.metrics_write)
-def log_metrics(run_id: int, body: MetricBatch, metrics: Service) -> Response:
+def log_metrics(run_id: DbId, body: MetricBatch, metrics: Service) -> Response:
     metrics.log(run_id, body)
     return Response(status_code=204)
 
 
 @router.get("/runs/{run_id}/metrics", response_model=list[MetricSummary])
 @scoped(Scope.runs_read)
-def list_metrics(run_id: int, metrics: Service) -> list[MetricSummary]:
+def list_metrics(run_id: DbId, metrics: Service) -> list[MetricSummary]:
     return metrics.list(run_id)
 
 
 @router.get("/runs/{run_id}/metrics/{name:path}", response_model=MetricSeries)
 @scoped(Scope.runs_read)
-def get_metric(run_id: int, name: str, metrics: Service) -> MetricSeries:
+def get_metric(run_id: DbId, name: str, metrics: Service) -> MetricSeries:
     return metrics.series(run_id, name)
 
 
 @router.post("/ui/login", response_model=UiLogin)
-def ui_login(request: Request, metrics: Service, run_id: int | None = None) -> UiLogin:
+def ui_login(request: Request, metrics: Service, run_id: DbId | None = None) -> UiLogin:
     return metrics.ui_login(request.app.state.browser_sessions, run_id)

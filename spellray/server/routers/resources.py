@@ -37,7 +37,9 @@ def tree(resources: Service, path: str) -> ResourceList:
     return resources.tree(path)
 
 
-@router.get("/content")
+# The file's bytes, not JSON: said so in the OpenAPI schema.
+@router.get("/content", response_class=StreamingResponse, responses={200: {"content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 @scoped(Scope.resources_read)
 def download(resources: Service, path: str) -> StreamingResponse:
     size, chunks = resources.download(path)

@@ -15,6 +15,7 @@ from spellray.schemas import (
     RunRequest,
     StatusReport,
 )
+from spellray.schemas.base import DbId
 from spellray.server.auth import Principal, Scope, current_principal, scoped
 from spellray.server.services.runs import RunService
 
@@ -38,60 +39,60 @@ def create_run(body: RunRequest, runs: Service, caller: Caller) -> Run:
 @router.get("", response_model=RunList)
 @scoped(Scope.runs_read)
 def list_runs(runs: Service, caller: Caller, limit: int = 50, label: str | None = None,
-              workflow_id: int | None = None, all: bool = False) -> RunList:
+              workflow_id: DbId | None = None, all: bool = False) -> RunList:
     return runs.list(limit, label, caller, workflow_id, include_workspaces=all)
 
 
 @router.get("/{run_id}", response_model=Run)
 @scoped(Scope.runs_read)
-def get_run(run_id: int, runs: Service) -> Run:
+def get_run(run_id: DbId, runs: Service) -> Run:
     return runs.get(run_id)
 
 
 @router.get("/{run_id}/logs", response_model=LogChunk)
 @scoped(Scope.runs_read)
-def get_logs(run_id: int, runs: Service, offset: Annotated[int, Query(ge=0)] = 0,
+def get_logs(run_id: DbId, runs: Service, offset: Annotated[int, Query(ge=0)] = 0,
              wait: Annotated[float, Query(ge=0, le=30)] = 0) -> LogChunk:
     return runs.logs(run_id, offset, wait)
 
 
 @router.get("/{run_id}/environment-log", response_model=EnvironmentLog)
 @scoped(Scope.runs_read)
-def get_environment_log(run_id: int, runs: Service) -> EnvironmentLog:
+def get_environment_log(run_id: DbId, runs: Service) -> EnvironmentLog:
     return runs.environment_log(run_id)
 
 
 @router.get("/{run_id}/outputs", response_model=list[OutputFile])
 @scoped(Scope.runs_read)
-def get_outputs(run_id: int, runs: Service) -> list[OutputFile]:
+def get_outputs(run_id: DbId, runs: Service) -> list[OutputFile]:
     return runs.outputs(run_id)
 
 
 @router.post("/{run_id}/kill", response_model=Run)
 @scoped(Scope.runs_control)
-def kill_run(run_id: int, runs: Service) -> Run:
+def kill_run(run_id: DbId, runs: Service) -> Run:
     return runs.kill(run_id)
 
 
 @router.post("/{run_id}/stop", response_model=Run)
 @scoped(Scope.runs_control)
-def stop_run(run_id: int, runs: Service) -> Run:
+def stop_run(run_id: DbId, runs: Service) -> Run:
     return runs.stop(run_id)
 
 
 @router.post("/{run_id}/status", response_model=Run)
 @scoped(Scope.runs_report)
-def report_status(run_id: int, body: StatusReport, runs: Service) -> Run:
+def report_status(run_id: DbId, body: StatusReport, runs: Service) -> Run:
     return runs.report(run_id, body)
 
 
 @router.put("/{run_id}/labels/{label}", response_model=Run)
 @scoped(Scope.runs_control)
-def add_label(run_id: int, label: str, runs: Service) -> Run:
+def add_label(run_id: DbId, label: str, runs: Service) -> Run:
     return runs.set_label(run_id, label, present=True)
 
 
 @router.delete("/{run_id}/labels/{label}", response_model=Run)
 @scoped(Scope.runs_control)
-def remove_label(run_id: int, label: str, runs: Service) -> Run:
+def remove_label(run_id: DbId, label: str, runs: Service) -> Run:
     return runs.set_label(run_id, label, present=False)

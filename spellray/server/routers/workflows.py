@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import Workflow, WorkflowList, WorkflowRequest
+from spellray.schemas.base import DbId
 from spellray.server.auth import Scope, scoped
 from spellray.server.services.workflows import WorkflowService
 
@@ -33,22 +34,22 @@ def list_workflows(workflows: Service, limit: int = 50) -> WorkflowList:
 
 @router.get("/{workflow_id}", response_model=Workflow)
 @scoped(Scope.runs_read)
-def get_workflow(workflow_id: int, workflows: Service) -> Workflow:
+def get_workflow(workflow_id: DbId, workflows: Service) -> Workflow:
     return workflows.get(workflow_id)
 
 
 @router.post("/{workflow_id}/stop", response_model=Workflow)
 @scoped(Scope.runs_control)
-def stop_workflow(workflow_id: int, workflows: Service) -> Workflow:
+def stop_workflow(workflow_id: DbId, workflows: Service) -> Workflow:
     return workflows.stop(workflow_id)
 
 
 @router.post("/{workflow_id}/kill", response_model=Workflow)
 @scoped(Scope.runs_control)
-def kill_workflow(workflow_id: int, workflows: Service) -> Workflow:
+def kill_workflow(workflow_id: DbId, workflows: Service) -> Workflow:
     return workflows.kill(workflow_id)
 
 
 @router.delete("/{workflow_id}", status_code=204)
-def rm_workflow(workflow_id: int, workflows: Service) -> None:
+def rm_workflow(workflow_id: DbId, workflows: Service) -> None:
     workflows.rm(workflow_id)

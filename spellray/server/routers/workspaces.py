@@ -14,6 +14,7 @@ from spellray.schemas import (
     WorkspaceLogin,
     WorkspaceRequest,
 )
+from spellray.schemas.base import DbId
 from spellray.server.auth import Scope, scoped
 from spellray.server.services.workspaces import WorkspaceService
 
@@ -63,7 +64,7 @@ def login_workspace(name: str, workspaces: Service) -> WorkspaceLogin:
 # The runner's report, with its run's own token: Jupyter answers at this address.
 @router.post("/runs/{run_id}/workspace-address", status_code=204)
 @scoped(Scope.runs_report)
-def report_workspace_address(run_id: int, body: WorkspaceAddress,
+def report_workspace_address(run_id: DbId, body: WorkspaceAddress,
                              workspaces: Service) -> Response:
     workspaces.set_address(run_id, body)
     return Response(status_code=204)
