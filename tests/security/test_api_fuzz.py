@@ -46,8 +46,11 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # htmx). The console's pages, MLflow, TensorBoard, Jupyter and Ray's dashboard are behind
 # the browser gate (server/browser_sessions.py), outside /api and tested where they live.
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
-# /api routes that answer without a token, each with its reason (docs/security.md): none yet.
-PUBLIC_API: dict[tuple[str, str], str] = {}
+# /api routes that answer without a token, each with its reason (docs/security.md).
+PUBLIC_API: dict[tuple[str, str], str] = {
+    ("POST", "/api/login"): "logging in: it takes a one-time login token or a name and "
+                            "password (docs/users.md), and answers 401 for anything else",
+}
 
 
 @dataclass
