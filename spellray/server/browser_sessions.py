@@ -110,8 +110,10 @@ class BrowserPath:
     backend: Backend
     command: str  # the CLI command that prints a login link: "spell ui"
     refused: str  # what a 401 says to do
-    # Bearer tokens let in: any valid one (MLflow: runs log with their own), or users only.
+    # Bearer tokens let in: any valid one (MLflow: runs log with their own), or users only,
+    # or (admins_only) an admin's only.
     any_token: bool = False
+    admins_only: bool = False
     # Scoped families: a session opens one member alone (/workspaces/NAME), the first path
     # segment under the prefix; its cookie is sent to that member only.
     scoped: bool = False
@@ -183,7 +185,9 @@ class BrowserGate:
                         token = check_token(session, authorization.decode("latin-1"))
                     except SpellrayError:
                         return False
-                    return gated.any_token or principal_of(token).is_user
+                    principal = principal_of(token)
+                    return gated.any_token or (principal.is_admin if gated.admins_only
+                                               else principal.is_user)
 
             return "token" if await run_in_threadpool(check) else None
         session = session_cookie(scope, gated.cookie)
