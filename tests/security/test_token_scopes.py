@@ -110,7 +110,8 @@ AUTH_MESSAGES = re.compile(
     r"|there is no workflow \d+; spell workflow list lists them"
     r"|there is no search \d+; spell hyper list lists them"
     r"|this \w+ token may not .*"
-    r"|only an admin may do this .*)$")
+    r"|only an admin may do this .*"
+    r"|a [\w']+ token may not open .*)$")  # a browser path's gate
 
 
 def expected(kind: str, route: tuple[str, str], gate: bool) -> str | int:
@@ -120,13 +121,11 @@ def expected(kind: str, route: tuple[str, str], gate: bool) -> str | int:
     if kind in DEAD:
         return 401
     if kind in USERS:
-        if kind != "admin" and route in ADMIN_ONLY:
-            return 401 if gate else 403  # a browser path refuses as its gate does
-        return IN
+        return 403 if kind != "admin" and route in ADMIN_ONLY else IN
     if route in ANY_TOKEN:
         return IN
     if gate:
-        return 401  # browser paths let in users' tokens only (MLflow: any, above)
+        return 403  # browser paths let in users' tokens only (MLflow: any, above)
     may, sees_run, sees_workflow, sees_search = SCOPED[kind]
     path = route[1]
     # Auth's order: the run (404), the workflow (404), the search (404), then the scope (403).
@@ -388,10 +387,10 @@ def test_every_route_against_every_kind_of_token(scopes_server: RaylessServer,
                 elif want == IN:
                     ok = not refused_by_auth(response)
                 else:
-                    # The refusal is auth's: its status, its one line (the browser paths
-                    # answer 401 with their own one line), never a 422 from the body.
-                    ok = (response.status_code == want and one_line_error(response)
-                          and (route in gates or refused_by_auth(response)))
+                    # The refusal is auth's: its status, its one line, never a 422 from
+                    # the body.
+                    ok = response.status_code == want and one_line_error(response) \
+                        and refused_by_auth(response)
                 if not ok:
                     wrong.append(f"{kind:16} {method:6} {path}: wanted {want}, got "
                                  f"{response.status_code} {response.text[:160]}")
