@@ -110,8 +110,10 @@ class BrowserPath:
     backend: Backend
     command: str  # the CLI command that prints a login link: "spell ui"
     refused: str  # what a 401 says to do
-    # Bearer tokens let in: any valid one (MLflow: runs log with their own), or users only.
+    # Bearer tokens let in: any valid one (MLflow: runs log with their own), or users only,
+    # or (admins_only) an admin's only.
     any_token: bool = False
+    admins_only: bool = False
     # Scoped families: a session opens one member alone (/workspaces/NAME), the first path
     # segment under the prefix; its cookie is sent to that member only.
     scoped: bool = False
@@ -162,6 +164,11 @@ class BrowserGate:
             await self._login(scope, send, state.browser_sessions, gated)
         elif not (how := await self._allowed(scope, state, gated)):
             await gated.deny(scope, send, Unauthorized(gated.refused))
+        elif how.startswith("kind:"):  # a valid token whose kind or role may not come in
+            who = "a member's" if how == "kind:member" else f"a {how[5:]}"
+            await refuse(scope, send, Forbidden(
+                f"{who} token may not open {gated.prefix or '/'}: use "
+                f"{'an admin' if gated.admins_only else 'a user'}'s token (spell login)"))
         elif how == "cookie" and gated.csrf and not csrf_ok(scope, gated):
             await refuse(scope, send, Forbidden(
                 "this request needs the page's CSRF token: reload the page and try again"))
@@ -174,18 +181,23 @@ class BrowserGate:
             await backend(scope, receive, send)
 
     async def _allowed(self, scope: Scope, state: Any, gated: BrowserPath) -> str | None:
-        """How the request is let in ("token" or "cookie"), or None."""
+        """How the request is let in ("token" or "cookie"), or None (no valid token), or
+        "kind:K" (a valid token of a kind or role K that may not come in: a 403)."""
         headers = dict(scope["headers"])
         if authorization := headers.get(b"authorization"):
-            def check() -> bool:
+            def check() -> str | None:
                 with state.ctx.sessions() as session:
                     try:
                         token = check_token(session, authorization.decode("latin-1"))
                     except SpellrayError:
-                        return False
-                    return gated.any_token or principal_of(token).is_user
+                        return None
+                    principal = principal_of(token)
+                    if gated.any_token or (principal.is_admin if gated.admins_only
+                                           else principal.is_user):
+                        return "token"
+                    return f"kind:{principal.role if principal.is_user else principal.kind}"
 
-            return "token" if await run_in_threadpool(check) else None
+            return await run_in_threadpool(check)
         session = session_cookie(scope, gated.cookie)
         if session is None:
             return None

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from spellray.errors import (
@@ -23,6 +24,7 @@ from spellray.errors import (
     SpellrayError,
     Unauthorized,
 )
+from spellray.server.auth import authorize
 
 log = logging.getLogger("spellray.server")
 
@@ -43,8 +45,16 @@ def add_error_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
+        if first.get("type") == "json_invalid" and not hasattr(request.state, "principal"):
+            # FastAPI parses a JSON body before it solves the app's dependency, so a body
+            # that is no JSON fails before ``authorize`` ran: check the token first all the
+            # same (401/403/404 before 400, as for every other bad body).
+            try:
+                await run_in_threadpool(authorize, request)
+            except SpellrayError as refused:
+                return error_response(refused)
         where = ".".join(str(p) for p in first.get("loc", ())[1:])
         message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         return error_response(InvalidInput(f"{where}: {message}" if where else message))

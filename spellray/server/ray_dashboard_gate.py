@@ -37,5 +37,6 @@ class DashboardPath(BrowserPath):
 
 RAY_DASHBOARD = DashboardPath(
     prefix=PREFIX, backend=_dashboard, command="spell ui", cookie=CONSOLE_COOKIE,
+    admins_only=True,
     refused="admins only: open the console with `spell ui` (the Ray dashboard is linked "
             "there); programs send 'Authorization: Bearer <token>' (an admin token)")
