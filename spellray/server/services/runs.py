@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -150,16 +151,48 @@ class RunService:
         in run.json (a workspace's Jupyter options)."""
         prepared = self.prepare(request)
         kind = kind or ("workflow" if member and member.manager else "run")
-        run_id, token = self._insert(request, prepared, kind=kind, member=member)
+        local = bool(member and member.local)  # --local: the manager runs on the user's machine
+        not_reachable: RayUnavailable | None = None
+        if not local:
+            try:  # said now, not when the run's turn comes; asked before the DB's lock is held
+                self.ctx.ray.reachable()
+            except RayUnavailable as exc:
+                not_reachable = exc
+
+        def queue(session: Session, run: db.Run) -> None:
+            # In the run's own transaction: a server killed between the run's commit and its
+            # queueing left a run that never ran and was failed a minute later ("never
+            # submitted to Ray"), though its client had been told nothing and retried
+            # (tests/chaos/test_server_faults.py). Now the run and its place in the queue
+            # are committed together, or neither is.
+            write_record(self.ctx.storage, run.id, request, prepared, record_extra)
+            if local:
+                return
+            if not_reachable is not None:
+                change_status(session, run, RunStatus.failed,
+                              f"not submitted: {not_reachable.message}")
+                return
+            enqueue(session, run, *self._queue_entry(run.id, request, prepared, kind, member))
+
+        run_id, token = self._insert(request, prepared, kind=kind, member=member,
+                                     before_commit=queue)
         if token is None:  # --idempotent found its twin
             if member is not None and not member.manager:
                 with self.ctx.sessions() as session:  # a step of an earlier workflow
                     share_with_workflow(session, run_id, member)
                     session.commit()
             return self.get(run_id).model_copy(update={"reused": True})
-        write_record(self.ctx.storage, run_id, request, prepared, record_extra)
-        if member and member.local:  # --local: the manager runs on the user's machine
+        if not_reachable is not None:
+            raise not_reachable
+        if local:
             return self.get(run_id).model_copy(update={"reused": False})
+        self.ctx.wake.set()  # the queue may start it now
+        return self.get(run_id)
+
+    def _queue_entry(self, run_id: int, request: RunRequest, prepared: PreparedRun,
+                     kind: str, member: Membership | None
+                     ) -> tuple[MachineType, MachineType, int, dict[str, Any]]:
+        """``enqueue``'s arguments for a new run: what it holds, what must fit, its job."""
         python = environments.python_command(prepared.ray_env)
         entrypoint = (f"{python} -m spellray.runner {run_id} "
                       f"--storage {shlex.quote(self.ctx.storage.uri)}")
@@ -176,17 +209,8 @@ class RunService:
             room = held = MachineType(
                 name=room.name, num_cpus=0, num_gpus=0 if request.distributed else
                 room.num_gpus, resources={} if request.distributed else room.resources)
-        try:  # said now, not when the run's turn comes
-            self.ctx.ray.reachable()
-        except RayUnavailable as exc:
-            self._finish(run_id, RunStatus.failed, f"not submitted: {exc.message}")
-            raise
-        with self.ctx.sessions() as session:
-            enqueue(session, self._load(session, run_id), held, room, 1,
-                    {"entrypoint": entrypoint, "runtime_env": prepared.ray_env, "env": env})
-            session.commit()
-        self.ctx.wake.set()  # the queue may start it now
-        return self.get(run_id)
+        return held, room, 1, {"entrypoint": entrypoint, "runtime_env": prepared.ray_env,
+                               "env": env}
 
     def create_trial(self, request: RunRequest, search_id: int,
                      driver_submission_id: str | None) -> tuple[int, str, dict]:
@@ -207,9 +231,12 @@ class RunService:
     def _insert(self, request: RunRequest, prepared: PreparedRun, kind: str = "run",
                 hyper_search_id: int | None = None,
                 ray_submission_id: str | None = None,
-                member: Membership | None = None) -> tuple[int, str | None]:
+                member: Membership | None = None,
+                before_commit: Callable[[Session, db.Run], None] | None = None,
+                ) -> tuple[int, str | None]:
         """Add the run row; return (run id, its token), or (the twin's id, None) when
-        --idempotent finds an identical active or complete run."""
+        --idempotent finds an identical active or complete run. ``before_commit`` runs in
+        the row's transaction (a lost --idempotent race rolls back what it did too)."""
         code, git, identity = request.code, prepared.git, prepared.identity
         for _ in range(CLAIM_ATTEMPTS):
             with self.ctx.sessions() as session:
@@ -235,6 +262,8 @@ class RunService:
                 if member is not None:  # in the same transaction as a stop's cascade
                     join_workflow(session, run, member)
                 token = issue_run_token(session, run.id, run.workflow_id)
+                if before_commit is not None:
+                    before_commit(session, run)
                 try:
                     session.commit()
                 except IntegrityError:  # another submission claimed this identity first
