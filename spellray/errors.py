@@ -77,6 +77,13 @@ class StorageError(SpellrayError):
     http_status = 500
 
 
+class StorageUnreachable(StorageError):
+    """The storage endpoint refused or dropped connections for longer than writes retry."""
+
+    code = "storage_unreachable"
+    http_status = 503
+
+
 class RayRefused(SpellrayError):
     """Ray (its Jobs or Serve API) answered, but refused what the server asked of it."""
 
@@ -96,7 +103,7 @@ class InternalError(SpellrayError):
 WIRE_ERRORS: dict[str, type[SpellrayError]] = {cls.code: cls for cls in (
     SpellrayError, InvalidInput, UnsafePath, NotFound, RunNotFound, Conflict, Unauthorized,
     Forbidden, ServerUnavailable, RayUnavailable, ConcurrentChange, StorageError, RayRefused,
-    InternalError,
+    StorageUnreachable, InternalError,
 )}
 
 

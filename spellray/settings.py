@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     storage_region: str = ""
     storage_access_key_id: str = ""
     storage_secret_access_key: str = ""
+    # How long an object-storage write retries while the endpoint is unreachable, before
+    # the write (and a run saving outputs) fails saying so. None: 120 s. Forwarded to runs.
+    storage_retry_seconds: float | None = Field(default=None, ge=0)
     # Node-local cache of remote storage files that runs mount. None: ``home / "cache"``.
     cache_dir: Path | None = None
     cache_limit_gb: float = 20
@@ -137,6 +140,7 @@ _STORAGE_ENV = {
     "SPELLRAY_STORAGE_REGION": "storage_region",
     "SPELLRAY_STORAGE_ACCESS_KEY_ID": "storage_access_key_id",
     "SPELLRAY_STORAGE_SECRET_ACCESS_KEY": "storage_secret_access_key",
+    "SPELLRAY_STORAGE_RETRY_SECONDS": "storage_retry_seconds",
 }
 
 
@@ -144,4 +148,4 @@ def storage_env(settings: Settings) -> dict[str, str]:
     """The SPELLRAY_STORAGE_* variables that are set, for a run's environment: the runner
     may start on any node and must reach storage the same way the server does."""
     values = {name: getattr(settings, field) for name, field in _STORAGE_ENV.items()}
-    return {name: str(value) for name, value in values.items() if value}
+    return {name: str(value) for name, value in values.items() if value not in ("", None)}

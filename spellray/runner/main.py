@@ -15,9 +15,11 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spellray.errors import StorageUnreachable
 from spellray.runner.launch.single import SingleLaunch
 from spellray.runner.log_sink import LogSink
 from spellray.runner.metrics_forwarder import Listener, MetricsForwarder
@@ -279,11 +281,22 @@ def main(argv: list[str] | None = None) -> int:
         # Anything that goes wrong around the user's command (code missing, storage down)
         # still ends the run, with the reason in its log and status.
         reason = f"the runner failed: {type(exc).__name__}: {exc}"
+        if isinstance(exc, StorageUnreachable):
+            # Writing the log and result would wait out the same outage again, twice:
+            # say why straight to the server.
+            return _report_only(runner, reason)
         try:
             runner.log.line(f"spellray: {reason}")
             return runner._write_result("failed", None, reason)
         except Exception:
-            print(reason, file=sys.stderr)
-            runner.reporter.send("failed", reason)
-            runner.reporter.close(REPORT_DRAIN_SECONDS)
-            return 1
+            return _report_only(runner, reason)
+
+
+def _report_only(runner: Runner, reason: str) -> int:
+    """End the run failed through the server alone (storage cannot take the result)."""
+    print(reason, file=sys.stderr)
+    runner.reporter.send("failed", reason)
+    runner.reporter.close(REPORT_DRAIN_SECONDS)
+    with suppress(Exception):
+        runner.workdir.cleanup()
+    return 1

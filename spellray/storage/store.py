@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from spellray.errors import Conflict, NotFound, StorageError, UnsafePath
+from spellray.errors import Conflict, NotFound, StorageError, StorageUnreachable, UnsafePath
 from spellray.storage.paths import clean_resource_path
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 READ_BUFFER = 16 << 20
 # An upload up to this size is spooled in memory, a larger one in a temp file.
 SPOOL_IN_MEMORY = 8 << 20
+# How long an S3 write retries an unreachable endpoint unless SPELLRAY_STORAGE_RETRY_SECONDS
+# says otherwise: long enough for an endpoint restart or a network blip.
+RETRY_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,12 @@ class Storage:
         # Set for s3:// storage: every write goes through boto3's transfer manager
         # (_s3_upload); reads, listings and deletes through pyarrow.fs.
         self._s3_options: dict[str, str] | None = None
+        # How long an S3 write retries an unreachable endpoint (storage_retry_seconds).
+        # botocore's own retries give up within a second on refused connections, which
+        # turned a 20 s endpoint restart during a run's output upload into a failed run
+        # with lost outputs (tests/chaos/test_storage_faults.py). Bounded, so an endpoint
+        # that stays down still ends the run, saying so.
+        self._retry_seconds = 0.0
         self._boto3: Any = None
         self._boto3_lock = threading.Lock()
         if "://" not in uri or uri.startswith("file://"):
@@ -102,6 +112,8 @@ class Storage:
                     settings = get_settings()
                 self._fs, root = _s3_filesystem(uri, settings)
                 self._s3_options = settings.resolved_storage_options()
+                retry = settings.storage_retry_seconds
+                self._retry_seconds = RETRY_SECONDS if retry is None else retry
             else:
                 self._fs, root = pafs.FileSystem.from_uri(uri)
         except Exception as exc:  # pyarrow raises several types for bad URIs
@@ -328,11 +340,29 @@ class Storage:
         with self._boto3_lock:  # boto3 builds clients unsafely across threads
             if self._boto3 is None:
                 self._boto3 = self._make_boto3_client()
+        from botocore.exceptions import ConnectionError as Unreachable
+        from botocore.exceptions import HTTPClientError
+
         bucket, _, key = self._remote(path).partition("/")
-        try:
-            self._boto3.upload_fileobj(source, bucket, key)
-        except Exception as exc:  # botocore's errors: credentials, network, bucket
-            raise StorageError(f"cannot write {path} to {self.uri}: {exc}") from exc
+        start, delay = source.tell(), 0.5
+        deadline = time.monotonic() + self._retry_seconds
+        while True:
+            try:
+                self._boto3.upload_fileobj(source, bucket, key)
+                return
+            except (Unreachable, HTTPClientError) as exc:  # refused, dropped, timed out
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StorageUnreachable(
+                        f"storage unreachable: cannot write {path} to {self.uri} (retried "
+                        f"{self._retry_seconds:g} s): {exc}") from exc
+                # A multipart upload cut off is never completed, so no half object shows;
+                # the retry starts the whole object again.
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 5.0)
+                source.seek(start)
+            except Exception as exc:  # botocore's other errors: credentials, bucket
+                raise StorageError(f"cannot write {path} to {self.uri}: {exc}") from exc
 
     def _make_boto3_client(self) -> Any:
         import boto3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -103,9 +104,22 @@ def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
         reason = "its search's driver ended before the trial did"
         if mapped != RunStatus.failed:
             mapped = RunStatus.interrupted
+    elif mapped == RunStatus.failed and (died := _node_death(job)):
+        reason = died
     elif mapped == RunStatus.failed:
         reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
     change_status(session, run, mapped, reason)
+
+
+def _node_death(job: JobDetails) -> str | None:
+    """One line naming the node, when the runner's node died: Ray says so at the end of a
+    multi-line dump of its job supervisor actor (tests/chaos/test_node_faults.py)."""
+    message = job.message or ""
+    if "node has died" not in message:
+        return None
+    named = re.search(r"Node Id: ([0-9a-f]+)", message)
+    node = named.group(1) if named else job.driver_node_id or "unknown"
+    return f"the node it ran on ({node}) died: {message.strip().splitlines()[-1].strip()}"
 
 
 def _save_build_log(ctx: ServerContext, run_id: int, message: str) -> None:

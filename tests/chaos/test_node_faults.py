@@ -1,0 +1,79 @@
+"""Chaos: a worker node of the fake multi-node cluster killed while a run is on it. The run
+must end (`interrupted` or `failed`) with a reason naming the node, never stay stuck.
+
+The "machine" is a raylet the fake provider started; killing it (SIGKILL) is the node dying.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spellray.cluster.launcher_config import machine_resource
+from spellray.schemas import MachineType
+from spellray.testing.fake_cluster import FakeCluster, start_fake_cluster
+from tests.helpers import Spell
+
+pytestmark = pytest.mark.campaign
+
+BIG = "CPU-big"
+
+
+def _cpu_big() -> MachineType:
+    # One warm machine (min 1): the run starts on it without waiting for the autoscaler.
+    return MachineType(name=BIG, num_cpus=1, resources={machine_resource(BIG): 1},
+                       machine_cpus=2, price_per_hour=0.384, min_machines=1, max_machines=1,
+                       idle_timeout_minutes=1)
+
+
+@pytest.fixture
+def fake_spell(tmp_path: Path) -> Iterator[tuple[FakeCluster, Spell]]:
+    cluster = start_fake_cluster(tmp_path / "fake", [_cpu_big()], idle_timeout_minutes=1)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "machine_types.json").write_text(
+        "[" + _cpu_big().model_dump_json(exclude_none=True) + "]")
+    spell = Spell(home=home, ray_address=cluster.dashboard_address)
+    try:
+        started = spell("server", "start")
+        assert started.returncode == 0, started.stderr
+        yield cluster, spell
+    finally:
+        spell("server", "stop")
+        cluster.stop()
+
+
+def test_run_on_a_killed_node_ends_naming_the_node(fake_spell: tuple[FakeCluster, Spell],
+                                                   project: Path) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    cluster, spell = fake_spell
+    run_id = spell.submit_background("sleep 600", "-t", BIG, cwd=project)
+    info = spell.wait_status(run_id, "running", timeout=240)
+    node_id = JobSubmissionClient(cluster.dashboard_address).get_job_info(
+        info["ray_submission_id"]).driver_node_id
+    found = subprocess.run(["pgrep", "-f", f"raylet.*--node_id={node_id}"],
+                           capture_output=True, text=True).stdout.split()
+    assert len(found) == 1, found
+    killed_at = time.time()
+    os.kill(int(found[0]), signal.SIGKILL)
+    ended = spell.wait_status(run_id, "failed", "interrupted", "complete", timeout=240)
+    print(f"\nworker node killed: run {run_id} {ended['status']} "
+          f"{_seconds(ended) - killed_at:.1f} s after the kill: {ended['status_reason']}")
+    # failed, not interrupted: the CLI's exit code for interrupted means "ended by the user"
+    assert ended["status"] == "failed", ended
+    assert ended["status_reason"].startswith(f"the node it ran on ({node_id}) died"), ended
+    assert "\n" not in ended["status_reason"], ended  # one line, as `spell ps` shows it
+
+
+def _seconds(info: dict) -> float:
+    from datetime import datetime, timezone
+
+    when = datetime.fromisoformat(info["ended_at"])
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
