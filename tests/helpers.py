@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +16,10 @@ from typing import Any
 import httpx
 
 from spellray.ports import free_port as free_port  # shared by the tests
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 90, interval: float = 0.2,
@@ -63,8 +68,12 @@ class Spell:
                               capture_output=True, text=True, timeout=timeout, input=input)
 
     def popen(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        # The CLI as a user at a terminal runs it, where Ctrl-C is not ignored: a test run
+        # started in the background of a non-interactive shell inherits SIGINT ignored,
+        # and Python then never turns Ctrl-C into KeyboardInterrupt.
         return subprocess.Popen([*SPELL, *args], cwd=cwd or self.home, env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_sigint_default)
 
     # -- direct looks at the real state, for assertions --------------------------------------
     @property
