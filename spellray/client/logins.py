@@ -10,10 +10,10 @@ under the key "local" (its port may change); every other's under its URL.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from spellray.secret_files import write_secret_json
 from spellray.settings import Settings
 
 LOCAL = "local"
@@ -67,12 +67,7 @@ def _read(home: Path) -> dict[str, dict[str, str]]:
 
 def _write(home: Path, data: dict[str, dict[str, str]]) -> None:
     """Created 0600 and swapped in whole: the file holds tokens."""
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = _path(home).with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, _path(home))
+    write_secret_json(_path(home), data)
 
 
 def get(home: Path, key: str) -> Login | None:

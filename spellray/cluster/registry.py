@@ -7,12 +7,12 @@ SPELLRAY_SERVER_URL still wins over the selection (runs, CI, scripts set it).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from spellray.errors import InvalidInput, NotFound
+from spellray.secret_files import write_secret_json
 
 LOCAL = "local"
 
@@ -41,12 +41,7 @@ def _read(home: Path) -> dict[str, Any]:
 
 def _write(home: Path, data: dict[str, Any]) -> None:
     """0600 and replaced in one step: the file holds tokens."""
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = _path(home).with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, _path(home))
+    write_secret_json(_path(home), data)
 
 
 def list_clusters(home: Path) -> tuple[str, list[ClusterEntry]]:
