@@ -187,17 +187,23 @@ def test_runs_end_right_while_the_server_is_killed(chaos_spell: Spell) -> None:
 
 def stop_held_runs(spell: Spell, client: Client, plan: list[Planned],
                    server_up: threading.Event) -> None:
-    """`spell stop` each held run once it runs, whichever runs first (they hold CPUs, so
-    later ones wait for earlier ones to be stopped); retried while the server is down."""
-    held = {p.run.id for p in plan if p.kind == "stopped" and p.run is not None}
+    """`spell stop` each held run once it has printed its marker, whichever first (they hold
+    CPUs, so later ones wait for earlier ones to be stopped); retried while the server is
+    down. `running` means the command was started, not that it has printed yet: a stop in
+    between rightly leaves an empty log, which the check would call wrong."""
+    held = {p.run.id: p.marker for p in plan if p.kind == "stopped" and p.run is not None}
+
+    def has_printed(run_id: int) -> bool:
+        chunks = retrying(lambda: list(client.runs.follow(run_id, wait=0)), server_up)
+        return held[run_id] in "".join(chunk.text for chunk in chunks)
 
     def stop_the_running() -> bool:
         for run_id in sorted(held):
             run = retrying(lambda rid=run_id: client.runs.get(rid), server_up)
             # Ended some other way (the check says how that is wrong), or stopped now.
-            if run.status.is_terminal or (run.status.value == "running"
+            if run.status.is_terminal or (run.status.value == "running" and has_printed(run_id)
                                           and spell("stop", str(run_id)).returncode == 0):
-                held.discard(run_id)
+                del held[run_id]
         return not held
 
     wait_for(stop_the_running, timeout=600, what=f"the held runs {sorted(held)} to run")
