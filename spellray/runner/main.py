@@ -27,7 +27,7 @@ from spellray.runner.reporter import Reporter
 from spellray.runner.stats_recorder import StatsRecorder
 from spellray.runner.tracking import TrackingSetup
 from spellray.runner.workdir import WorkDir
-from spellray.storage.paths import STATS_FILE, join
+from spellray.storage.paths import STATS_FILE, UNDELIVERED_METRICS_FILE, join
 from spellray.storage.store import Storage
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class Runner:
         self.given_tracking = tracking
         # Why the runner itself stopped the command (--timeout, --stop-condition, request_stop).
         self.stop_reason: str | None = None
+        self.undelivered_metrics: list[dict] = []
         # How the command runs (runner/launch/): chosen once run.json is read.
         self.launch: Launch | None = None
         # A workspace's run: Jupyter is the command (runner/jupyter.py).
@@ -162,7 +163,7 @@ class Runner:
             if stats is not None:  # whole in storage before the run's status says it ended
                 stats.close()
             # Before the final report: that revokes the run's token.
-            forwarder.close(REPORT_DRAIN_SECONDS)
+            self.undelivered_metrics = forwarder.close(REPORT_DRAIN_SECONDS)
         return self._finish(exit_code)
 
     def _start_jupyter(self, workspace: dict, env: dict[str, str]) -> tuple[str, dict[str, str]]:
@@ -255,6 +256,9 @@ class Runner:
         self.record["result"] = {"status": status, "exit_code": exit_code, "reason": reason,
                             "outputs": outputs or [], "mounts": self.workdir.mounted,
                             "ended_at": time.time()}
+        if self.undelivered_metrics:  # before the result, which the server acts on
+            self.storage.write_bytes(f"{self.spell_dir}/{UNDELIVERED_METRICS_FILE}", "".join(
+                json.dumps(metric) + "\n" for metric in self.undelivered_metrics).encode())
         self.storage.write_bytes(f"{self.spell_dir}/run.json",
                                  json.dumps(self.record, indent=2).encode())
         metrics = self.workdir.metrics_file

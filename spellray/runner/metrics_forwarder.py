@@ -46,11 +46,13 @@ class MetricsForwarder:
         for metric in metrics:
             self._outbox.put(metric)
 
-    def close(self, timeout: float) -> None:
-        """Read what is left in the file, and deliver it, giving up after ``timeout`` s."""
+    def close(self, timeout: float) -> list[dict[str, Any]]:
+        """Read what is left in the file, and deliver it, giving up after ``timeout`` s;
+        the metrics the server never took (the runner stores them for the server to take
+        when it learns the run ended: services/metrics.py finish_tracking)."""
         self._stop.set()
         self._thread.join()
-        self._outbox.close(timeout)
+        return self._outbox.close(timeout)
 
     def _loop(self) -> None:
         while not self._stop.wait(POLL):

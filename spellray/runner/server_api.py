@@ -89,7 +89,8 @@ class Outbox:
 
     With ``batch_every`` (seconds), items are sent as ``{"metrics": [...]}`` batches of up
     to ``batch_limit``: the first item waits that long for company. ``close(timeout)``
-    delivers what is queued, giving up after ``timeout`` seconds.
+    delivers what is queued, giving up after ``timeout`` seconds, and returns the items it
+    could not deliver (the server down all that while), so the caller can keep them.
     """
 
     def __init__(self, api: ServerApi, path: str, batch_every: float | None = None,
@@ -101,17 +102,29 @@ class Outbox:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._closing = threading.Event()
         self._deadline: float | None = None
+        self._undelivered: list[Any] = []
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     def put(self, item: Any) -> None:
         self._queue.put(item)
 
-    def close(self, timeout: float) -> None:
+    def close(self, timeout: float) -> list[Any]:
         self._deadline = time.monotonic() + timeout
         self._closing.set()
         self._queue.put(_CLOSE)
         self._thread.join(timeout + 1)
+        # A thread still inside a request (a server that accepts and never answers) may yet
+        # deliver its batch: only what it never took from the queue counts as undelivered.
+        left = self._undelivered
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _CLOSE:
+                left.append(item)
+        return left
 
     def _loop(self) -> None:
         closed = False
@@ -133,5 +146,8 @@ class Outbox:
                         break
                     items.append(more)
                 body = {"metrics": items}
-            self._api.deliver(self._path, body, lambda: self._deadline)
+            answer = self._api.deliver(self._path, body, lambda: self._deadline)
+            if answer is None or answer[0] >= 500:  # given up on: the server never took it
+                self._undelivered.extend(body["metrics"] if self._batch_every is not None
+                                         else [body])
         self._api.close()

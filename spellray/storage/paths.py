@@ -12,6 +12,9 @@ from spellray.errors import InvalidInput, UnsafePath
 # A run's hardware stats samples in its .spell/ folder: one JSON object a line (here, not
 # in schemas/stats.py, so that the runner, which writes them, imports no pydantic).
 STATS_FILE = "stats.jsonl"
+# Metrics the runner could not hand the server before the run ended (the server was down
+# past the runner's drain): the server takes them when it learns the run ended.
+UNDELIVERED_METRICS_FILE = "metrics-undelivered.jsonl"
 
 _ENCODED_ESCAPE = re.compile(r"%(2e|2f|5c|00|25)", re.IGNORECASE)
 # A name longer than file systems allow (NAME_MAX), or a path longer than an S3 key may be:

@@ -12,9 +12,11 @@ import pytest
 from tests.conftest import make_spell, start_ray_head, stop_ray_head
 from tests.helpers import Spell, free_port, wait_for
 
-# Runs ~4 s, then writes an output: long enough to break things while it runs.
+# Runs ~4 s, then writes an output and sends a metric: long enough to break things while
+# it runs.
 WORK = ("python -c \"import time\nfor i in range(20):\n print('step', i, flush=True)\n"
-        " time.sleep(0.2)\nopen('done.txt', 'w').write('ok')\nprint('finished')\"")
+        " time.sleep(0.2)\nopen('done.txt', 'w').write('ok')\n"
+        "from spellray.metrics import send_metric\nsend_metric('late', 7)\nprint('finished')\"")
 
 
 
@@ -47,6 +49,11 @@ def test_run_ends_right_when_the_server_was_down_as_it_finished(own_spell: Spell
     logs = own_spell("logs", str(run_id))
     assert "step 19" in logs.stdout and "finished" in logs.stdout
     assert (own_spell.storage / "runs" / str(run_id) / "done.txt").read_text() == "ok"
+    # Its metric came after the kill and outlived the runner's drain: the server took it
+    # from storage when it learned the run ended.
+    late = own_spell.api("GET", f"/api/runs/{run_id}/metrics/late")
+    assert late.status_code == 200, late.text
+    assert [(v["index"], v["value"]) for v in late.json()["values"]] == [(0, 7)]
 
 
 def held_until(release: Path) -> str:

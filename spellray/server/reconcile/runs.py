@@ -20,7 +20,7 @@ from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.job_status import map_job_status
 from spellray.server.ray_jobs import environment_failure_reason, is_environment_failure
-from spellray.server.services.metrics import end_tracking
+from spellray.server.services.metrics import finish_tracking
 from spellray.server.services.run_preparation import log_path, record_path
 from spellray.server.services.run_status import change_status
 
@@ -51,7 +51,7 @@ def reconcile(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]]) -> 
                 _reconcile_run(ctx, session, run, listed)
                 session.commit()
                 if RunStatus(run.status).is_terminal:  # ended by this pass
-                    end_tracking(ctx, run.mlflow_run_id, run.status)
+                    finish_tracking(ctx, run.id, run.status)
             except RayUnavailable:
                 raise
             except (SpellrayError, StaleDataError) as exc:

@@ -26,9 +26,13 @@ from spellray.schemas import (
 from spellray.server import db
 from spellray.server.browser_sessions import CODE_SECONDS, BrowserSessions
 from spellray.server.context import ServerContext
+from spellray.server.services.run_preparation import SPELL_DIR, run_dir
 from spellray.server.tracking import PREFIX
+from spellray.storage.paths import UNDELIVERED_METRICS_FILE, join
 
 log = logging.getLogger(__name__)
+# Points per MLflow request when taking a runner's undelivered metrics (its log-batch limit).
+INGEST_BATCH = 1000
 # MLflow's prefix for system metrics: the runner's hardware stats (runner/stats_recorder.py).
 SYSTEM_PREFIX = "system/"
 
@@ -151,6 +155,29 @@ def _summary(name: str, values: list[MetricValue]) -> MetricSummary:
                          min=min(numbers) if numbers else None,
                          max=max(numbers) if numbers else None,
                          last_index=last.index, last_time=last.time)
+
+
+def finish_tracking(ctx: ServerContext, run_id: int, status: str) -> None:
+    """A run's runner ended it: take the metrics it could not deliver (the server was down
+    past its drain; runner/main.py stores them), then end its MLflow run."""
+    path = join(run_dir(run_id), SPELL_DIR, UNDELIVERED_METRICS_FILE)
+    try:
+        lines = ctx.storage.read_bytes(path).splitlines()
+    except NotFound:
+        lines = []
+    if lines:
+        try:
+            points = [MetricPoint.model_validate_json(line) for line in lines]
+            service = MetricService(ctx)
+            for start in range(0, len(points), INGEST_BATCH):
+                service.log(run_id, MetricBatch(metrics=points[start:start + INGEST_BATCH]))
+            ctx.storage.delete(path)  # taken: a second end report must not log them twice
+            log.info("run %s: took %d metrics its runner could not deliver", run_id, len(points))
+        except Exception:  # best effort, as ending the MLflow run is: the file stays
+            log.exception("could not take run %s's undelivered metrics", run_id)
+    with ctx.sessions() as session:
+        mlflow_run_id = session.scalar(select(db.Run.mlflow_run_id).where(db.Run.id == run_id))
+    end_tracking(ctx, mlflow_run_id, status)
 
 
 def end_tracking(ctx: ServerContext, mlflow_run_id: str | None, status: str) -> None:

@@ -45,7 +45,7 @@ from spellray.server.services.idempotency import (
     reusable_run,
 )
 from spellray.server.services.long_poll import long_poll
-from spellray.server.services.metrics import end_tracking
+from spellray.server.services.metrics import end_tracking, finish_tracking
 from spellray.server.services.run_preparation import (
     SPELL_DIR,
     PreparedRun,
@@ -422,7 +422,7 @@ class RunService:
             result = to_schema(run)
         if changed and report.status.is_terminal:
             self.ctx.wake.set()  # its room frees: the queue may move
-            end_tracking(self.ctx, result.mlflow_run_id, report.status.value)
+            finish_tracking(self.ctx, run_id, report.status.value)
         return result
 
     def set_label(self, run_id: int, label: str, present: bool) -> Run:
