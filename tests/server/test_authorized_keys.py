@@ -16,7 +16,7 @@ LAUNCHER = "ssh-rsa AAAAB3launcher ray-autoscaler_us-east-1"
 
 def test_a_key_line_allows_the_tunnel_and_names_its_user() -> None:
     line = key_line("ssh-ed25519 AAAAC3x", "alice", "Work laptop", 8300)
-    options, rest = line.split(" ", 1)
+    options = line.split(" ", 1)[0]
     assert options.startswith('restrict,port-forwarding,permitopen="127.0.0.1:8300",'
                               'permitlisten="127.0.0.1:1",command="')
     assert line.endswith(" ssh-ed25519 AAAAC3x spellray:alice:Work laptop")
