@@ -80,6 +80,25 @@ def merged(existing: str, lines: Iterable[str]) -> str:
     return "\n".join([*kept[:where], *block, *kept[where:]]) + "\n"
 
 
+def foreign_keys(path: Path) -> set[str]:
+    """The key bodies (base64) on the lines outside the block: the launcher's, anyone's. A
+    user's key that is among them would be let in by that line's rights, not the tunnel's
+    (sshd takes the first line that matches)."""
+    try:
+        text = path.read_text() if path.exists() else ""
+    except (OSError, UnicodeDecodeError):
+        return set()  # write() says what is wrong with the file
+    found, inside = set(), False
+    for line in text.splitlines():
+        if line.startswith("# spellray keys begin"):
+            inside = True
+        elif line.startswith(END):
+            inside = False
+        elif not inside:
+            found.update(word for word in line.split() if word.startswith("AAAA"))
+    return found
+
+
 def write(path: Path, lines: Iterable[str]) -> None:
     """Replace the block in ``path`` in one step (a temporary file renamed over it), mode
     0600, in a 0700 folder made if missing, as sshd's StrictModes wants. The caller keeps

@@ -101,6 +101,11 @@ def test_refusals(world: SimpleNamespace) -> None:
         keys.add(world.alice, SshKeyRequest(key=new_key(), title="alice@laptop"))
     with pytest.raises(InvalidInput, match="--title"):
         keys.add(world.alice, SshKeyRequest(key=new_key("")))
+    # The launcher's own key (a line outside the block) is not taken: it may do more there.
+    launcher = new_key("ray-autoscaler")
+    world.path.write_text(f"{launcher}\n" + world.path.read_text())
+    with pytest.raises(Conflict, match="outside spellray's keys"):
+        keys.add(world.alice, SshKeyRequest(key=launcher, title="launcher"))
     with pytest.raises(InvalidInput, match="private key"):
         keys.add(world.alice, SshKeyRequest(key=generate_ed25519("")[0].decode()))
     assert count(world) == 1

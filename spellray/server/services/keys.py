@@ -92,6 +92,10 @@ class KeyService:
                     else "another user's"
                 raise Conflict(f"this key ({key.fingerprint}) is registered already "
                                f"({whose}); each key belongs to one user")
+            path = self.ctx.settings.authorized_keys_file
+            if path is not None and key.body in authorized_keys.foreign_keys(path):
+                raise Conflict(f"this key is in {path} already, outside spellray's keys (the "
+                               "launcher's?): it may do more there; use another key")
             row = db.SshKey(user_id=user_id, title=title, key_type=key.key_type,
                             public_key=key.line, fingerprint=key.fingerprint)
             session.add(row)
