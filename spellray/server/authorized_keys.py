@@ -39,10 +39,6 @@ END = "# spellray keys end"
 REFUSAL = "this key opens the spellray tunnel only: ssh -N -L PORT:127.0.0.1:{port} ..."
 
 
-class AuthorizedKeysError(InternalError):
-    """The file could not be read, written, or its block found: the change is not made."""
-
-
 def key_line(public_key: str, user: str, title: str, port: int) -> str:
     """``public_key`` is ``TYPE BASE64`` as ssh_keys.PublicKey.line makes it, and ``user``
     and ``title`` passed their name checks: nothing here can open a quote or a new line."""
@@ -62,18 +58,18 @@ def merged(existing: str, lines: Iterable[str]) -> str:
     for number, line in enumerate(existing.splitlines(), 1):
         if line.startswith("# spellray keys begin"):
             if inside:
-                raise AuthorizedKeysError(f"line {number}: a second '# spellray keys begin' "
+                raise InternalError(f"line {number}: a second '# spellray keys begin' "
                                           "before its end; fix the file by hand")
             inside, at = True, len(kept) if at is None else at
         elif line.startswith(END):
             if not inside:
-                raise AuthorizedKeysError(f"line {number}: '{END}' without its begin; fix "
+                raise InternalError(f"line {number}: '{END}' without its begin; fix "
                                           "the file by hand")
             inside = False
         elif not inside:
             kept.append(line)
     if inside:
-        raise AuthorizedKeysError("'# spellray keys begin' without its end; fix the file by "
+        raise InternalError("'# spellray keys begin' without its end; fix the file by "
                                   "hand")
     block = [BEGIN, *lines, END]
     where = len(kept) if at is None else at
@@ -105,7 +101,10 @@ def write(path: Path, lines: Iterable[str]) -> None:
     writers one at a time (services/keys.py)."""
     try:
         existing = path.read_text() if path.exists() else ""
-        text = merged(existing, lines)
+        try:
+            text = merged(existing, lines)
+        except InternalError as exc:
+            raise InternalError(f"{path}: {exc.message}") from None
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".authorized_keys.")
         try:
@@ -120,5 +119,5 @@ def write(path: Path, lines: Iterable[str]) -> None:
         os.chmod(path, 0o600)
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or exc
-        raise AuthorizedKeysError(f"could not write {path}: {why}") from exc
+        raise InternalError(f"could not write {path}: {why}") from exc
     log.info("wrote the spellray keys in %s", path)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from spellray.server.authorized_keys import BEGIN, END, AuthorizedKeysError, key_line, merged, write
+from spellray.errors import InternalError
+from spellray.server.authorized_keys import BEGIN, END, key_line, merged, write
 
 LAUNCHER = "ssh-rsa AAAAB3launcher ray-autoscaler_us-east-1"
 
@@ -37,7 +38,7 @@ def test_the_block_is_added_after_foreign_lines_and_replaced_in_place() -> None:
 @pytest.mark.parametrize("text", [f"{BEGIN}\nk1\n", f"k1\n{END}\n",
                                   f"{BEGIN}\n{BEGIN}\n{END}\n"])
 def test_a_broken_block_is_refused_not_guessed(text: str) -> None:
-    with pytest.raises(AuthorizedKeysError) as caught:
+    with pytest.raises(InternalError) as caught:
         merged(f"{LAUNCHER}\n{text}", ["k"])
     assert "fix the file by hand" in caught.value.message
 
@@ -61,10 +62,10 @@ def test_write_makes_the_file_0600_in_a_0700_folder_and_keeps_foreign_lines(
 def test_a_file_that_cannot_be_written_is_one_error_and_stays(tmp_path: Path) -> None:
     path = tmp_path / "authorized_keys"
     path.write_text(f"{LAUNCHER}\n{BEGIN}\n")  # broken: never rewritten
-    with pytest.raises(AuthorizedKeysError):
+    with pytest.raises(InternalError):
         write(path, ["k1"])
     assert path.read_text() == f"{LAUNCHER}\n{BEGIN}\n"
     (tmp_path / "plain").write_text("")
-    with pytest.raises(AuthorizedKeysError) as caught:
+    with pytest.raises(InternalError) as caught:
         write(tmp_path / "plain" / "authorized_keys", ["k1"])  # its folder is a file
     assert "could not write" in caught.value.message

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from spellray.errors import Conflict, InvalidInput, NotFound
+from spellray.errors import Conflict, InternalError, InvalidInput, NotFound
 from spellray.schemas import SshKeyRequest
 from spellray.server import db
 from spellray.server.auth import ROLE_SCOPES, Principal
-from spellray.server.authorized_keys import BEGIN, END, AuthorizedKeysError
+from spellray.server.authorized_keys import BEGIN, END
 from spellray.server.services.keys import KeyService, install_keys_at_start
 from spellray.settings import Settings
 from spellray.ssh_keys import generate_ed25519
@@ -117,9 +117,9 @@ def test_a_file_that_cannot_be_written_changes_nothing(world: SimpleNamespace,
     keys.add(world.alice, SshKeyRequest(key=new_key(), title="one"))
     broken = world.path.read_text().replace(f"{END}\n", "")  # someone cut the end marker
     world.path.write_text(broken)
-    with pytest.raises(AuthorizedKeysError):
+    with pytest.raises(InternalError):
         keys.add(world.alice, SshKeyRequest(key=new_key(), title="two"))
-    with pytest.raises(AuthorizedKeysError):
+    with pytest.raises(InternalError):
         keys.remove(world.alice, "one")
     assert [k.title for k in keys.list(world.alice)] == ["one"]
     assert world.path.read_text() == broken
