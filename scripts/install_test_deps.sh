@@ -3,7 +3,9 @@
 # torch (scripts/install_horovod.sh), Debian's Chromium for the browser tests
 # (tests/browser.py launches it through Playwright; Playwright's own browser downloads are
 # not used), and Debian's PostgreSQL server for the state tests on Postgres
-# (tests/postgres.py starts its own cluster with initdb; no service is started here).
+# (tests/postgres.py starts its own cluster with initdb; no service is started here), and
+# Debian's OpenSSH server and client for tests/security/test_key_tunnel.py (which starts its
+# own sshd on a free port; the package's own service is not needed).
 # Idempotent: quiet when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,8 @@ have_initdb() {
 packages=()
 [ -x "$CHROMIUM" ] || packages+=(chromium chromium-driver)
 have_initdb || packages+=(postgresql)
+[ -x /usr/sbin/sshd ] || packages+=(openssh-server)
+command -v ssh >/dev/null || packages+=(openssh-client)
 [ "${#packages[@]}" -eq 0 ] && exit 0
 
 # apt-get as root, or through sudo when there is one that works without a password prompt.
@@ -53,3 +57,4 @@ if ! install_packages 2>/dev/null; then
 fi
 [ -x "$CHROMIUM" ] || { log "apt-get installed chromium but $CHROMIUM is not there"; exit 1; }
 have_initdb || { log "apt-get installed postgresql but initdb is not there"; exit 1; }
+[ -x /usr/sbin/sshd ] || { log "apt-get installed openssh-server but /usr/sbin/sshd is not there"; exit 1; }

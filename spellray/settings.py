@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # them off. Read by the runner (the server passes its own value to the runs it starts;
     # -e SPELLRAY_STATS_INTERVAL_SECONDS=... sets it per run).
     stats_interval_seconds: float = Field(default=5.0, ge=0)
+    # The server keeps its users' SSH keys in a marked block of this file (a cluster head's
+    # ~/.ssh/authorized_keys, set by its start command), each allowed only the tunnel to the
+    # server (server/authorized_keys.py). None: no file is touched (a laptop's default).
+    authorized_keys_file: Path | None = None
     # Spell's variable, set inside a workflow's manager and its runs (not SPELLRAY_ prefixed).
     workflow_id: int | None = Field(default=None, validation_alias="SPELL_WORKFLOW_ID")
 

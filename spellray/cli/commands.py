@@ -80,6 +80,8 @@ COMMANDS: dict[str, Lazy] = {
                   "them.", sub_app="app"),
     "access-tokens": Lazy("spellray.cli.access_tokens", "Your access tokens for scripts and "
                           "CI: create (shown once), list, delete.", sub_app="app"),
+    "keys": Lazy("spellray.cli.keys", "Your public SSH keys for a cluster's tunnel: add, "
+                 "generate, list, rm.", sub_app="app"),
     "workflow": Lazy("spellray.cli.workflows", "Workflows: a manager run that starts "
                      "runs, waits for them and chains their outputs.", sub_app="app"),
 }

@@ -3,7 +3,8 @@
 ``Client`` composes one group per resource (``client.runs``, ``client.resources``,
 ``client.links``, ``client.metrics``, ``client.hyper``, ``client.models``,
 ``client.model_servers``, ``client.cluster``, ``client.workflows``, ``client.tensorboard``,
-``client.workspaces``, ``client.console``, ``client.users``, ``client.access_tokens``),
+``client.workspaces``, ``client.console``, ``client.users``, ``client.access_tokens``,
+``client.keys``),
 each a module of this package that imports only the shared HTTP base (``_http.py``) and,
 for those that start code, ``_run_request.py``. ``logins.py`` says which server and token.
 """
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from spellray.client.cluster import Cluster
     from spellray.client.console import Console
     from spellray.client.hyper import HyperSearches
+    from spellray.client.keys import Keys
     from spellray.client.links import Links
     from spellray.client.metrics import Metrics
     from spellray.client.model_servers import ModelServers, PredictionError
@@ -137,6 +139,12 @@ class Client:
         from spellray.client.access_tokens import AccessTokens
 
         return AccessTokens(self._api)
+
+    @cached_property
+    def keys(self) -> Keys:
+        from spellray.client.keys import Keys
+
+        return Keys(self._api)
 
     def whoami(self) -> WhoAmI:
         """Who this client's token speaks for: user, owner, role."""

@@ -215,9 +215,11 @@ def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT) -> lis
     security group / firewall admits only SSH from outside the cluster's network."""
     # The environment plugin: runs' --pip environments hold only their own packages.
     ray_env = f"export RAY_AUTH_MODE=token RAY_enable_autoscaler_v2=1 {shell_assignments()}"
-    # shlex.quote: the URI goes into a shell line.
+    # shlex.quote: the URI goes into a shell line. The server keeps users' SSH keys (`spell
+    # keys`) in a block of the head's authorized_keys, each allowed only the tunnel to it.
     server_env = (f"SPELLRAY_HOME=$HOME/.spellray SPELLRAY_RAY_ADDRESS=http://127.0.0.1:8265"
-                  f" SPELLRAY_STORAGE_URI={shlex.quote(storage_uri)}")
+                  f" SPELLRAY_STORAGE_URI={shlex.quote(storage_uri)}"
+                  " SPELLRAY_AUTHORIZED_KEYS_FILE=$HOME/.ssh/authorized_keys")
     private_ip = "$(hostname -I | awk '{print $1}')"
     return [
         "ray stop",
@@ -230,6 +232,17 @@ def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT) -> lis
         f" --advertise-url http://{private_ip}:{server_port}"
         " >> $HOME/.spellray/server.log 2>&1 < /dev/null &",
     ]
+
+
+# sshd's per-key permitlisten does not cover Unix sockets: without this a user's key
+# (server/authorized_keys.py) could make a socket anywhere the head's user may write. Local
+# forwards are unchanged (permitopen refuses every socket). Not fatal: said on failure.
+SSHD_HARDENING = (
+    "{ echo 'AllowStreamLocalForwarding local' | sudo -n tee"
+    " /etc/ssh/sshd_config.d/spellray.conf >/dev/null && (sudo -n systemctl reload ssh"
+    " || sudo -n systemctl reload sshd || sudo -n service ssh reload); } || echo 'spellray:"
+    " could not set AllowStreamLocalForwarding local for sshd: spell keys may"
+    " forward Unix sockets' >&2")
 
 
 def init_config(cloud: str, name: str, *, region: str | None = None, zone: str | None = None,
@@ -264,6 +277,7 @@ def init_config(cloud: str, name: str, *, region: str | None = None, zone: str |
     config["head_setup_commands"] = [
         "mkdir -p ~/.spellray && (umask 077 && echo " + spellray_token + " > ~/.spellray/token)",
         "pip install -q 'boto3>=1.4.8' google-api-python-client",
+        SSHD_HARDENING,
     ]
     config["head_start_ray_commands"] = head_start_commands(storage_uri)
     config["worker_start_ray_commands"] = [

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         SearchStatus,
         TrialStart,
     )
+    from spellray.schemas.keys import SshKey, SshKeyAdded, SshKeyRequest
     from spellray.schemas.metrics import (
         MetricBatch,
         MetricPoint,
@@ -171,6 +172,9 @@ _MODULE_OF = {
     "StatsSample": "stats",
     "TensorBoard": "tensorboard",
     "TensorBoardRequest": "tensorboard",
+    "SshKey": "keys",
+    "SshKeyAdded": "keys",
+    "SshKeyRequest": "keys",
     "AccessToken": "users",
     "AccessTokenCreated": "users",
     "AccessTokenRequest": "users",
@@ -258,6 +262,9 @@ __all__ = [
     "SearchStatus",
     "ServerInfo",
     "ServingOptions",
+    "SshKey",
+    "SshKeyAdded",
+    "SshKeyRequest",
     "StatsChunk",
     "StatsSample",
     "StatusEvent",

@@ -18,7 +18,8 @@ def main() -> None:
                         help="the URL runners on other nodes reach this server at")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app(args.advertise_url or f"http://{args.host}:{args.port}")
+    app = create_app(args.advertise_url or f"http://{args.host}:{args.port}",
+                     listen_port=args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

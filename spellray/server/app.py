@@ -30,6 +30,7 @@ from spellray.server.routers import (
     console,
     hyper,
     info,
+    keys,
     links,
     metrics,
     model_servers,
@@ -42,6 +43,7 @@ from spellray.server.routers import (
     workflows,
     workspaces,
 )
+from spellray.server.services.keys import install_keys_at_start
 from spellray.server.tensorboard.boards import TensorBoards
 from spellray.server.tensorboard.gate import TENSORBOARD
 from spellray.server.tensorboard.run_sets import resolve
@@ -68,7 +70,8 @@ def _server_id(sessions) -> str:
         return row.value
 
 
-def build_context(settings: Settings, advertise_url: str) -> ServerContext:
+def build_context(settings: Settings, advertise_url: str,
+                  listen_port: int | None = None) -> ServerContext:
     url = settings.resolved_database_url()
     db.migrate(url)
     sessions = db.make_session_factory(db.make_engine(url))
@@ -81,7 +84,7 @@ def build_context(settings: Settings, advertise_url: str) -> ServerContext:
         storage=storage, ray=RayJobs(settings.ray_address),
         server_id=_server_id(sessions), advertise_url=advertise_url,
         machine_types=load_machine_types(settings.home),
-        tracking=Tracking(settings, advertise_url),
+        tracking=Tracking(settings, advertise_url), listen_port=listen_port,
     )
 
 
@@ -93,12 +96,14 @@ def _tensorboards(ctx: ServerContext) -> TensorBoards:
                         sync_seconds=settings.tensorboard_sync_seconds)
 
 
-def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
+def create_app(advertise_url: str, settings: Settings | None = None,
+               listen_port: int | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.ctx = build_context(settings, advertise_url)
+        app.state.ctx = build_context(settings, advertise_url, listen_port)
+        install_keys_at_start(app.state.ctx)  # the head's authorized_keys, when it has one
         reconciler = Reconciler(app.state.ctx)
         reconciler.start()  # picks up runs that were active before a restart
         app.state.ctx.tracking.warm_up()  # MLflow takes seconds to import: not on the way up
@@ -114,7 +119,7 @@ def create_app(advertise_url: str, settings: Settings | None = None) -> FastAPI:
     # One router per resource; GET /api/cluster is `spell cluster status`.
     for module in (runs, workflows, code, info, resources, links, metrics, stats, hyper,
                    models, model_servers, cluster, tensorboard, workspaces, console, users,
-                   access_tokens):
+                   access_tokens, keys):
         app.include_router(module.router)
     # What browsers see, behind the same tokens or one login (a one-time link's cookie):
     # MLflow's API and UI under /mlflow, TensorBoards under /tensorboard, each workspace's

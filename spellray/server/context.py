@@ -31,5 +31,8 @@ class ServerContext:
     open_uploads: set[str] = field(default_factory=set)
     # What the nodes can build (conda, containers), looked at once.
     abilities: ClusterAbilities = field(default_factory=ClusterAbilities.detect)
+    # The port the server listens on: the one forward its users' SSH keys allow (None when
+    # the app was made without one, as in tests that never listen).
+    listen_port: int | None = None
     # Set when a run is queued or ends: the reconciler's next pass (and the queue) runs now.
     wake: threading.Event = field(default_factory=threading.Event)

@@ -226,6 +226,25 @@ class Token(Base):
     user: Mapped[User | None] = relationship(lazy="joined")
 
 
+class SshKey(Base):
+    """A user's public SSH key (`spell keys`): the key's ``TYPE BASE64`` only (no options,
+    no comment: server/authorized_keys.py writes the line); one title per user, and a key
+    belongs to one user."""
+
+    __tablename__ = "ssh_keys"
+    __table_args__ = (UniqueConstraint("user_id", "title", name="uq_ssh_keys_user_title"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(100))
+    key_type: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
 class WorkflowRepo(Base):
     """`spell workflow create --repo LABEL=PATH[:COMMIT]` / `--github-repo LABEL=URL[:REF]`:
     what `runs.new(commit_label=LABEL)` runs on inside the workflow, fixed at creation."""

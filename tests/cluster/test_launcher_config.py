@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -128,3 +129,24 @@ def test_spot_and_idle_timeout_land_where_ray_reads_them(tmp_path: Path) -> None
         # Autoscaler v1 reads only the cluster-wide value: the smallest one.
         assert config["idle_timeout_minutes"] == 2
         jsonschema.validate(config, ray_schema())
+
+
+def test_the_heads_server_keeps_users_keys_in_authorized_keys_and_sshd_is_hardened(
+        tmp_path: Path) -> None:
+    """`spell keys` on a cluster: the head's server writes the users' keys into the head's
+    authorized_keys (docs/keys.md), and its sshd refuses remote Unix-socket forwards, which
+    a key's permitlisten cannot (the head setup's drop-in, checked by a real shell)."""
+    for cloud in ("aws", "gcp"):
+        config = generated(cloud, tmp_path)
+        server = next(c for c in config["head_start_ray_commands"] if "nohup" in c)
+        assert "SPELLRAY_AUTHORIZED_KEYS_FILE=$HOME/.ssh/authorized_keys" in server
+        assert lc.SSHD_HARDENING in config["head_setup_commands"]
+    # Where sudo cannot act (no sudo, or a password needed), the setup goes on and says so.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sudo").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "sudo").chmod(0o755)
+    done = subprocess.run(["bash", "-c", lc.SSHD_HARDENING], capture_output=True, text=True,
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert done.returncode == 0
+    assert "could not set AllowStreamLocalForwarding local" in done.stderr

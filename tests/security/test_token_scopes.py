@@ -200,7 +200,8 @@ def _world(session: Session, kind: str, token: str | None = None) -> World:
     session.commit()
     # Names the routes look up: none exists, so a route that lets the request in answers
     # its own 404 (told apart from auth's by its message).
-    ids.update(name="nothing", alias="nothing", version="1", label="scopes", sha256=CODE_SHA)
+    ids.update(name="nothing", alias="nothing", version="1", label="scopes", sha256=CODE_SHA,
+               title="nothing")
     return World(token=token, ids=ids)
 
 
