@@ -79,16 +79,16 @@ def save(home: Path, key: str, login: Login) -> None:
     """Keep a login; a new login starts as its own user (no active owner kept)."""
     data = _read(home)
     data[key] = asdict(login)
-    data.get(OWNERS, {}).pop(key, None)
     _write(home, data)
+    set_owner(home, key, None)
 
 
 def forget(home: Path, key: str) -> None:
     """Forget a server's login, and its active owner (the next user starts as themself)."""
     data = _read(home)
     if data.pop(key, None) is not None or key in data.get(OWNERS, {}):
-        data.get(OWNERS, {}).pop(key, None)
         _write(home, data)
+        set_owner(home, key, None)
 
 
 # logins.json's key for the active owners: {place key: owner name} (`spell owner NAME`).
@@ -113,7 +113,10 @@ def set_owner(home: Path, key: str, owner: str | None) -> None:
         owners.pop(key)
     else:
         owners[key] = owner
-    data[OWNERS] = owners
+    if owners:
+        data[OWNERS] = owners
+    else:
+        data.pop(OWNERS, None)
     _write(home, data)
 
 
