@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, text
 
 from spellray.errors import Conflict, Forbidden, NotFound, RunNotFound
-from spellray.schemas import ModelRequest, UserRequest
+from spellray.schemas import ModelRequest, Mount, UserRequest
 from spellray.schemas.users import TeamRequest
 from spellray.server import db
 from spellray.server.auth import (
@@ -28,8 +28,10 @@ from spellray.server.auth import (
     with_owners,
 )
 from spellray.server.auth import check_token as token_of
+from spellray.server.ownership import seen_by
 from spellray.server.services.links import LinkService
 from spellray.server.services.models import ModelService
+from spellray.server.services.mounts import resolve_mounts
 from spellray.server.services.resources import ResourceService
 from spellray.server.services.runs import RunService
 from spellray.server.services.teams import TeamService
@@ -199,3 +201,15 @@ def test_teams_and_users_share_one_namespace(ctx: Any, people: Any) -> None:
     teams.add("vision", "alice")  # twice: still one membership
     assert [t.members for t in teams.list(people.alice)] == [["alice", "carol"]]
     assert [t.name for t in teams.list(people.admin)] == ["speech", "vision"]
+
+
+def test_a_run_mounts_only_what_its_owner_sees(ctx: Any, people: Any) -> None:
+    bobs = _run(ctx, "bob")
+    ctx.storage.write_bytes(f"runs/{bobs}/out.txt", b"x")
+    mounts = [Mount(resource=f"runs/{bobs}", path="data")]
+    with ctx.sessions() as session:
+        assert resolve_mounts(session, ctx.storage, mounts, seen_by(session, "bob"))
+        assert resolve_mounts(session, ctx.storage, mounts, seen_by(session, "admin"))
+        for owner in ("alice", "vision"):  # as if it were not there
+            with pytest.raises(NotFound, match=f"cannot mount runs/{bobs}: there is no"):
+                resolve_mounts(session, ctx.storage, mounts, seen_by(session, owner))

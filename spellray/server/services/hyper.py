@@ -120,7 +120,7 @@ class HyperService:
             raise InvalidInput("--distributed is not supported by spell hyper: its trials "
                                "run as single processes; start distributed runs with spell run")
         # The run every trial is made from, checked now: code, environment, mounts.
-        prepared = self.runs.prepare(request.run)
+        prepared = self.runs.prepare(request.run, owner)
         with self.ctx.sessions() as session:
             search = db.HyperSearch(kind=request.kind, status=SearchStatus.running.value,
                                     spec=request.model_dump(mode="json"), owner=owner)

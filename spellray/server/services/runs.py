@@ -131,8 +131,8 @@ class RunService:
     def machine_type(self, name: str) -> MachineType:
         return resolve_machine_type(name, self.ctx.machine_types)
 
-    def prepare(self, request: RunRequest) -> PreparedRun:
-        return prepare_run(self.ctx, request)
+    def prepare(self, request: RunRequest, owner: str = FIRST_ADMIN) -> PreparedRun:
+        return prepare_run(self.ctx, request, owner)
 
     def base_env_vars(self, request: RunRequest, token: str) -> dict[str, str]:
         """The job's environment, for a run's runner and a search's driver alike."""
@@ -152,7 +152,7 @@ class RunService:
         workflow kind comes from ``member``); ``record_extra``: what else the runner reads
         in run.json (a workspace's Jupyter options); ``owner``: whose (a workflow's child
         is its workflow's, whatever is given)."""
-        prepared = self.prepare(request)
+        prepared = self.prepare(request, owner)
         kind = kind or ("workflow" if member and member.manager else "run")
         local = bool(member and member.local)  # --local: the manager runs on the user's machine
         not_reachable: RayUnavailable | None = None
@@ -221,7 +221,7 @@ class RunService:
         """A search's trial: a run made like any other, executed by the search's driver job
         (its Ray submission id is the driver's); (run id, its token, its record). Made when
         its Tune trial starts, so it is `building` from the start."""
-        prepared = self.prepare(request)
+        prepared = self.prepare(request, owner)
         run_id, token = self._insert(request, prepared, kind="trial",
                                      hyper_search_id=search_id,
                                      ray_submission_id=driver_submission_id, owner=owner)
