@@ -78,19 +78,20 @@ def _named(session: Session, route_path: str, params: dict[str, Any]
     """The named thing a route's path points at: (what to call it, its owner), or None
     when the route names none or it does not exist (the route answers that itself)."""
     name = params.get("name")
-    if route_path.startswith("/api/links/") and "alias" in params:
+    route_path = route_path.removeprefix("/api")  # the console's paths are the API's
+    if route_path.startswith("/links/") and "alias" in params:
         link = session.get(db.Link, str(params["alias"]))
         return (f"link {link.alias!r}; `spell link` lists them", link.owner) if link else None
-    if route_path.startswith("/api/models/") and name is not None:
+    if route_path.startswith("/models/") and name is not None:
         if session.scalar(select(db.Model.id).where(db.Model.name == name).limit(1)) is None:
             return None
         return (f"model {name}; spell model list shows the models",
                 model_owner(session, str(name)))
-    if route_path.startswith("/api/model-servers/") and name is not None:
+    if route_path.startswith("/model-servers/") and name is not None:
         server = session.scalar(select(db.ModelServer).where(db.ModelServer.name == name))
         return (f"model server {name!r}; spell server list shows them",
                 server.owner) if server else None
-    if route_path.startswith("/api/workspaces/") and name is not None:
+    if route_path.startswith("/workspaces/") and name is not None:
         workspace = session.get(db.Workspace, str(name))
         return (f"workspace {name!r}; spell jupyter --list shows them",
                 workspace.owner) if workspace else None
@@ -145,3 +146,18 @@ def path_owner(session: Session, path: str) -> str | None:
         workspace = session.get(db.Workspace, top)
         return workspace.owner if workspace is not None else FIRST_ADMIN
     return None
+
+
+def viewer_owners(session: Session, viewer: str | None) -> frozenset[str] | None:
+    """The owners a browser's viewer (a user's name, browser_sessions.VIEWER) sees; None
+    (everything) for no user: only an admin's token of no user gets such a session."""
+    return None if viewer is None else seen_by(session, viewer)
+
+
+def runs_seen(session: Session, owners: frozenset[str] | None, run_ids: Iterable[int]) -> bool:
+    """Whether ``owners`` see every one of the runs (a TensorBoard's set)."""
+    if owners is None:
+        return True
+    ids = sorted(set(run_ids))
+    found = session.execute(select(db.Run.id, db.Run.owner).where(db.Run.id.in_(ids))).all()
+    return len(found) == len(ids) and all(sees(owners, row.owner) for row in found)

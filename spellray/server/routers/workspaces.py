@@ -58,8 +58,8 @@ def remove_workspace(name: str, workspaces: Service) -> Response:
 
 
 @router.post("/workspaces/{name}/login", response_model=WorkspaceLogin)
-def login_workspace(name: str, workspaces: Service) -> WorkspaceLogin:
-    return workspaces.login(name)
+def login_workspace(name: str, workspaces: Service, caller: Caller) -> WorkspaceLogin:
+    return workspaces.login(name, caller.user_name)
 
 
 # The runner's report, with its run's own token: Jupyter answers at this address.

@@ -265,13 +265,14 @@ class WorkspaceService:
         if self.sessions is not None:
             self.sessions.forget(f"{PREFIX}/{name}")
 
-    def login(self, name: str) -> WorkspaceLogin:
+    def login(self, name: str, user: str | None = None) -> WorkspaceLogin:
         """A one-time link into this workspace alone, opening its UI."""
         assert self.sessions is not None
         workspace = self.get(name)
         page = workspace.path + ("tree" if workspace.notebook else "lab")
         return WorkspaceLogin(
-            login_path=self.sessions.login_path(PREFIX, page, scope=f"{PREFIX}/{name}"),
+            login_path=self.sessions.login_path(PREFIX, page, scope=f"{PREFIX}/{name}",
+                                                user=user),
             page=page, expires_in=CODE_SECONDS)
 
     def set_address(self, run_id: int, address: WorkspaceAddress) -> None:
