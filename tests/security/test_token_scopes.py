@@ -59,7 +59,8 @@ IN = "in"  # let in: anything but auth's refusal
 PUBLIC = {("POST", "/api/login"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 ANY_TOKEN = {("GET", "/api/info"), ("GET", "/api/whoami"),
-             # MLflow cannot filter by run: any valid token is let in (runs log there).
+             # MLflow cannot filter by run: any valid token is let in (runs log there),
+             # but a member's (it shows every owner's runs: ADMIN_ONLY below).
              ("GET", "/mlflow/")}
 # A run's token: report its own run, send its own metrics (the run's own only: 403 for
 # another run it can see).
@@ -86,10 +87,12 @@ WORKFLOW_MAY = RUN_MAY | {
 # A search driver's: read its search, start its trials, report its status.
 SEARCH_MAY = {("GET", "/api/hyper/{search_id}"), ("GET", "/api/hyper/{search_id}/spec"),
               ("POST", "/api/hyper/{search_id}/trials"), ("POST", "/api/hyper/{search_id}/status")}
-# A member's tokens: everything but managing users and teams, and Ray's dashboard (it shows every
+# A member's tokens: everything but managing users and teams, MLflow's UI (it cannot filter
+# by owner), and Ray's dashboard (it shows every
 # job's logs and environment, whoever's run it is).
 ADMIN_ONLY = {("POST", "/api/users"), ("POST", "/api/users/{name}/login-token"),
-              ("POST", "/api/teams"), ("POST", "/api/teams/{name}/members"), ("GET", "/ray/")}
+              ("POST", "/api/teams"), ("POST", "/api/teams/{name}/members"), ("GET", "/ray/"),
+              ("GET", "/mlflow/"), ("POST", "/api/ui/login")}
 
 DEAD = ("none", "expired", "revoked", "login")
 USERS = ("member-access", "member-session", "admin")

@@ -7,10 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from spellray.errors import Forbidden
 from spellray.schemas import MetricBatch, MetricSeries, MetricSummary, TrackingInfo, UiLogin
 from spellray.schemas.base import DbId
-from spellray.server.auth import Caller, Scope, scoped
+from spellray.server.auth import Scope, scoped
 from spellray.server.services.metrics import MetricService
 
 router = APIRouter(prefix="/api", tags=["metrics"])
@@ -48,10 +47,9 @@ def get_metric(run_id: DbId, name: str, metrics: Service) -> MetricSeries:
     return metrics.series(run_id, name)
 
 
+# Admins only: MLflow cannot filter by owner, its UI shows every owner's runs (a member
+# has `spell metrics RUN` and the console).
 @router.post("/ui/login", response_model=UiLogin)
-def ui_login(request: Request, metrics: Service, caller: Caller,
-             run_id: DbId | None = None) -> UiLogin:
-    if not caller.is_admin:  # MLflow cannot filter by owner: its UI shows everyone's runs
-        raise Forbidden("MLflow's UI shows every owner's runs: admins only; spell metrics "
-                        "RUN and the console (spell ui) show your runs' metrics")
+@scoped(Scope.admin)
+def ui_login(request: Request, metrics: Service, run_id: DbId | None = None) -> UiLogin:
     return metrics.ui_login(request.app.state.browser_sessions, run_id)
