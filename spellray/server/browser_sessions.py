@@ -235,7 +235,9 @@ class BrowserGate:
         if not state.browser_sessions.valid(session, member):
             return None
         scope[VIEWER] = state.browser_sessions.user_of(session)
-        if gated.members_refused and scope[VIEWER] is not None:
+        # A member's session may not open what is for admins (Ray's dashboard) or what
+        # cannot filter by owner (MLflow).
+        if (gated.members_refused or gated.admins_only) and scope[VIEWER] is not None:
             def role() -> str | None:
                 with state.ctx.sessions() as db_session:
                     return db_session.scalar(select(User.role).where(User.name == scope[VIEWER]))

@@ -10,6 +10,7 @@ not exist); the admin sees all."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,3 +227,43 @@ def test_a_login_starts_as_its_own_user(server: RaylessServer, team: Team,
     assert team.carol.logins["owners"] == {server.url: "vision"}
     team.carol.ok("logout")
     assert "owners" not in team.carol.logins or not team.carol.logins["owners"]
+
+
+@contextmanager
+def _browser(server: RaylessServer, cli: Cli) -> Iterator[httpx.Client]:
+    """A browser logged in with ``cli``'s user's one-time console link (as `spell ui`)."""
+    token = cli.env.get("SPELLRAY_TOKEN") or cli.logins[server.url]["token"]
+    login = httpx.post(f"{server.url}/api/console/login", timeout=30,
+                       headers={"Authorization": f"Bearer {token}"})
+    assert login.status_code == 200, login.text
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        assert browser.get(login.json()["login_path"]).status_code == 303  # sets the cookies
+        yield browser
+
+
+def test_the_console_shows_a_member_only_their_owners_things(server: RaylessServer,
+                                                             team: Team) -> None:
+    alices, bobs, visions = (team.ids[o] for o in ("alice", "bob", "vision"))
+    with _browser(server, team.alice) as browser:
+        page = browser.get("/").text
+        assert f'href="/runs/{alices["run"]}"' in page and f'href="/runs/{visions["run"]}"' in page
+        assert f'href="/runs/{bobs["run"]}"' not in page
+        assert "<th>Owner</th>" in page  # alice's and vision's: more than one owner
+        assert browser.get(f"/runs/{alices['run']}").status_code == 200
+        for path in (f"/runs/{bobs['run']}", f"/runs/{bobs['run']}/log.txt",
+                     f"/searches/{bobs['search']}", f"/workflows/{bobs['workflow']}",
+                     "/model-servers/bob-srv"):
+            assert browser.get(path).status_code == 404, path
+        assert "bob-srv" not in browser.get("/model-servers").text
+        assert "bob-model" not in browser.get("/models").text
+        # MLflow cannot filter by owner, Ray's dashboard is an admin's: not for a member.
+        for path in ("/mlflow/", "/ray/"):
+            refused = browser.get(path)
+            assert refused.status_code == 403, (path, refused.text)
+            assert "a member's token may not open" in refused.json()["error"]["message"]
+    with _browser(server, team.bob) as browser:
+        page = browser.get("/").text
+        assert f'href="/runs/{alices["run"]}"' not in page and "<th>Owner</th>" not in page
+    with _browser(server, team.admin) as browser:
+        assert f'href="/runs/{bobs["run"]}"' in browser.get("/").text
+        assert browser.get(f"/runs/{bobs['run']}").status_code == 200
