@@ -59,6 +59,11 @@ class Client:
         self.url = self._api.url
         self.owner = owner
 
+    def as_owner(self, owner: str | None) -> Client:
+        """The same server and token, making things for ``owner`` (a team's name or the
+        user's own; the server refuses one the user may not use)."""
+        return Client(self.url, self._api.token, owner=owner)
+
     @cached_property
     def runs(self) -> Runs:
         from spellray.client.runs import Runs

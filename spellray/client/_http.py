@@ -31,6 +31,7 @@ class Api:
     def __init__(self, url: str, token: str, timeout: float = 60.0,
                  owner: str | None = None) -> None:
         self.url = url.rstrip("/")
+        self.token = token
         # No token (logging in): no header, rather than an empty one that httpx refuses.
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if owner:  # `spell owner NAME`: what this client makes is that owner's

@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from spell.client import SpellClient
+from spellray.errors import Forbidden
 from spellray.server import db
 from tests.cli.test_users import Cli, _cli, add_user, one_error_line
 from tests.helpers import RaylessServer, start_rayless_server
@@ -221,14 +223,6 @@ def test_bad_team_input_gets_one_line(server: RaylessServer, team: Team) -> None
     assert "speech" in team.admin.ok("teams", "list")
 
 
-def test_a_login_starts_as_its_own_user(server: RaylessServer, team: Team,
-                                        tmp_path: Path) -> None:
-    team.carol.ok("owner", "vision")
-    assert team.carol.logins["owners"] == {server.url: "vision"}
-    team.carol.ok("logout")
-    assert "owners" not in team.carol.logins or not team.carol.logins["owners"]
-
-
 @contextmanager
 def _browser(server: RaylessServer, cli: Cli) -> Iterator[httpx.Client]:
     """A browser logged in with ``cli``'s user's one-time console link (as `spell ui`)."""
@@ -267,3 +261,23 @@ def test_the_console_shows_a_member_only_their_owners_things(server: RaylessServ
     with _browser(server, team.admin) as browser:
         assert f'href="/runs/{bobs["run"]}"' in browser.get("/").text
         assert browser.get(f"/runs/{bobs['run']}").status_code == 200
+
+
+def test_spells_client_makes_things_for_its_owner(server: RaylessServer, team: Team) -> None:
+    """Spell's ``SpellClient(owner=...)`` sends the owner the way the CLI does."""
+    token = team.alice.logins[server.url]["token"]
+    client = SpellClient(token=token, owner="vision", base_url=server.url)
+    assert client.owner == "vision"
+    assert client.models.new("spell-made", "uploads/vision-data").owner == "vision"
+    assert "spell-made" in {m["name"] for m in _api(server, team.carol, "/api/models").json()}
+    with pytest.raises(Forbidden, match="may not use the owner 'speech'"):
+        SpellClient(token=token, owner="speech", base_url=server.url).models.list()
+
+
+# Last: carol logs out.
+def test_a_login_starts_as_its_own_user(server: RaylessServer, team: Team,
+                                        tmp_path: Path) -> None:
+    team.carol.ok("owner", "vision")
+    assert team.carol.logins["owners"] == {server.url: "vision"}
+    team.carol.ok("logout")
+    assert "owners" not in team.carol.logins or not team.carol.logins["owners"]
