@@ -46,7 +46,7 @@ class SpellClient:
                    else _spellray_client())
         if owner is not None:
             api = api.as_owner(owner)
-        self.owner = owner or api.owner
+        self.owner = owner or getattr(api, "owner", None)
         self.api = api  # spellray's own client, for what Spell's API has no name for
         self.runs = RunsService(api)
         self.hyper = HyperService(api)
