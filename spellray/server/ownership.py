@@ -129,6 +129,20 @@ def upload_owners(session: Session, names: Iterable[str]) -> dict[str, str]:
     return {row.name: row.owner for row in rows}
 
 
+def owners_in(session: Session, folder: str, names: list[str]) -> dict[str, str | None]:
+    """The owners of a root folder's entries (runs/, uploads/, workspaces/), one query: a
+    name with no row is missing (the first admin's, as path_owner says)."""
+    if folder == "uploads":
+        return dict(upload_owners(session, names))
+    if folder == "runs":
+        ids = [int(n) for n in names if n.isdigit()]
+        rows = session.execute(select(db.Run.id, db.Run.owner).where(db.Run.id.in_(ids)))
+        return {str(row.id): row.owner for row in rows}
+    rows = session.execute(select(db.Workspace.name, db.Workspace.owner)
+                           .where(db.Workspace.name.in_(names)))
+    return {row.name: row.owner for row in rows}
+
+
 def path_owner(session: Session, path: str) -> str | None:
     """The owner of a storage path's thing: runs/N's run, uploads/NAME's upload,
     workspaces/NAME's workspace; None for what everyone sees (public/, the roots)."""

@@ -16,7 +16,7 @@ from spellray.errors import Conflict, InvalidInput, NotFound
 from spellray.schemas import ResourceEntry, ResourceList
 from spellray.server import db
 from spellray.server.context import ServerContext
-from spellray.server.ownership import FIRST_ADMIN, owned_by, path_owner, sees
+from spellray.server.ownership import FIRST_ADMIN, owned_by, owners_in, path_owner, sees
 from spellray.server.services.links import ROOTS, resolve
 from spellray.storage.paths import clean_resource_path, join
 from spellray.storage.store import Entry
@@ -85,8 +85,8 @@ class ResourceService:
         if self.owners is None or folder not in ("runs", "uploads", "workspaces"):
             return entries
         with self.ctx.sessions() as session:
-            return [e for e in entries
-                    if sees(self.owners, path_owner(session, f"{folder}/{e.name}"))]
+            owners = owners_in(session, folder, [e.name for e in entries])
+        return [e for e in entries if sees(self.owners, owners.get(e.name, FIRST_ADMIN))]
 
     # -- browse ---------------------------------------------------------------------------
     def ls(self, path: str) -> ResourceList:
