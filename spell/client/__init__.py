@@ -32,8 +32,9 @@ __all__ = ["Run", "SpellClient", "from_environment"]
 
 class SpellClient:
     """Spell's client. ``token`` (default: this environment's) is a spellray API token;
-    ``owner`` is kept for Spell's scripts (spellray has no teams yet: every run is the
-    cluster's). ``base_url`` (default: this environment's server) is a spellray server."""
+    ``owner`` (default: the one `spell owner` chose, else the user's own) is the user or
+    team what this client makes belongs to. ``base_url`` (default: this environment's
+    server) is a spellray server."""
 
     def __init__(self, token: str | None = None, owner: str | None = None,
                  base_url: str | None = None, api: Client | None = None) -> None:
@@ -43,7 +44,9 @@ class SpellClient:
                                    "too: SpellClient(token=..., base_url=...)")
             api = (Client(base_url or _spellray_client().url, token) if token is not None
                    else _spellray_client())
-        self.owner = owner
+        if owner is not None:
+            api = api.as_owner(owner)
+        self.owner = owner or getattr(api, "owner", None)
         self.api = api  # spellray's own client, for what Spell's API has no name for
         self.runs = RunsService(api)
         self.hyper = HyperService(api)

@@ -78,6 +78,11 @@ COMMANDS: dict[str, Lazy] = {
                    "Who this CLI speaks as: user, owner, server and role."),
     "users": Lazy("spellray.cli.users", "Users of this server: add one (admins only), list "
                   "them.", sub_app="app"),
+    "owner": Lazy("spellray.cli.teams", "List the owners you may use, the active one marked "
+                  "*; with NAME, make it the active one: what you make from now on (runs, "
+                  "uploads, models, ...) is that owner's."),
+    "teams": Lazy("spellray.cli.teams", "Teams: create one and add members (admins only), "
+                  "list them.", sub_app="app"),
     "access-tokens": Lazy("spellray.cli.access_tokens", "Your access tokens for scripts and "
                           "CI: create (shown once), list, delete.", sub_app="app"),
     "keys": Lazy("spellray.cli.keys", "Your public SSH keys for a cluster's tunnel: add, "

@@ -187,14 +187,17 @@ def ps(
     listing = _client().runs.list(number, label, include_workspaces=all_kinds)
     table = Table(box=None, header_style="bold")
     in_workflows = any(item.workflow_id for item in listing.runs)
+    # Whose: only when the runs listed are more than one owner's (a team's and one's own).
+    owned = len({item.owner for item in listing.runs}) > 1
     columns = ("ID", "STATUS", "COMMAND", "CREATED", "DURATION", "LABELS")
+    columns = (*columns[:2], "OWNER", *columns[2:]) if owned else columns
     for column in (*columns, "WORKFLOW") if in_workflows else columns:
         table.add_column(column, no_wrap=column != "COMMAND", overflow="fold")
     for item in listing.runs:
         command = item.command if no_trunc or len(item.command) <= 50 else item.command[:47] + "…"
         status = styled_status(item.status.value) + \
             (f" [dim]({item.waiting})[/]" if item.waiting else "")
-        row = [str(item.id), status, command,
+        row = [str(item.id), status, *([item.owner or "-"] if owned else []), command,
                ago(item.created_at), run_duration(item.started_at, item.ended_at),
                ", ".join(item.labels)]
         if in_workflows:  # a workflow's manager, or a run it started (spell workflow)

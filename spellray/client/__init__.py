@@ -4,7 +4,7 @@
 ``client.links``, ``client.metrics``, ``client.hyper``, ``client.models``,
 ``client.model_servers``, ``client.cluster``, ``client.workflows``, ``client.tensorboard``,
 ``client.workspaces``, ``client.console``, ``client.users``, ``client.access_tokens``,
-``client.keys``),
+``client.keys``, ``client.teams``),
 each a module of this package that imports only the shared HTTP base (``_http.py``) and,
 for those that start code, ``_run_request.py``. ``logins.py`` says which server and token.
 """
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from spellray.client.models import Models
     from spellray.client.resources import Resources
     from spellray.client.runs import Runs
+    from spellray.client.teams import Teams
     from spellray.client.tensorboard import TensorBoards
     from spellray.client.users import Users
     from spellray.client.workflows import Workflows
@@ -52,9 +53,17 @@ class Client:
     module (and the schemas it needs) is imported on first use: `spell run` loads runs'
     alone."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self._api = Api(url, token)
+    def __init__(self, url: str, token: str, owner: str | None = None) -> None:
+        """``owner``: a team's name (or the user's own) that what this client makes
+        belongs to; None: the user's own (the server's default)."""
+        self._api = Api(url, token, owner=owner)
         self.url = self._api.url
+        self.owner = owner
+
+    def as_owner(self, owner: str | None) -> Client:
+        """The same server and token, making things for ``owner`` (a team's name or the
+        user's own; the server refuses one the user may not use)."""
+        return Client(self.url, self._api.token, owner=owner)
 
     @cached_property
     def runs(self) -> Runs:
@@ -146,6 +155,12 @@ class Client:
 
         return Keys(self._api)
 
+    @cached_property
+    def teams(self) -> Teams:
+        from spellray.client.teams import Teams
+
+        return Teams(self._api)
+
     def whoami(self) -> WhoAmI:
         """Who this client's token speaks for: user, owner, role."""
         return self.users.whoami()
@@ -164,12 +179,12 @@ def from_environment(settings: Settings | None = None, start: bool = True) -> Cl
     first use when ``start`` is true. The token: SPELLRAY_TOKEN with SPELLRAY_SERVER_URL,
     else the one `spell login` kept for that server, else the admin's (client/logins.py).
     """
-    from spellray.client.logins import current_place, token_for
+    from spellray.client.logins import active_owner, current_place, token_for
 
     settings = settings or get_settings()
     place = current_place(settings)
     url = place.url or local_url(settings, start)
-    return Client(url, token_for(settings, place))
+    return Client(url, token_for(settings, place), owner=active_owner(settings, place))
 
 
 def local_url(settings: Settings, start: bool = True) -> str:

@@ -19,15 +19,23 @@ from spellray.errors import (
     error_for_code,
 )
 
+# The active owner (`spell owner NAME`), sent with every request; the server checks the
+# user may use it and makes what the request creates that owner's (server/auth.py).
+OWNER_HEADER = "X-Spellray-Owner"
+
 
 class Api:
     """One HTTP session to a spellray server: its URL, the bearer token, and the wire errors
     turned back into spellray's exceptions."""
 
-    def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 60.0,
+                 owner: str | None = None) -> None:
         self.url = url.rstrip("/")
+        self.token = token
         # No token (logging in): no header, rather than an empty one that httpx refuses.
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if owner:  # `spell owner NAME`: what this client makes is that owner's
+            headers[OWNER_HEADER] = owner
         self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
     def _unreachable(self, exc: httpx.TransportError) -> ServerUnavailable:

@@ -76,15 +76,48 @@ def get(home: Path, key: str) -> Login | None:
 
 
 def save(home: Path, key: str, login: Login) -> None:
+    """Keep a login; a new login starts as its own user (no active owner kept)."""
     data = _read(home)
     data[key] = asdict(login)
     _write(home, data)
+    set_owner(home, key, None)
 
 
 def forget(home: Path, key: str) -> None:
+    """Forget a server's login, and its active owner (the next user starts as themself)."""
     data = _read(home)
-    if data.pop(key, None) is not None:
+    if data.pop(key, None) is not None or key in data.get(OWNERS, {}):
         _write(home, data)
+        set_owner(home, key, None)
+
+
+# logins.json's key for the active owners: {place key: owner name} (`spell owner NAME`).
+OWNERS = "owners"
+
+
+def active_owner(settings: Settings, place: Place) -> str | None:
+    """The owner `spell owner NAME` chose for this server; None: the user's own. Not inside
+    a run (SPELLRAY_TOKEN with SPELLRAY_SERVER_URL): a run makes things for its owner."""
+    if settings.server_url and settings.token:
+        return None
+    return _read(settings.home).get(OWNERS, {}).get(place.key)
+
+
+def set_owner(home: Path, key: str, owner: str | None) -> None:
+    """Remember (None: forget) the active owner for a server."""
+    data = _read(home)
+    owners = data.get(OWNERS, {})
+    if owner is None and key not in owners:
+        return
+    if owner is None:
+        owners.pop(key)
+    else:
+        owners[key] = owner
+    if owners:
+        data[OWNERS] = owners
+    else:
+        data.pop(OWNERS, None)
+    _write(home, data)
 
 
 def token_for(settings: Settings, place: Place) -> str:

@@ -62,6 +62,7 @@ class HyperSearch(Schema):
     run_ids: list[int] = Field(default_factory=list)
     ray_submission_id: str | None = None
     archived: bool = False
+    owner: str | None = None
     created_at: datetime
     ended_at: datetime | None = None
 

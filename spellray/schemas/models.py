@@ -51,5 +51,6 @@ class Model(Schema):
     name: str
     version: str
     resource: str
+    owner: str | None = None  # a user's or a team's name
     files: list[ModelFile] = Field(default_factory=list)
     created_at: datetime

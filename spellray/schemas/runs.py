@@ -199,6 +199,7 @@ class Run(Schema):
     # The workflow the run belongs to (its manager's number) and the run that started it.
     workflow_id: int | None = None
     parent_run_id: int | None = None
+    owner: str | None = None  # a user's or a team's name
     # --tensorboard-dir, relative to the working folder: its files are live in runs/<id>/<it>/.
     tensorboard_dir: str | None = None
 

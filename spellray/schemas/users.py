@@ -87,7 +87,7 @@ class LoginResult(Schema):
 
 class WhoAmI(Schema):
     user: str | None  # None: a run's, workflow's or search's token
-    owner: str | None  # the user, until teams are built
+    owner: str | None  # the active owner: the user's name or a team's (spell owner)
     role: str  # admin | member, or the token's kind for a token of no user
     token_kind: str
 
@@ -108,3 +108,27 @@ class AccessToken(Schema):
 
 class AccessTokenCreated(AccessToken):
     token: str  # shown once
+
+
+class TeamRequest(Schema):
+    name: str
+
+    _name = field_validator("name")(validate_user_name)  # one namespace with users
+
+
+class TeamMemberRequest(Schema):
+    user: str
+
+
+class Team(Schema):
+    name: str
+    members: list[str]
+    created_at: datetime
+
+
+class Owner(Schema):
+    """An owner a user may make things for: their own name or a team's."""
+
+    name: str
+    kind: Literal["user", "team"]
+    active: bool = False

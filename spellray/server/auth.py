@@ -7,8 +7,8 @@ Every token has a kind and scopes. A user's tokens take their scopes from the us
 
 - ``admin`` (the token in SPELLRAY_HOME/token, the admin user's), ``session`` (what `spell
   login` stores) and ``access`` (`spell access-tokens create`): an admin user's may do
-  everything; a member's everything but what is declared ``Scope.admin`` (managing users).
-  Until owners are built, a member sees every run, like an admin.
+  everything; a member's everything but what is declared ``Scope.admin`` (managing users,
+  teams), on what they own: their own things and their teams' (server/ownership.py).
 - ``login``: a one-time token from `spell users add`, good for one `spell login` (exchanged
   there for a session token) and nothing else.
 - ``run``: a run's own token: read its run, report its status, send its metrics, read
@@ -17,10 +17,11 @@ Every token has a kind and scopes. A user's tokens take their scopes from the us
   (kill, stop, label) the runs of its own workflow. Revoked when the manager ends.
 - ``search``: a search driver's: read its search, start its trials, report its status.
 
-A resource a token may not see answers 404, as if it did not exist; one it may see but not
-act on answers 403. A route declares its scope with ``@scoped(...)``; an undeclared route is
-for users (``Scope.user``: admins and members), so it stays closed to the run, workflow and
-search tokens until someone opens it. Expired, revoked and deleted tokens are refused at once
+A resource a token may not see answers 404, as if it did not exist (another owner's, for a
+member); one it may see but not act on answers 403. A route declares its scope with
+``@scoped(...)``; an undeclared route is for users (``Scope.user``: admins and members), so
+it stays closed to the run, workflow and search tokens until someone opens it. Expired,
+revoked and deleted tokens are refused at once
 (401, with what to do).
 """
 
@@ -31,19 +32,20 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from spellray.errors import Forbidden, NotFound, RunNotFound, Unauthorized
-from spellray.server.db import Run, Token, User, utcnow
+from spellray.server.db import HyperSearch, Run, Token, User, utcnow
+from spellray.server.ownership import FIRST_ADMIN, OWNER_HEADER, exists, hidden, seen_by, sees
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +97,15 @@ class Principal:
     run_id: int | None = None
     workflow_id: int | None = None
     hyper_search_id: int | None = None
-    # A user's token: whose, and their role; the owners work filters by user_id.
+    # A user's token: whose, and their role.
     user_id: int | None = None
     user_name: str | None = None
     role: str | None = None
     token_id: int | None = None
+    # The owner what it makes gets (a user's: the active one, `spell owner`; a run's, a
+    # workflow's, a search's: its run's or search's), and the owners it sees (None: all).
+    owner: str | None = None
+    owners: frozenset[str] | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -112,21 +118,22 @@ class Principal:
 
     @property
     def sees_all(self) -> bool:
-        """Sees every run. Until owners are built, every user does."""
-        return self.is_user
+        """Sees every run: an admin's token."""
+        return self.is_user and self.owners is None
 
     def sees_run(self, run: Run) -> bool:
-        if self.sees_all:
-            return True
+        if self.is_user:
+            return sees(self.owners, run.owner)
         if self.workflow_id is not None and run.workflow_id == self.workflow_id:
             return True
         return self.run_id is not None and run.id == self.run_id
 
     def sees_search(self, search_id: int) -> bool:
-        return self.is_admin or self.hyper_search_id == search_id
+        return self.is_user or self.hyper_search_id == search_id  # a member's: by owner
 
 
-ADMIN = Principal(kind="admin", scopes=KIND_SCOPES["admin"])
+# The server's own doings (no request): an admin's, making what it makes the first admin's.
+ADMIN = Principal(kind="admin", scopes=KIND_SCOPES["admin"], owner=FIRST_ADMIN)
 ANONYMOUS = Principal(kind="anonymous", scopes=frozenset())
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -262,6 +269,32 @@ def check_token(session: Session, header: str | None) -> Token:
     return token
 
 
+def with_owners(session: Session, principal: Principal, asked: str | None) -> Principal:
+    """The owners ``principal`` sees and the one it makes things for: a user's own name,
+    or ``asked`` (the SDK's X-Spellray-Owner: `spell owner NAME`) if they may use it; a
+    run's, workflow's or search's token: its run's or search's owner."""
+    if principal.user_name is not None:
+        owners = seen_by(session, principal.user_name)
+        owner = (asked or "").strip() or principal.user_name
+        if owners is not None and owner not in owners:
+            raise Forbidden(f"{principal.user_name} may not use the owner {owner!r}: spell "
+                            "owner lists yours (ask an admin: spell teams add TEAM USER)")
+        if owners is None and owner != principal.user_name and not exists(session, owner):
+            raise NotFound(f"there is no user or team {owner!r}; spell owner lists them")
+        return replace(principal, owner=owner, owners=owners)
+    owner = None
+    if principal.run_id is not None:
+        run = session.get(Run, principal.run_id)
+        owner = run.owner if run is not None else None
+    elif principal.hyper_search_id is not None:
+        search = session.get(HyperSearch, principal.hyper_search_id)
+        owner = search.owner if search is not None else None
+    if principal.kind == "admin":  # an admin token of no user (an old DB's): sees all
+        return replace(principal, owner=FIRST_ADMIN, owners=None)
+    return replace(principal, owner=owner or FIRST_ADMIN,
+                   owners=seen_by(session, owner or FIRST_ADMIN))
+
+
 def principal_of(token: Token) -> Principal:
     if token.kind in USER_KINDS and token.user is not None:
         user = token.user
@@ -301,16 +334,33 @@ def _in_workflow(session: Session, principal: Principal, workflow_id: int) -> bo
     return run is not None and run.workflow_id == workflow_id
 
 
+def _refuse_hidden(session: Session, principal: Principal, route_path: str,
+                   path_params: dict[str, Any]) -> None:
+    """404 for another owner's thing, as if it did not exist."""
+    what = hidden(session, principal.owners, route_path, path_params, ids=principal.is_user)
+    if what is None:
+        return
+    if what.startswith("run "):
+        raise RunNotFound(f"there is no {what}; spell ps lists the runs")
+    if what.startswith("workflow "):
+        raise NotFound(f"there is no {what}; spell workflow list lists them")
+    if what.startswith("search "):
+        raise NotFound(f"there is no {what}; spell hyper list lists them")
+    raise NotFound(f"there is no {what}")
+
+
 def check_access(session: Session, principal: Principal, scope: Scope,
-                 path_params: dict[str, Any]) -> None:
+                 path_params: dict[str, Any], route_path: str = "") -> None:
     """404 for what the principal may not see, then 403 for what it may not do."""
     if principal.is_admin or scope in (Scope.authenticated, Scope.public):
         return
-    if principal.is_user:  # a member: everything but an admin's (owners will narrow this)
+    if principal.is_user:  # a member: their own and their teams' things, nobody else's
+        _refuse_hidden(session, principal, route_path, path_params)
         if scope == Scope.admin:
             raise Forbidden(f"only an admin may do this ({principal.user_name} is a "
                             f"{principal.role}); ask an admin")
         return
+    _refuse_hidden(session, principal, route_path, path_params)  # links, models: by owner
     run_id = _int(path_params.get("run_id"))
     if run_id is not None:
         run = session.get(Run, run_id)
@@ -339,7 +389,9 @@ def authorize(request: Request) -> Principal:
         return ANONYMOUS
     with request.app.state.ctx.sessions() as session:
         principal = principal_of(check_token(session, request.headers.get("authorization")))
-        check_access(session, principal, scope, request.path_params)
+        principal = with_owners(session, principal, request.headers.get(OWNER_HEADER))
+        check_access(session, principal, scope, request.path_params,
+                     getattr(route, "path", ""))
     request.state.principal = principal
     return principal
 
@@ -347,3 +399,7 @@ def authorize(request: Request) -> Principal:
 def current_principal(request: Request) -> Principal:
     """For services that filter by who asks (a workflow's runs): set by ``authorize``."""
     return getattr(request.state, "principal", ADMIN)
+
+
+# A route's argument for who asks (``caller: Caller``).
+Caller = Annotated[Principal, Depends(current_principal)]

@@ -12,6 +12,11 @@ exception: its link logs the browser into one workspace alone (a session and coo
 /workspaces/NAME only), so one workspace's link opens no other. Sessions live in the
 server's memory (a restart logs browsers out).
 
+Each session remembers whose it is (the user whose token asked for the link): the gate puts
+that user's name in the request's scope (``VIEWER``) for the backends that filter by owner
+(the console), and a member may not open MLflow's UI at all (``members_refused``: it cannot
+filter by owner).
+
 An ASGI middleware rather than mounted apps: FastAPI's token dependency does not reach
 mounted apps, websockets must be gated too, and the backends (MLflow served with
 ``--static-prefix``, TensorBoard with ``--path_prefix``) want the full path.
@@ -30,11 +35,13 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spellray.errors import Forbidden, SpellrayError, Unauthorized
 from spellray.server.auth import check_token, hash_token, principal_of
+from spellray.server.db import User
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,9 @@ CODE_SECONDS = 120
 SESSION_SECONDS = 12 * 3600
 # A websocket refused before it opened: the ASGI server answers the handshake with 403.
 WS_POLICY_VIOLATION = 1008
+# The ASGI scope's key for the user a let-in request speaks for (None: a token of no user,
+# which sees everything it may open: an admin token of an old DB, a run's for MLflow).
+VIEWER = "spellray.viewer"
 
 
 class BrowserSessions:
@@ -50,23 +60,26 @@ class BrowserSessions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # hash -> (expires, page to open, scope)
-        self._codes: dict[str, tuple[float, str, str | None]] = {}
-        self._sessions: dict[str, tuple[float, str | None]] = {}  # hash -> (expires, scope)
+        # hash -> (expires, page to open, scope, user)
+        self._codes: dict[str, tuple[float, str, str | None, str | None]] = {}
+        # hash -> (expires, scope, user)
+        self._sessions: dict[str, tuple[float, str | None, str | None]] = {}
 
-    def issue_code(self, page: str, scope: str | None = None) -> str:
+    def issue_code(self, page: str, scope: str | None = None, user: str | None = None) -> str:
         """A one-time code that opens ``page`` (an absolute path on this server). ``scope``:
         a path (/workspaces/NAME) the session it opens is limited to; None: the unscoped
-        families (MLflow, TensorBoard)."""
+        families (MLflow, TensorBoard). ``user``: whose the session is (None: no user's,
+        an admin's token of no user)."""
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._expire()
-            self._codes[hash_token(code)] = (time.time() + CODE_SECONDS, page, scope)
+            self._codes[hash_token(code)] = (time.time() + CODE_SECONDS, page, scope, user)
         return code
 
-    def login_path(self, prefix: str, page: str, scope: str | None = None) -> str:
-        """The one-time URL path that logs a browser in and opens ``page``."""
-        return f"{prefix}/login?code={self.issue_code(page, scope)}"
+    def login_path(self, prefix: str, page: str, scope: str | None = None,
+                   user: str | None = None) -> str:
+        """The one-time URL path that logs a browser in (as ``user``) and opens ``page``."""
+        return f"{prefix}/login?code={self.issue_code(page, scope, user)}"
 
     def redeem(self, code: str) -> tuple[str, str, str | None] | None:
         """(a new session, the page to open, its scope) for a valid code, which is then
@@ -77,14 +90,20 @@ class BrowserSessions:
             if found is None:
                 return None
             session = secrets.token_urlsafe(32)
-            self._sessions[hash_token(session)] = (time.time() + SESSION_SECONDS, found[2])
+            self._sessions[hash_token(session)] = (time.time() + SESSION_SECONDS, found[2],
+                                                   found[3])
             return session, found[1], found[2]
 
     def valid(self, session: str, scope: str | None = None) -> bool:
         """Whether ``session`` is alive and opens ``scope`` (None: the unscoped families)."""
         with self._lock:
-            expires, own = self._sessions.get(hash_token(session), (0.0, None))
+            expires, own, _user = self._sessions.get(hash_token(session), (0.0, None, None))
             return expires > time.time() and own == scope
+
+    def user_of(self, session: str) -> str | None:
+        """Whose ``session`` is (None: no user's, or no such session)."""
+        with self._lock:
+            return self._sessions.get(hash_token(session), (0.0, None, None))[2]
 
     def forget(self, scope: str) -> None:
         """End every session of ``scope`` (a workspace that is removed)."""
@@ -114,6 +133,9 @@ class BrowserPath:
     # or (admins_only) an admin's only.
     any_token: bool = False
     admins_only: bool = False
+    # A member's token or session may not come in (MLflow: it cannot filter by owner; the
+    # runs' own tokens still log there).
+    members_refused: bool = False
     # Scoped families: a session opens one member alone (/workspaces/NAME), the first path
     # segment under the prefix; its cookie is sent to that member only.
     scoped: bool = False
@@ -166,9 +188,11 @@ class BrowserGate:
             await gated.deny(scope, send, Unauthorized(gated.refused))
         elif how.startswith("kind:"):  # a valid token whose kind or role may not come in
             who = "a member's" if how == "kind:member" else f"a {how[5:]}"
+            admins = gated.admins_only or gated.members_refused
             await refuse(scope, send, Forbidden(
                 f"{who} token may not open {gated.prefix or '/'}: use "
-                f"{'an admin' if gated.admins_only else 'a user'}'s token (spell login)"))
+                f"{'an admin' if admins else 'a user'}'s token (spell login)"
+                + (" (it shows every owner's runs)" if gated.members_refused else "")))
         elif how == "cookie" and gated.csrf and not csrf_ok(scope, gated):
             await refuse(scope, send, Forbidden(
                 "this request needs the page's CSRF token: reload the page and try again"))
@@ -192,6 +216,10 @@ class BrowserGate:
                     except SpellrayError:
                         return None
                     principal = principal_of(token)
+                    scope[VIEWER] = principal.user_name
+                    member_here = principal.is_user and not principal.is_admin
+                    if member_here and gated.members_refused:
+                        return "kind:member"
                     if gated.any_token or (principal.is_admin if gated.admins_only
                                            else principal.is_user):
                         return "token"
@@ -204,7 +232,19 @@ class BrowserGate:
         member = gated.scope_of(scope["path"])
         if gated.scoped and member is None:
             return None  # the bare prefix of a scoped family is no member's
-        return "cookie" if state.browser_sessions.valid(session, member) else None
+        if not state.browser_sessions.valid(session, member):
+            return None
+        scope[VIEWER] = state.browser_sessions.user_of(session)
+        # A member's session may not open what is for admins (Ray's dashboard) or what
+        # cannot filter by owner (MLflow).
+        if (gated.members_refused or gated.admins_only) and scope[VIEWER] is not None:
+            def role() -> str | None:
+                with state.ctx.sessions() as db_session:
+                    return db_session.scalar(select(User.role).where(User.name == scope[VIEWER]))
+
+            if await run_in_threadpool(role) != "admin":
+                return "kind:member"
+        return "cookie"
 
     async def _login(self, scope: Scope, send: Send, sessions: BrowserSessions,
                      gated: BrowserPath) -> None:

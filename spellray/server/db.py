@@ -98,6 +98,8 @@ class Run(Base):
     # A trial's search (kind "trial").
     hyper_search_id: Mapped[int | None] = mapped_column(ForeignKey("hyper_searches.id"),
                                                         default=None, index=True)
+    # Whose it is: a user's or a team's name (server/ownership.py).
+    owner: Mapped[str | None] = mapped_column(String(63), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -135,6 +137,8 @@ class HyperSearch(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ray_submission_id: Mapped[str | None] = mapped_column(String(200), default=None)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whose it is: a user's or a team's name (server/ownership.py).
+    owner: Mapped[str | None] = mapped_column(String(63), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -194,6 +198,39 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     role: Mapped[str] = mapped_column(String(20), default="member")
     password_hash: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Team(Base):
+    """`spell teams create NAME`: a name that owns things, shared by its members. Teams and
+    users share one namespace: a team may not take a user's name, nor a user a team's."""
+
+    __tablename__ = "teams"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeamMember(Base):
+    """`spell teams add TEAM USER`."""
+
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UploadOwner(Base):
+    """Whose an upload is (`spell upload`): uploads are files in storage with no row of
+    their own, so their owner is kept per top-level name (uploads/NAME)."""
+
+    __tablename__ = "upload_owners"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(63))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -292,6 +329,8 @@ class Workspace(Base):
     # runner once Jupyter answers, cleared when the run ends.
     address: Mapped[str | None] = mapped_column(String(200), default=None)
     jupyter_token: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Whose it is: a user's or a team's name (server/ownership.py).
+    owner: Mapped[str | None] = mapped_column(String(63), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -302,6 +341,8 @@ class Link(Base):
 
     alias: Mapped[str] = mapped_column(String(200), primary_key=True)
     path: Mapped[str] = mapped_column(Text)
+    # Whose it is: a user's or a team's name (server/ownership.py).
+    owner: Mapped[str | None] = mapped_column(String(63), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -377,6 +418,8 @@ class Model(Base):
     resource: Mapped[str] = mapped_column(Text)
     # `--file PATH[:MOUNT_PATH]`: [{"path", "mount_path"}]; None/empty: the whole resource.
     files: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    # Whose it is: a user's or a team's name (server/ownership.py).
+    owner: Mapped[str | None] = mapped_column(String(63), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -401,6 +444,8 @@ class ModelServer(Base):
     token: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64))
     public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whose it is: a user's or a team's name (server/ownership.py).
+    owner: Mapped[str | None] = mapped_column(String(63), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -31,6 +31,6 @@ async def _mlflow(scope: Scope, state: Any) -> ASGIApp:
 
 
 MLFLOW = BrowserPath(
-    prefix=PREFIX, backend=_mlflow, command="spell ui", any_token=True,
+    prefix=PREFIX, backend=_mlflow, command="spell ui", any_token=True, members_refused=True,
     refused="no token or a wrong one: MLflow clients need MLFLOW_TRACKING_TOKEN "
             "(a spellray token); browsers: open the URL `spell ui` prints")

@@ -14,7 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Scope
 
 from spellray.errors import NotFound, Unauthorized
-from spellray.server.browser_sessions import BrowserPath
+from spellray.server import db
+from spellray.server.browser_sessions import VIEWER, BrowserPath
+from spellray.server.ownership import sees, viewer_owners
 from spellray.server.services.workspaces import PREFIX, WorkspaceService
 
 
@@ -29,12 +31,20 @@ def _same_origin(scope: Scope) -> bool:
     return urlsplit(origin.decode("latin-1")).netloc == headers.get(b"host", b"").decode()
 
 
+def _seen(state: Any, name: str, viewer: str | None) -> bool:
+    """Another owner's workspace is not there for the viewer (as if not running)."""
+    with state.ctx.sessions() as session:
+        row = session.get(db.Workspace, name)
+        return row is None or sees(viewer_owners(session, viewer), row.owner)
+
+
 async def _workspace(scope: Scope, state: Any) -> ASGIApp:
     name = scope["path"].removeprefix(PREFIX).strip("/").split("/", 1)[0]
     if scope["type"] == "websocket" and not _same_origin(scope):
         raise Unauthorized("a websocket into a workspace must come from this server's pages")
     service = WorkspaceService(state.ctx)
-    backend = await run_in_threadpool(service.backend, name)
+    seen = await run_in_threadpool(_seen, state, name, scope.get(VIEWER))
+    backend = await run_in_threadpool(service.backend, name) if seen else None
     if backend is None:
         raise NotFound(f"workspace {name!r} is not running: spell jupyter {name} starts it "
                        "(spell workspaces lists them)")

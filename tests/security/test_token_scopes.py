@@ -6,8 +6,9 @@ plus one request into each browser path that takes bearer tokens (``BrowserGate`
 console, MLflow, TensorBoard, Jupyter, Ray's dashboard). Each is sent with each kind of token
 (admin, a member's session and access token, a one-time login token, a run's token against
 its own run and another, a workflow manager's against its workflow's runs and others, a
-search's against its search and another, an expired, a revoked and none), path parameters
-filled with real ids, a JSON body ``{}`` where the method takes one.
+search's against its search and another, an expired, a revoked and none, and a member
+against another member's things: every route whose path names one answers 404), path
+parameters filled with real ids, a JSON body ``{}`` where the method takes one.
 
 The expectation is the hand-written table below (``RUN_MAY`` etc.): the few routes a run's,
 a workflow manager's and a search driver's token may use. Everything else is refused to them,
@@ -58,7 +59,8 @@ IN = "in"  # let in: anything but auth's refusal
 PUBLIC = {("POST", "/api/login"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 ANY_TOKEN = {("GET", "/api/info"), ("GET", "/api/whoami"),
-             # MLflow cannot filter by run: any valid token is let in (runs log there).
+             # MLflow cannot filter by run: any valid token is let in (runs log there),
+             # but a member's (it shows every owner's runs: ADMIN_ONLY below).
              ("GET", "/mlflow/")}
 # A run's token: report its own run, send its own metrics (the run's own only: 403 for
 # another run it can see).
@@ -85,13 +87,21 @@ WORKFLOW_MAY = RUN_MAY | {
 # A search driver's: read its search, start its trials, report its status.
 SEARCH_MAY = {("GET", "/api/hyper/{search_id}"), ("GET", "/api/hyper/{search_id}/spec"),
               ("POST", "/api/hyper/{search_id}/trials"), ("POST", "/api/hyper/{search_id}/status")}
-# A member's tokens: everything but managing users, and Ray's dashboard (it shows every
+# A member's tokens: everything but managing users and teams, MLflow's UI (it cannot filter
+# by owner), and Ray's dashboard (it shows every
 # job's logs and environment, whoever's run it is).
 ADMIN_ONLY = {("POST", "/api/users"), ("POST", "/api/users/{name}/login-token"),
-              ("GET", "/ray/")}
+              ("POST", "/api/teams"), ("POST", "/api/teams/{name}/members"), ("GET", "/ray/"),
+              ("GET", "/mlflow/"), ("POST", "/api/ui/login")}
 
 DEAD = ("none", "expired", "revoked", "login")
 USERS = ("member-access", "member-session", "admin")
+# A member (mallory) against another member's (alice's) things: every route whose path names
+# one of them answers 404, as if it did not exist; the rest as for any member.
+OTHER_OWNER = "member→other-owner"
+OWNED_PARAMS = ("{run_id}", "{workflow_id}", "{search_id}")
+OWNED_PREFIXES = ("/api/links/{alias}", "/api/models/{name}", "/api/model-servers/{name}",
+                  "/api/workspaces/{name}")
 # Kind -> whose world the path's ids come from: (run, workflow, search) seen, or not.
 SCOPED = {
     # kind: (may, run_id is its own/its workflow's, workflow_id is its own, search_id its own)
@@ -102,7 +112,7 @@ SCOPED = {
     "search": (SEARCH_MAY, False, False, True),
     "search→other": (SEARCH_MAY, False, False, False),
 }
-KINDS = (*DEAD, *SCOPED, *USERS)
+KINDS = (*DEAD, *SCOPED, *USERS, OTHER_OWNER)
 
 # Auth's refusals (server/auth.py, browser_sessions.py): told apart from a route's own 404.
 AUTH_MESSAGES = re.compile(
@@ -120,14 +130,17 @@ def expected(kind: str, route: tuple[str, str], gate: bool) -> str | int:
         return IN
     if kind in DEAD:
         return 401
-    if kind in USERS:
+    path = route[1]
+    if kind == OTHER_OWNER and not gate and (any(p in path for p in OWNED_PARAMS)
+                                             or path.startswith(OWNED_PREFIXES)):
+        return 404
+    if kind in (*USERS, OTHER_OWNER):
         return 403 if kind != "admin" and route in ADMIN_ONLY else IN
     if route in ANY_TOKEN:
         return IN
     if gate:
         return 403  # browser paths let in users' tokens only (MLflow: any, above)
     may, sees_run, sees_workflow, sees_search = SCOPED[kind]
-    path = route[1]
     # Auth's order: the run (404), the workflow (404), the search (404), then the scope (403).
     if "{run_id}" in path and not sees_run:
         return 404
@@ -151,10 +164,11 @@ class World:
     ids: dict[str, Any] = field(default_factory=dict)
 
 
-def _run(session: Session, workflow_id: int | None = None, kind: str = "run") -> db.Run:
+def _run(session: Session, workflow_id: int | None = None, kind: str = "run",
+         owner: str | None = None) -> db.Run:
     # spec local: the reconciler leaves a run with no Ray job alone (a --local manager's).
     run = db.Run(command="true", machine_type="CPU", status="running", kind=kind,
-                 spec={"local": True})
+                 spec={"local": True}, owner=owner)
     session.add(run)
     session.flush()
     run.workflow_id = run.id if kind == "workflow" else workflow_id
@@ -164,10 +178,10 @@ def _run(session: Session, workflow_id: int | None = None, kind: str = "run") ->
 SEARCH_SPEC = {"kind": "grid", "params": [], "run": {"command": "true"}}
 
 
-def _search(session: Session) -> db.HyperSearch:
+def _search(session: Session, owner: str | None = None) -> db.HyperSearch:
     # A submission id: the reconciler asks Ray about it, finds Ray gone and changes nothing.
     search = db.HyperSearch(kind="grid", status="running", spec=SEARCH_SPEC,
-                            ray_submission_id="scopes-test-search")
+                            ray_submission_id="scopes-test-search", owner=owner)
     session.add(search)
     session.flush()
     return search
@@ -176,10 +190,13 @@ def _search(session: Session) -> db.HyperSearch:
 def _world(session: Session, kind: str, token: str | None = None) -> World:
     """Runs (a standalone one, another, a workflow with a child, another workflow) and two
     searches for one kind; the scoped kinds' token is tied to them as the kind says."""
-    own, other = _run(session), _run(session)
-    manager, stranger = _run(session, kind="workflow"), _run(session, kind="workflow")
-    child = _run(session, workflow_id=manager.id)
-    search, other_search = _search(session), _search(session)
+    # The users' worlds are alice's (the member's tokens are hers; the admin sees all).
+    owner = "alice" if kind in (*USERS, OTHER_OWNER) else None
+    own, other = _run(session, owner=owner), _run(session, owner=owner)
+    manager = _run(session, kind="workflow", owner=owner)
+    stranger = _run(session, kind="workflow", owner=owner)
+    child = _run(session, workflow_id=manager.id, owner=owner)
+    search, other_search = _search(session, owner), _search(session, owner)
     ids = {"run_id": own.id, "workflow_id": manager.id, "search_id": search.id}
     if kind == "run":
         token = issue_run_token(session, own.id)
@@ -197,11 +214,20 @@ def _world(session: Session, kind: str, token: str | None = None) -> World:
     elif kind == "search→other":
         token = issue_search_token(session, search.id)
         ids["search_id"] = other_search.id
-    session.commit()
     # Names the routes look up: none exists, so a route that lets the request in answers
     # its own 404 (told apart from auth's by its message).
     ids.update(name="nothing", alias="nothing", version="1", label="scopes", sha256=CODE_SHA,
                title="nothing")
+    if kind == OTHER_OWNER:  # alice's named things: a link, model, server and workspace
+        name = f"other-{own.id}"
+        session.add_all([
+            db.Link(alias=name, path="public", owner=owner),
+            db.Model(name=name, version="v1", resource="public", owner=owner),
+            db.ModelServer(name=name, model_name=name, model_version="v1", options={},
+                           status="stopped", token="t", token_hash="h", owner=owner),
+            db.Workspace(name=name, run_id=own.id, options={}, owner=owner)])
+        ids.update(name=name, alias=name, version="v1")
+    session.commit()
     return World(token=token, ids=ids)
 
 
@@ -241,10 +267,13 @@ class Worlds:
         assert httpx.delete(f"{url}/api/access-tokens/gone", timeout=30,
                             headers={"Authorization": f"Bearer {session}"}).status_code == 204
         login = call("POST", "/api/users/alice/login-token", admin)["login_token"]
+        first = call("POST", "/api/users", admin, json={"name": "mallory"})["login_token"]
+        mallory = _ok(httpx.post(f"{url}/api/login", json={"token": first}, timeout=30))["token"]
         assert httpx.put(f"{url}/api/code/{CODE_SHA}", content=b"{}", timeout=30,
                          headers={"Authorization": f"Bearer {admin}"}).status_code == 201
         self.tokens = {"none": None, "login": login, "expired": expired, "revoked": revoked,
-                       "member-access": access, "member-session": session, "admin": admin}
+                       "member-access": access, "member-session": session, "admin": admin,
+                       OTHER_OWNER: mallory}
         self.engine = db.make_engine(f"sqlite:///{Path(server.home) / 'spellray.db'}")
         self.sessions = db.make_session_factory(self.engine)
         with self.sessions() as s:
@@ -387,6 +416,8 @@ def test_every_route_against_every_kind_of_token(scopes_server: RaylessServer,
                         else response.status_code == want
                 elif want == IN:
                     ok = not refused_by_auth(response)
+                elif kind == OTHER_OWNER:  # the thing exists: any 404 is a refusal
+                    ok = response.status_code == want and one_line_error(response)
                 else:
                     # The refusal is auth's: its status, its one line, never a 422 from
                     # the body.

@@ -29,8 +29,9 @@ GPU = MachineType(name="GPU", num_cpus=1, num_gpus=1)
 
 
 def _queue(session: Session, workflow_id: int | None = None,
-           machine_type: MachineType = CPU) -> int:
-    run = db.Run(command="echo", machine_type=machine_type.name, status="requested", spec={})
+           machine_type: MachineType = CPU, owner: str = "admin") -> int:
+    run = db.Run(command="echo", machine_type=machine_type.name, status="requested", spec={},
+                 owner=owner)
     session.add(run)
     session.flush()
     run.workflow_id = run.id if workflow_id == 0 else workflow_id  # 0: a manager
@@ -40,9 +41,10 @@ def _queue(session: Session, workflow_id: int | None = None,
 
 
 def test_fifo_per_owner_and_turn_by_turn_across_owners(session: Session) -> None:
-    a1, a2, a3 = (_queue(session) for _ in range(3))
-    w = _queue(session, workflow_id=0)  # a workflow's manager: its number names it
-    b1, b2 = _queue(session, workflow_id=w), _queue(session, workflow_id=w)
+    a1, a2, a3 = (_queue(session, owner="alice") for _ in range(3))
+    # A team's workflow: its manager and its runs are the team's, one owner in the queue.
+    w = _queue(session, workflow_id=0, owner="vision")
+    b1, b2 = (_queue(session, workflow_id=w, owner="vision") for _ in range(2))
     assert [r.run_id for r in queued(session)] == [a1, w, a2, b1, a3, b2]
     said = waiting(session, [a1, b1, b2, a3])
     assert said == {a1: "waiting: 0 ahead for CPU", b1: "waiting: 3 ahead for CPU",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from spellray.errors import InvalidInput, SpellrayError
 from spellray.server.console import cluster, runs, searches, serving, workflows, workspaces
 from spellray.server.console.render import render
+from spellray.server.console.viewer import refuse_hidden
 
 # Every page family of the console, in one place: the app includes each, and the security
 # tests enumerate every route from here.
@@ -29,7 +30,9 @@ def console_routes() -> list[tuple[str, str]]:
 
 def create_console(server_state: Any) -> FastAPI:
     """The console, reading the server's state (its context, sessions) from ``server_state``."""
-    console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    # Every page and action: another owner's thing in its path is not there (viewer.py).
+    console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None,
+                      dependencies=[Depends(refuse_hidden)])
     console.state.server = server_state
     for router in ROUTERS:
         console.include_router(router)

@@ -19,7 +19,9 @@ from spellray.schemas.base import ByteOffset, DbId
 from spellray.server.console.log_view import EARLIER_LINES, FIRST_LINES, earlier, tail
 from spellray.server.console.outputs import output_tree
 from spellray.server.console.render import render
+from spellray.server.console.viewer import viewer
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.metrics import SYSTEM_PREFIX, MetricService
 from spellray.server.services.resources import ResourceService
 from spellray.server.services.run_preparation import log_path
@@ -59,13 +61,16 @@ def _listing(request: Request) -> dict[str, Any]:
     filters = _filters(request)
     page = max(filters["page"] or 1, 1)
     listing = RunService(_ctx(request)).list(
-        PAGE_SIZE, filters["label"], workflow_id=filters["workflow"],
+        PAGE_SIZE, filters["label"], viewer(request), workflow_id=filters["workflow"],
         status=RunStatus(filters["status"]) if filters["status"] else None,
         text=filters["q"], hyper_search_id=filters["search"],
         offset=(page - 1) * PAGE_SIZE)
     kept = {k: v for k, v in filters.items() if v is not None and k != "page"}
     pages = max(1, -(-listing.total // PAGE_SIZE))
+    # Whose: a column only when the runs shown are more than one owner's (as spell ps).
+    owned = len({run.owner for run in listing.runs}) > 1
     return {"runs": listing.runs, "total": listing.total, "page": page, "pages": pages,
+            "owned": owned,
             "filters": filters, "query": urlencode(kept), "statuses": list(RunStatus),
             "poll": POLL_SECONDS}
 
@@ -243,7 +248,7 @@ def tensorboard(request: Request, run_id: DbId) -> Response:
     console's login covers /tensorboard too."""
     server = request.app.state.server
     board = TensorBoardService(server.ctx, server.tensorboards, server.browser_sessions) \
-        .open(TensorBoardRequest(run_ids=[run_id]))
+        .open(TensorBoardRequest(run_ids=[run_id]), viewer(request))
     backend = server.tensorboards.get(board.set_id)
     if backend is not None:
         wait_until_answers(f"{backend.backend}{board.path}data/environment")
@@ -265,5 +270,5 @@ def rerun(request: Request, run_id: DbId) -> Response:
         environment=run.environment, timeout_minutes=run.timeout_minutes,
         stop_conditions=run.stop_conditions, distributed=run.distributed,
         tensorboard_dir=run.tensorboard_dir)
-    created = runs.submit(request_again)
+    created = runs.submit(request_again, owner=viewer(request).owner or FIRST_ADMIN)
     return Response(status_code=204, headers={"HX-Redirect": f"/runs/{created.id}"})

@@ -19,6 +19,7 @@ from spellray.schemas.metrics import MetricValue
 from spellray.schemas.metrics import score as score_of
 from spellray.server.console.render import render
 from spellray.server.console.runs import POLL_SECONDS
+from spellray.server.console.viewer import viewer
 from spellray.server.context import ServerContext
 from spellray.server.services.hyper import HyperService
 from spellray.server.services.metrics import MetricService
@@ -73,7 +74,7 @@ def trials(ctx: ServerContext, search: HyperSearch) -> list[Trial]:
 def searches_page(request: Request,
                   archived: Annotated[bool, Query(alias="all")] = False) -> HTMLResponse:
     """Newest first; archived ones only with ?all=1 (as `spell hyper list --all`)."""
-    listing = HyperService(_ctx(request)).list(archived=archived).searches
+    listing = HyperService(_ctx(request)).list(archived, viewer(request).owners).searches
     return render(request, "searches.html", {"searches": listing, "all": archived})
 
 

@@ -21,6 +21,7 @@ from spellray.schemas import ModelServer
 from spellray.serve.names import DEPLOYMENT
 from spellray.server.console.render import render
 from spellray.server.console.runs import form_fields
+from spellray.server.console.viewer import viewer
 from spellray.server.context import ServerContext
 from spellray.server.services.model_servers import ModelServerService
 from spellray.server.services.models import ModelService
@@ -43,7 +44,7 @@ def run_of(resource: str) -> int | None:
 @router.get("/models", response_class=HTMLResponse)
 def models_page(request: Request) -> HTMLResponse:
     by_name: dict[str, list[Any]] = {}
-    for model in ModelService(_ctx(request)).list():
+    for model in ModelService(_ctx(request)).list(viewer(request).owners):
         by_name.setdefault(model.name, []).append(model)
     for versions in by_name.values():
         versions.reverse()  # the newest first
@@ -74,7 +75,7 @@ def replicas(details: dict[str, Any] | None, name: str) -> dict[str, Any] | None
 def servers_page(request: Request) -> HTMLResponse:
     servers = ModelServerService(_ctx(request))
     details = _serve_details(servers)
-    listed = [(s, replicas(details, s.name)) for s in servers.list()]
+    listed = [(s, replicas(details, s.name)) for s in servers.list(viewer(request).owners)]
     return render(request, "model_servers.html", {"servers": listed})
 
 

@@ -11,6 +11,7 @@ from spellray.schemas import Run, Workflow
 from spellray.schemas.base import DbId
 from spellray.server.console.render import render
 from spellray.server.console.runs import POLL_SECONDS
+from spellray.server.console.viewer import viewer
 from spellray.server.context import ServerContext
 from spellray.server.services.workflows import WorkflowService
 
@@ -37,7 +38,7 @@ def children_of(workflow: Workflow) -> dict[int, list[Run]]:
 
 @router.get("/workflows", response_class=HTMLResponse)
 def workflows_page(request: Request) -> HTMLResponse:
-    listing = _service(request).list(PAGE_SIZE)
+    listing = _service(request).list(PAGE_SIZE, viewer(request).owners)
     return render(request, "workflows.html", {"workflows": listing.workflows,
                                               "total": listing.total})
 

@@ -14,10 +14,14 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from spellray.client._run_request import parse_mount
-from spellray.errors import InvalidInput
+from spellray.errors import InvalidInput, NotFound
 from spellray.schemas import Environment, RunRequest, WorkspaceRequest
+from spellray.server import db
+from spellray.server.auth import Principal
 from spellray.server.console.render import render
 from spellray.server.console.runs import POLL_SECONDS, form_fields
+from spellray.server.console.viewer import viewer
+from spellray.server.ownership import FIRST_ADMIN, sees
 from spellray.server.services.workspaces import WorkspaceService
 
 router = APIRouter()
@@ -32,7 +36,8 @@ def _service(request: Request) -> WorkspaceService:
 def workspaces_page(request: Request, table: bool = False) -> HTMLResponse:
     server = request.app.state.server
     context: dict[str, Any] = {
-        "workspaces": _service(request).list().workspaces, "poll": POLL_SECONDS,
+        "workspaces": _service(request).list(viewer(request).owners).workspaces,
+        "poll": POLL_SECONDS,
         "machine_types": sorted(server.ctx.machine_types)}
     return render(request, "_workspaces_table.html" if table else "workspaces.html", context)
 
@@ -42,17 +47,25 @@ async def workspace_action(request: Request) -> Response:
     """create | open | stop, named by the form's ``action``."""
     form = await form_fields(request)
     action, name = form.get("action", ""), form.get("name", "").strip()
-    service = _service(request)
+    service, who = _service(request), viewer(request)
     if action == "create":
-        service.open(_request_from(form))
+        service.open(_request_from(form), who.owner or FIRST_ADMIN, who.owners)
         return Response(status_code=204, headers={"HX-Refresh": "true"})
+    if name and not _seen(request, name, who):
+        raise NotFound(f"there is no workspace {name!r}; spell jupyter --list shows them")
     if action == "open":
-        login = service.login(name)
+        login = service.login(name, who.user_name)
         return Response(status_code=204, headers={"HX-Redirect": login.login_path})
     if action == "stop":
         service.stop(name)
         return Response(status_code=204, headers={"HX-Refresh": "true"})
     raise InvalidInput(f"unknown action {action!r}: create, open or stop")
+
+
+def _seen(request: Request, name: str, who: Principal) -> bool:
+    with request.app.state.server.ctx.sessions() as session:
+        row = session.get(db.Workspace, name)
+        return row is None or sees(who.owners, row.owner)
 
 
 def _request_from(form: dict[str, str]) -> WorkspaceRequest:

@@ -9,7 +9,8 @@ from fastapi.responses import PlainTextResponse
 
 from spellray.schemas import HyperList, HyperRequest, HyperSearch, HyperStatusReport, TrialStart
 from spellray.schemas.base import DbId
-from spellray.server.auth import Scope, scoped
+from spellray.server.auth import Caller, Scope, scoped
+from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.hyper import HyperService
 
 router = APIRouter(prefix="/api/hyper", tags=["hyper"])
@@ -23,13 +24,13 @@ Service = Annotated[HyperService, Depends(service)]
 
 
 @router.post("", response_model=HyperSearch, status_code=201)
-def create_search(body: HyperRequest, hyper: Service) -> HyperSearch:
-    return hyper.create(body)
+def create_search(body: HyperRequest, hyper: Service, caller: Caller) -> HyperSearch:
+    return hyper.create(body, caller.owner or FIRST_ADMIN)
 
 
 @router.get("", response_model=HyperList)
-def list_searches(hyper: Service, archived: bool = False) -> HyperList:
-    return hyper.list(archived)
+def list_searches(hyper: Service, caller: Caller, archived: bool = False) -> HyperList:
+    return hyper.list(archived, caller.owners)
 
 
 @router.get("/{search_id}", response_model=HyperSearch)

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import Link
-from spellray.server.auth import Scope, scoped
+from spellray.server.auth import Caller, Scope, scoped
+from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.links import LinkService
 
 router = APIRouter(prefix="/api/links", tags=["links"])
@@ -22,8 +23,8 @@ Service = Annotated[LinkService, Depends(service)]
 
 @router.get("", response_model=list[Link])
 @scoped(Scope.resources_read)
-def list_links(links: Service) -> list[Link]:
-    return links.list()
+def list_links(links: Service, caller: Caller) -> list[Link]:
+    return links.list(caller.owners)
 
 
 @router.get("/{alias}", response_model=Link)
@@ -33,8 +34,8 @@ def get_link(alias: str, links: Service) -> Link:
 
 
 @router.put("/{alias}", response_model=Link, status_code=201)
-def create_link(alias: str, body: Link, links: Service) -> Link:
-    return links.create(alias, body.path)
+def create_link(alias: str, body: Link, links: Service, caller: Caller) -> Link:
+    return links.create(alias, body.path, caller.owner or FIRST_ADMIN)
 
 
 @router.delete("/{alias}", status_code=204)

@@ -47,6 +47,9 @@ def get_metric(run_id: DbId, name: str, metrics: Service) -> MetricSeries:
     return metrics.series(run_id, name)
 
 
+# Admins only: MLflow cannot filter by owner, its UI shows every owner's runs (a member
+# has `spell metrics RUN` and the console).
 @router.post("/ui/login", response_model=UiLogin)
+@scoped(Scope.admin)
 def ui_login(request: Request, metrics: Service, run_id: DbId | None = None) -> UiLogin:
     return metrics.ui_login(request.app.state.browser_sessions, run_id)

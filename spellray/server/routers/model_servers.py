@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import ModelServer, ModelServerLogs, ModelServerRequest, ModelServerUpdate
+from spellray.server.auth import Caller
+from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.model_servers import ModelServerService
 
 router = APIRouter(prefix="/api/model-servers", tags=["model-servers"])
@@ -20,13 +22,13 @@ Service = Annotated[ModelServerService, Depends(service)]
 
 
 @router.post("", response_model=ModelServer, status_code=201)
-def create_server(body: ModelServerRequest, servers: Service) -> ModelServer:
-    return servers.create(body)
+def create_server(body: ModelServerRequest, servers: Service, caller: Caller) -> ModelServer:
+    return servers.create(body, caller.owner or FIRST_ADMIN, caller.owners)
 
 
 @router.get("", response_model=list[ModelServer])
-def list_servers(servers: Service) -> list[ModelServer]:
-    return servers.list()
+def list_servers(servers: Service, caller: Caller) -> list[ModelServer]:
+    return servers.list(caller.owners)
 
 
 @router.get("/{name}", response_model=ModelServer)

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import Model, ModelRequest
-from spellray.server.auth import Scope, scoped
+from spellray.server.auth import Caller, Scope, scoped
+from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.models import ModelService
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -21,14 +22,14 @@ Service = Annotated[ModelService, Depends(service)]
 
 
 @router.post("", response_model=Model, status_code=201)
-def create_model(body: ModelRequest, models: Service) -> Model:
-    return models.create(body)
+def create_model(body: ModelRequest, models: Service, caller: Caller) -> Model:
+    return models.create(body, caller.owner or FIRST_ADMIN, caller.owners)
 
 
 @router.get("", response_model=list[Model])
 @scoped(Scope.resources_read)
-def list_models(models: Service) -> list[Model]:
-    return models.list()
+def list_models(models: Service, caller: Caller) -> list[Model]:
+    return models.list(caller.owners)
 
 
 @router.get("/{name}", response_model=list[Model])

@@ -12,14 +12,16 @@ from fastapi.responses import StreamingResponse
 
 from spellray.errors import InvalidInput
 from spellray.schemas import ResourceList
-from spellray.server.auth import Scope, scoped
+from spellray.server.auth import Scope, current_principal, scoped
+from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.resources import CHUNK, ResourceService
 
 router = APIRouter(prefix="/api/resources", tags=["resources"])
 
 
 def service(request: Request) -> ResourceService:
-    return ResourceService(request.app.state.ctx)
+    caller = current_principal(request)  # set by auth before any route's dependency
+    return ResourceService(request.app.state.ctx, caller.owners, caller.owner or FIRST_ADMIN)
 
 
 Service = Annotated[ResourceService, Depends(service)]

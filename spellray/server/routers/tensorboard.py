@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import TensorBoard, TensorBoardRequest
+from spellray.server.auth import Caller
 from spellray.server.services.tensorboard import TensorBoardService
 
 router = APIRouter(prefix="/api", tags=["tensorboard"])
@@ -21,12 +22,13 @@ def service(request: Request) -> TensorBoardService:
 Service = Annotated[TensorBoardService, Depends(service)]
 
 
-# Users only (no @scoped): a TensorBoard shows any run's files.
+# Users only (no @scoped): a TensorBoard shows its runs' files (a member: their owners').
 @router.post("/tensorboards", response_model=TensorBoard)
-def open_tensorboard(body: TensorBoardRequest, tensorboards: Service) -> TensorBoard:
-    return tensorboards.open(body)
+def open_tensorboard(body: TensorBoardRequest, tensorboards: Service,
+                     caller: Caller) -> TensorBoard:
+    return tensorboards.open(body, caller)
 
 
 @router.get("/tensorboards", response_model=list[TensorBoard])
-def list_tensorboards(tensorboards: Service) -> list[TensorBoard]:
-    return tensorboards.list()
+def list_tensorboards(tensorboards: Service, caller: Caller) -> list[TensorBoard]:
+    return tensorboards.list(caller.owners)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 
 from spellray.schemas import Workflow, WorkflowList, WorkflowRequest
 from spellray.schemas.base import DbId
-from spellray.server.auth import Scope, scoped
+from spellray.server.auth import Caller, Scope, scoped
+from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.workflows import WorkflowService
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
@@ -23,13 +24,13 @@ Service = Annotated[WorkflowService, Depends(service)]
 
 
 @router.post("", response_model=Workflow, status_code=201)
-def create_workflow(body: WorkflowRequest, workflows: Service) -> Workflow:
-    return workflows.create(body)
+def create_workflow(body: WorkflowRequest, workflows: Service, caller: Caller) -> Workflow:
+    return workflows.create(body, caller.owner or FIRST_ADMIN)
 
 
 @router.get("", response_model=WorkflowList)
-def list_workflows(workflows: Service, limit: int = 50) -> WorkflowList:
-    return workflows.list(limit)
+def list_workflows(workflows: Service, caller: Caller, limit: int = 50) -> WorkflowList:
+    return workflows.list(limit, caller.owners)
 
 
 @router.get("/{workflow_id}", response_model=Workflow)

@@ -15,7 +15,8 @@ from spellray.schemas import (
     WorkspaceRequest,
 )
 from spellray.schemas.base import DbId
-from spellray.server.auth import Scope, scoped
+from spellray.server.auth import Caller, Scope, scoped
+from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.workspaces import WorkspaceService
 
 router = APIRouter(prefix="/api", tags=["workspaces"])
@@ -31,13 +32,13 @@ Service = Annotated[WorkspaceService, Depends(service)]
 
 # Users only (no @scoped): a workspace runs any code on the cluster and shows its files.
 @router.post("/workspaces", response_model=Workspace)
-def open_workspace(body: WorkspaceRequest, workspaces: Service) -> Workspace:
-    return workspaces.open(body)
+def open_workspace(body: WorkspaceRequest, workspaces: Service, caller: Caller) -> Workspace:
+    return workspaces.open(body, caller.owner or FIRST_ADMIN, caller.owners)
 
 
 @router.get("/workspaces", response_model=WorkspaceList)
-def list_workspaces(workspaces: Service) -> WorkspaceList:
-    return workspaces.list()
+def list_workspaces(workspaces: Service, caller: Caller) -> WorkspaceList:
+    return workspaces.list(caller.owners)
 
 
 @router.get("/workspaces/{name}", response_model=Workspace)
@@ -57,8 +58,8 @@ def remove_workspace(name: str, workspaces: Service) -> Response:
 
 
 @router.post("/workspaces/{name}/login", response_model=WorkspaceLogin)
-def login_workspace(name: str, workspaces: Service) -> WorkspaceLogin:
-    return workspaces.login(name)
+def login_workspace(name: str, workspaces: Service, caller: Caller) -> WorkspaceLogin:
+    return workspaces.login(name, caller.user_name)
 
 
 # The runner's report, with its run's own token: Jupyter answers at this address.

@@ -30,6 +30,7 @@ from spellray.schemas import (
 from spellray.server import db
 from spellray.server.auth import issue_search_token
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN, owned_by
 from spellray.server.services import environments
 from spellray.server.services.hyper_status import change_search_status
 from spellray.server.services.metrics import MetricService
@@ -56,7 +57,7 @@ def to_schema(search: db.HyperSearch, run_ids: list[int]) -> HyperSearch:
         aggregation=spec.aggregation, mode=spec.mode, early_stop=spec.early_stop,
         max_concurrent=spec.max_concurrent, run_ids=run_ids,
         ray_submission_id=search.ray_submission_id, archived=search.archived,
-        created_at=search.created_at, ended_at=search.ended_at)
+        created_at=search.created_at, ended_at=search.ended_at, owner=search.owner)
 
 
 def validate(request: HyperRequest) -> list[str]:
@@ -102,25 +103,27 @@ class HyperService:
         with self.ctx.sessions() as session:
             return to_schema(self._load(session, search_id), self._run_ids(session, search_id))
 
-    def list(self, archived: bool = False) -> HyperList:
+    def list(self, archived: bool = False, owners: frozenset[str] | None = None) -> HyperList:
+        """Searches, newest first; only ``owners``' (None: everyone's)."""
         with self.ctx.sessions() as session:
-            query = select(db.HyperSearch).order_by(db.HyperSearch.id.desc())
+            query = select(db.HyperSearch).where(owned_by(db.HyperSearch.owner, owners)) \
+                .order_by(db.HyperSearch.id.desc())
             if not archived:
                 query = query.where(db.HyperSearch.archived.is_(False))
             return HyperList(searches=[to_schema(s, self._run_ids(session, s.id))
                                        for s in session.scalars(query)])
 
     # -- submit ---------------------------------------------------------------------------
-    def create(self, request: HyperRequest) -> HyperSearch:
+    def create(self, request: HyperRequest, owner: str = FIRST_ADMIN) -> HyperSearch:
         validate(request)
         if request.run.distributed:  # a trial runs inside a Tune actor: no group of its own
             raise InvalidInput("--distributed is not supported by spell hyper: its trials "
                                "run as single processes; start distributed runs with spell run")
         # The run every trial is made from, checked now: code, environment, mounts.
-        prepared = self.runs.prepare(request.run)
+        prepared = self.runs.prepare(request.run, owner)
         with self.ctx.sessions() as session:
             search = db.HyperSearch(kind=request.kind, status=SearchStatus.running.value,
-                                    spec=request.model_dump(mode="json"))
+                                    spec=request.model_dump(mode="json"), owner=owner)
             session.add(search)
             session.flush()
             session.add(db.HyperSearchEvent(hyper_search_id=search.id, status=search.status))
@@ -169,13 +172,15 @@ class HyperService:
             if search.status != SearchStatus.running.value:
                 raise Conflict(f"search {search_id} is {search.status}: no new trials")
             spec = HyperRequest.model_validate(search.spec)
-            submission_id = search.ray_submission_id
+            submission_id, owner = search.ray_submission_id, search.owner
         names = {p.name for p in spec.params}
         if set(params) != names:
             raise InvalidInput(f"a trial of search {search_id} takes exactly the params "
                                f"{', '.join(sorted(names))}")
         request = spec.run.model_copy(update={"params": params, "idempotent": False})
-        run_id, token, record = self.runs.create_trial(request, search_id, submission_id)
+        # A trial is its search's owner's.
+        run_id, token, record = self.runs.create_trial(request, search_id, submission_id,
+                                                       owner or FIRST_ADMIN)
         return {"run_id": run_id, "token": token, "record": record,
                 "tracking": self._tracking(run_id)}
 

@@ -10,6 +10,7 @@ from spellray.errors import Conflict, InvalidInput, NotFound
 from spellray.schemas import Link
 from spellray.server import db
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN, owned_by
 from spellray.storage.paths import ROOTS, clean_resource_path, validate_alias
 
 
@@ -36,10 +37,11 @@ class LinkService:
         self.sessions = ctx.sessions
         self.storage = ctx.storage
 
-    def list(self) -> list[Link]:
+    def list(self, owners: frozenset[str] | None = None) -> list[Link]:
+        """The links ``owners`` see (None: everyone's)."""
         with self.sessions() as session:
             return [_to_schema(link) for link in session.scalars(
-                select(db.Link).order_by(db.Link.alias))]
+                select(db.Link).where(owned_by(db.Link.owner, owners)).order_by(db.Link.alias))]
 
     def get(self, alias: str) -> Link:
         with self.sessions() as session:
@@ -48,7 +50,7 @@ class LinkService:
                 raise NotFound(f"there is no link {alias!r}; `spell link` lists them")
             return _to_schema(link)
 
-    def create(self, alias: str, path: str) -> Link:
+    def create(self, alias: str, path: str, owner: str = FIRST_ADMIN) -> Link:
         with self.sessions() as session:
             validate_alias(alias)
             existing = session.get(db.Link, alias)
@@ -62,7 +64,7 @@ class LinkService:
             if not self.storage.exists(target):
                 raise NotFound(f"there is no resource {target} to link; `spell ls` shows "
                                "what there is")
-            link = db.Link(alias=alias, path=target)
+            link = db.Link(alias=alias, path=target, owner=owner)
             session.add(link)
             session.commit()
             return _to_schema(link)

@@ -25,6 +25,7 @@ from spellray.schemas import (
 from spellray.serve.names import DEPLOYMENT
 from spellray.server import db
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN, owned_by, sees
 from spellray.server.serve_api import ServeApi
 from spellray.server.services import environments, model_server_config
 from spellray.server.services.code import CodeService
@@ -154,12 +155,16 @@ class ModelServerService:
                                "file: spell server serve MODEL:VERSION predictor.py")
         return model
 
-    def create(self, request: ModelServerRequest) -> ModelServer:
+    def create(self, request: ModelServerRequest, owner: str = FIRST_ADMIN,
+               owners: frozenset[str] | None = None) -> ModelServer:
         code_sha = request.code.sha256 if request.code else None
         token = secrets.token_urlsafe(24)
         with self.ctx.sessions() as session:
             model = self._check(session, request.model, request.entrypoint, code_sha,
                                 request.options)
+            if not sees(owners, model.owner):  # another owner's model: as if it were not
+                raise NotFound(f"there is no model {request.model}; spell model list shows "
+                               "the models")
             if session.scalars(select(db.ModelServer.id)
                                .where(db.ModelServer.name == request.name)).first():
                 raise Conflict(f"a model server named {request.name} exists already; "
@@ -169,7 +174,7 @@ class ModelServerService:
                 entrypoint=request.entrypoint, classname=request.classname,
                 code_sha256=code_sha, options=request.options.model_dump(mode="json"),
                 status=ModelServerStatus.deploying.value, token=token,
-                token_hash=hash_token(token), public=request.public)
+                token_hash=hash_token(token), public=request.public, owner=owner)
             session.add(server)
             session.flush()
             session.add(db.ModelServerEvent(model_server_id=server.id, status=server.status))
@@ -191,9 +196,11 @@ class ModelServerService:
             details = None  # the record is still worth showing while Ray is down
         return self.get(name, with_token=True, details=details)
 
-    def list(self) -> list[ModelServer]:
+    def list(self, owners: frozenset[str] | None = None) -> list[ModelServer]:
+        """The model servers ``owners`` see (None: everyone's)."""
         with self.ctx.sessions() as session:
             names = session.scalars(select(db.ModelServer.name)
+                                    .where(owned_by(db.ModelServer.owner, owners))
                                     .order_by(db.ModelServer.name)).all()
         return [self.get(name) for name in names]
 

@@ -12,6 +12,7 @@ from spellray.errors import Conflict, InvalidInput, NotFound
 from spellray.schemas import Model, ModelFile, ModelRequest
 from spellray.server import db
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN, model_owner, owned_by, sees
 from spellray.server.services.links import resolve
 from spellray.storage.paths import join
 
@@ -36,7 +37,7 @@ def normalize_version(version: str) -> str:
 def to_schema(model: db.Model) -> Model:
     return Model(name=model.name, version=model.version, resource=model.resource,
                  files=[ModelFile.model_validate(f) for f in model.files or []],
-                 created_at=model.created_at)
+                 created_at=model.created_at, owner=model.owner)
 
 
 def find_model(session: Session, ref: str) -> db.Model:
@@ -55,8 +56,15 @@ class ModelService:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
 
-    def create(self, request: ModelRequest) -> Model:
+    def create(self, request: ModelRequest, owner: str = FIRST_ADMIN,
+               owners: frozenset[str] | None = None) -> Model:
+        """A new version of a model; every version of a name is its first one's owner's."""
         with self.ctx.sessions() as session:
+            first = model_owner(session, request.name)
+            if first is not None and not sees(owners, first):
+                raise Conflict(f"the model name {request.name} is another owner's; pick "
+                               "another name")
+            owner = first or owner
             resource = resolve(session, request.resource.strip().rstrip("/"))
             if "/" not in resource or not self.ctx.storage.exists(resource):
                 raise NotFound(f"there is no {request.resource} in storage to make a model of "
@@ -68,7 +76,8 @@ class ModelService:
                                            .where(db.Model.name == request.name)).all()
                 version = f"v{max((int(v[1:]) for v in versions), default=0) + 1}"
             model = db.Model(name=request.name, version=version, resource=resource,
-                             files=[f.model_dump() for f in request.files] or None)
+                             files=[f.model_dump() for f in request.files] or None,
+                             owner=owner)
             session.add(model)
             try:
                 session.commit()
@@ -87,9 +96,11 @@ class ModelService:
                 raise NotFound(f"--file {entry.path}: there is no such file in {resource} "
                                f"(`spell ls {resource}` shows what there is)")
 
-    def list(self) -> list[Model]:
+    def list(self, owners: frozenset[str] | None = None) -> list[Model]:
+        """Every version of every model ``owners`` see (None: everyone's)."""
         with self.ctx.sessions() as session:
-            rows = session.scalars(select(db.Model).order_by(db.Model.name, db.Model.id))
+            rows = session.scalars(select(db.Model).where(owned_by(db.Model.owner, owners))
+                                   .order_by(db.Model.name, db.Model.id))
             return [to_schema(m) for m in rows]
 
     def get(self, ref: str) -> Model:

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 
 from spellray.errors import InvalidInput, NotFound
 from spellray.schemas import Mount
+from spellray.server import db
+from spellray.server.ownership import path_owner, sees
 from spellray.server.services.links import resolve
 from spellray.storage.mounts import in_spell_folder
 from spellray.storage.store import Storage
@@ -33,14 +35,25 @@ def _mount_path(mount: Mount) -> str:
     return "/".join(parts)
 
 
-def resolve_mounts(session: Session, storage: Storage, mounts: list[Mount]) -> list[Mount]:
+def _hidden(session: Session, resource: str, target: str,
+            owners: frozenset[str] | None) -> bool:
+    """Another owner's run, upload, workspace or link: not there for this run."""
+    head = resource.strip().strip("/").split("/", 1)[0]
+    link = session.get(db.Link, head)
+    return any(o is not None and not sees(owners, o)
+               for o in (path_owner(session, target), link.owner if link else None))
+
+
+def resolve_mounts(session: Session, storage: Storage, mounts: list[Mount],
+                   owners: frozenset[str] | None = None) -> list[Mount]:
+    """``owners``: whose things the run may mount (its owner's view; None: everyone's)."""
     resolved: list[Mount] = []
     for mount in mounts:
         target = resolve(session, mount.resource)
         if not target or ("/" not in target and target != "public"):
             raise InvalidInput(f"mount a resource inside runs/, uploads/, workspaces/ or "
                                f"public/, not {mount.resource!r} (e.g. -m runs/42/model:model)")
-        if not storage.exists(target):
+        if not storage.exists(target) or _hidden(session, mount.resource, target, owners):
             raise NotFound(f"cannot mount {mount.resource}: there is no {target} in storage "
                            "(`spell ls` shows what there is)")
         resolved.append(Mount(resource=mount.resource, path=_mount_path(mount), resolved=target))

@@ -10,6 +10,7 @@ from typing import Any
 from spellray.cluster.machine_types import resolve_machine_type
 from spellray.schemas import GitSource, MachineType, RunRequest
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN, seen_by
 from spellray.server.services import environments
 from spellray.server.services.code import CodeService
 from spellray.server.services.idempotency import run_identity
@@ -53,9 +54,11 @@ class PreparedRun:
     spec: dict[str, Any]
 
 
-def prepare_run(ctx: ServerContext, request: RunRequest) -> PreparedRun:
+def prepare_run(ctx: ServerContext, request: RunRequest,
+                owner: str = FIRST_ADMIN) -> PreparedRun:
     """Everything a run needs, checked before anything is made: what the cluster
-    cannot build, a missing code package, ref or mount fails the submission now."""
+    cannot build, a missing code package, ref or mount fails the submission now. A run
+    mounts what its ``owner`` sees (another owner's things are not there for it)."""
     machine_type = resolve_machine_type(request.machine_type, ctx.machine_types)
     if request.code:
         CodeService(ctx).require(request.code.sha256,
@@ -67,7 +70,8 @@ def prepare_run(ctx: ServerContext, request: RunRequest) -> PreparedRun:
     env_digest = environments.digest(request.environment)
     command = substitute_params(request.command, request.params)
     with ctx.sessions() as session:
-        mounts = resolve_mounts(session, ctx.storage, request.mounts)
+        mounts = resolve_mounts(session, ctx.storage, request.mounts,
+                                seen_by(session, owner))
     tensorboard_dir = None if request.tensorboard_dir is None else \
         tensorboard_folder(request.tensorboard_dir, mounts)
     identity = run_identity(

@@ -23,15 +23,15 @@ from spellray.schemas import MachineType, RunStatus
 from spellray.server import db
 from spellray.server.auth import issue_run_token
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.run_status import change_status, dequeue
 from spellray.settings import storage_env
 
 
 def owner_of(run: db.Run) -> str:
-    """Whose turn a run takes. There are no users yet: a workflow's runs are their
-    workflow's, every other run is one owner's. The teams issue replaces this with the
-    run's user (or team), and the queue is fair across them with no other change."""
-    return f"workflow {run.workflow_id}" if run.workflow_id else "default"
+    """Whose turn a run takes: its owner's, a user or a team (a workflow's runs and a
+    search's trials are their workflow's or search's owner's)."""
+    return run.owner or FIRST_ADMIN
 
 
 def enqueue(session: Session, run: db.Run, held: MachineType, room: MachineType,

@@ -38,6 +38,7 @@ from spellray.schemas import (
 from spellray.server import db
 from spellray.server.auth import ADMIN, Principal, issue_run_token
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN, owned_by
 from spellray.server.services import environments
 from spellray.server.services.idempotency import (
     CLAIM_ATTEMPTS,
@@ -100,7 +101,7 @@ def to_schema(run: db.Run) -> Run:
         timeout_minutes=spec.get("timeout_minutes"),
         stop_conditions=spec.get("stop_conditions") or [], mlflow_run_id=run.mlflow_run_id,
         distributed=spec.get("distributed"), tensorboard_dir=spec.get("tensorboard_dir"),
-        workflow_id=run.workflow_id, parent_run_id=run.parent_run_id,
+        workflow_id=run.workflow_id, parent_run_id=run.parent_run_id, owner=run.owner,
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
         history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
@@ -130,8 +131,8 @@ class RunService:
     def machine_type(self, name: str) -> MachineType:
         return resolve_machine_type(name, self.ctx.machine_types)
 
-    def prepare(self, request: RunRequest) -> PreparedRun:
-        return prepare_run(self.ctx, request)
+    def prepare(self, request: RunRequest, owner: str = FIRST_ADMIN) -> PreparedRun:
+        return prepare_run(self.ctx, request, owner)
 
     def base_env_vars(self, request: RunRequest, token: str) -> dict[str, str]:
         """The job's environment, for a run's runner and a search's driver alike."""
@@ -142,14 +143,16 @@ class RunService:
         snapshot ``commit_label`` names, if any)."""
         with self.ctx.sessions() as session:
             member, request = membership_for(session, principal, request)
-        return self.submit(request, member)
+        return self.submit(request, member, owner=principal.owner or FIRST_ADMIN)
 
     def submit(self, request: RunRequest, member: Membership | None = None,
-               kind: str | None = None, record_extra: dict[str, Any] | None = None) -> Run:
+               kind: str | None = None, record_extra: dict[str, Any] | None = None,
+               owner: str = FIRST_ADMIN) -> Run:
         """Make the run and queue it. ``kind``: "workspace" for a workspace's run (the
         workflow kind comes from ``member``); ``record_extra``: what else the runner reads
-        in run.json (a workspace's Jupyter options)."""
-        prepared = self.prepare(request)
+        in run.json (a workspace's Jupyter options); ``owner``: whose (a workflow's child
+        is its workflow's, whatever is given)."""
+        prepared = self.prepare(request, owner)
         kind = kind or ("workflow" if member and member.manager else "run")
         local = bool(member and member.local)  # --local: the manager runs on the user's machine
         not_reachable: RayUnavailable | None = None
@@ -175,7 +178,7 @@ class RunService:
             enqueue(session, run, *self._queue_entry(run.id, request, prepared, kind, member))
 
         run_id, token = self._insert(request, prepared, kind=kind, member=member,
-                                     before_commit=queue)
+                                     before_commit=queue, owner=owner)
         if token is None:  # --idempotent found its twin
             if member is not None and not member.manager:
                 with self.ctx.sessions() as session:  # a step of an earlier workflow
@@ -213,14 +216,15 @@ class RunService:
                                "env": env}
 
     def create_trial(self, request: RunRequest, search_id: int,
-                     driver_submission_id: str | None) -> tuple[int, str, dict]:
+                     driver_submission_id: str | None,
+                     owner: str = FIRST_ADMIN) -> tuple[int, str, dict]:
         """A search's trial: a run made like any other, executed by the search's driver job
         (its Ray submission id is the driver's); (run id, its token, its record). Made when
         its Tune trial starts, so it is `building` from the start."""
-        prepared = self.prepare(request)
+        prepared = self.prepare(request, owner)
         run_id, token = self._insert(request, prepared, kind="trial",
                                      hyper_search_id=search_id,
-                                     ray_submission_id=driver_submission_id)
+                                     ray_submission_id=driver_submission_id, owner=owner)
         assert token is not None  # trials are never --idempotent
         record = write_record(self.ctx.storage, run_id, request, prepared)
         with self.ctx.sessions() as session:
@@ -233,7 +237,7 @@ class RunService:
                 ray_submission_id: str | None = None,
                 member: Membership | None = None,
                 before_commit: Callable[[Session, db.Run], None] | None = None,
-                ) -> tuple[int, str | None]:
+                owner: str = FIRST_ADMIN) -> tuple[int, str | None]:
         """Add the run row; return (run id, its token), or (the twin's id, None) when
         --idempotent finds an identical active or complete run. ``before_commit`` runs in
         the row's transaction (a lost --idempotent race rolls back what it did too)."""
@@ -250,7 +254,7 @@ class RunService:
                     git_commit=git.commit if git else code and code.git_commit,
                     git_dirty=code and code.git_dirty, environment_digest=prepared.env_digest,
                     identity=identity, hyper_search_id=hyper_search_id,
-                    ray_submission_id=ray_submission_id,
+                    ray_submission_id=ray_submission_id, owner=owner,
                 )
                 run.labels = [db.RunLabel(label=label) for label in request.labels]
                 session.add(run)
@@ -293,7 +297,9 @@ class RunService:
             query = select(db.Run)
             if not include_workspaces:
                 query = query.where(db.Run.kind != "workspace")
-            if not principal.sees_all:  # only what the token may see
+            if principal.is_user:  # a user's: their own and their teams' (admin: all)
+                query = query.where(owned_by(db.Run.owner, principal.owners))
+            elif not principal.sees_all:  # a run's, workflow's, search's: what it may see
                 query = query.where(visible_runs(session, principal))
             if workflow_id is not None:
                 query = query.where(db.Run.workflow_id == workflow_id)  # its own runs

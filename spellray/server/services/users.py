@@ -54,6 +54,9 @@ class UserService:
             if session.scalar(select(db.User).where(db.User.name == request.name)):
                 raise Conflict(f"there is a user {request.name} already; spell users list "
                                "lists them")
+            if session.scalar(select(db.Team.id).where(db.Team.name == request.name)):
+                raise Conflict(f"there is a team {request.name} (users and teams share "
+                               "names); pick another name")
             user = db.User(name=request.name, role="admin" if request.admin else "member",
                            password_hash=hash_password(request.password)
                            if request.password is not None else None)
@@ -113,5 +116,5 @@ class UserService:
 
     @staticmethod
     def whoami(principal: Principal) -> WhoAmI:
-        return WhoAmI(user=principal.user_name, owner=principal.user_name,
+        return WhoAmI(user=principal.user_name, owner=principal.owner,
                       role=principal.role or principal.kind, token_kind=principal.kind)

@@ -104,6 +104,8 @@ def join_workflow(session: Session, run: db.Run, member: Membership) -> None:
                        "no new runs")
     run.workflow_id = member.workflow_id
     run.parent_run_id = member.parent_run_id
+    # A workflow's runs are its owner's, whoever's token made them.
+    run.owner = session.scalar(select(db.Run.owner).where(db.Run.id == member.workflow_id))
 
 
 def reused_runs(session: Session, workflow_id: int) -> list[int]:

@@ -18,6 +18,7 @@ from spellray.schemas import (
 from spellray.server import db
 from spellray.server.auth import issue_run_token
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN, owned_by
 from spellray.server.services.code import CodeService
 from spellray.server.services.runs import RunService, to_schema
 from spellray.server.services.workflow_membership import Membership, repos_of
@@ -33,11 +34,11 @@ class WorkflowService:
         self.ctx = ctx
         self.runs = RunService(ctx)
 
-    def create(self, request: WorkflowRequest) -> Workflow:
+    def create(self, request: WorkflowRequest, owner: str = FIRST_ADMIN) -> Workflow:
         repos = [self._fixed(repo) for repo in request.repos]
         run = request.run.model_copy(update={"commit_label": None, "idempotent": False})
         manager = self.runs.submit(run, Membership(manager=True, local=request.local,
-                                                   repos=repos))
+                                                   repos=repos), owner=owner)
         token = None
         if request.local:  # the user's machine runs the manager: it needs the token
             with self.ctx.sessions() as session:
@@ -76,9 +77,11 @@ class WorkflowService:
             stop_requested=manager.stop_requested, created_at=manager.created_at,
             ended_at=manager.ended_at)
 
-    def list(self, limit: int = 50) -> WorkflowList:
+    def list(self, limit: int = 50, owners: frozenset[str] | None = None) -> WorkflowList:
+        """Workflows, newest first; only ``owners``' (None: everyone's)."""
         with self.ctx.sessions() as session:
-            query = select(db.Run).where(db.Run.kind == "workflow")
+            query = select(db.Run).where(db.Run.kind == "workflow",
+                                         owned_by(db.Run.owner, owners))
             managers = [m for m in session.scalars(query.order_by(db.Run.id.desc()))
                         if not (m.spec or {}).get("archived")]
             total = len(managers)

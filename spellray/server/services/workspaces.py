@@ -31,6 +31,7 @@ from spellray.schemas.workspaces import DEFAULT_TIMEOUT_SECONDS
 from spellray.server import db
 from spellray.server.browser_sessions import CODE_SECONDS, BrowserSessions
 from spellray.server.context import ServerContext
+from spellray.server.ownership import FIRST_ADMIN, owned_by, sees
 from spellray.server.services.runs import RunService
 from spellray.storage.paths import join
 
@@ -105,11 +106,18 @@ class WorkspaceService:
         self.sessions = sessions
 
     # -- start ----------------------------------------------------------------------------
-    def open(self, request: WorkspaceRequest) -> Workspace:
-        """Start workspace NAME, or say it runs already (and with which options)."""
+    def open(self, request: WorkspaceRequest, owner: str = FIRST_ADMIN,
+             owners: frozenset[str] | None = None) -> Workspace:
+        """Start workspace NAME, or say it runs already (and with which options). A
+        stopped one starts again as its owner's, whoever starts it."""
         with _OPENING:
             with self.ctx.sessions() as session:
                 found = session.get(db.Workspace, request.name)
+                if found is not None and not sees(owners, found.owner):
+                    raise Conflict(f"the workspace name {request.name} is another owner's; "
+                                   "pick another name")
+                if found is not None and found.owner:
+                    owner = found.owner
                 stored = dict(found.options) if found else None
                 run = session.get(db.Run, found.run_id) if found else None
             if found and run and not RunStatus(run.status).is_terminal:
@@ -120,14 +128,14 @@ class WorkspaceService:
             if run_request.distributed:
                 raise InvalidInput("a workspace runs on one machine: --distributed is for "
                                    "spell run")
-            created = self._start(request.name, options, run_request)
+            created = self._start(request.name, options, run_request, owner)
             with self.ctx.sessions() as session:
                 row = session.get(db.Workspace, request.name)
                 saved = {"jupyter": options.model_dump(),
                          "run": run_request.model_dump(mode="json")}
                 if row is None:
                     session.add(db.Workspace(name=request.name, run_id=created.id,
-                                             options=saved))
+                                             options=saved, owner=owner))
                 else:
                     row.run_id, row.options = created.id, saved
                     row.address = row.jupyter_token = None
@@ -165,7 +173,8 @@ class WorkspaceService:
                 run[key] = new[key]
         return options, RunRequest.model_validate(run)
 
-    def _start(self, name: str, options: WorkspaceOptions, request: RunRequest) -> Run:
+    def _start(self, name: str, options: WorkspaceOptions, request: RunRequest,
+               owner: str = FIRST_ADMIN) -> Run:
         saved = self.ctx.storage.exists(folder_of(name))
         command = "jupyter notebook" if options.notebook else "jupyter lab"
         request = request.model_copy(update={
@@ -178,16 +187,19 @@ class WorkspaceService:
                      "idle_kernel_timeout": options.idle_kernel_timeout,
                      "no_activity_timeout": options.no_activity_timeout,
                      "folder": folder_of(name), "restore": saved}
-        return self.runs.submit(request, kind="workspace", record_extra={"workspace": workspace})
+        return self.runs.submit(request, kind="workspace", record_extra={"workspace": workspace},
+                                owner=owner)
 
     # -- read -----------------------------------------------------------------------------
     def get(self, name: str) -> Workspace:
         with self.ctx.sessions() as session:
             return self._schema(session, self._load(session, name))
 
-    def list(self) -> WorkspaceList:
+    def list(self, owners: frozenset[str] | None = None) -> WorkspaceList:
+        """The workspaces ``owners`` see (None: everyone's)."""
         with self.ctx.sessions() as session:
-            rows = session.scalars(select(db.Workspace).order_by(db.Workspace.name)).all()
+            rows = session.scalars(select(db.Workspace).where(
+                owned_by(db.Workspace.owner, owners)).order_by(db.Workspace.name)).all()
             return WorkspaceList(workspaces=[self._schema(session, row) for row in rows])
 
     def _load(self, session: Session, name: str) -> db.Workspace:
@@ -253,13 +265,14 @@ class WorkspaceService:
         if self.sessions is not None:
             self.sessions.forget(f"{PREFIX}/{name}")
 
-    def login(self, name: str) -> WorkspaceLogin:
+    def login(self, name: str, user: str | None = None) -> WorkspaceLogin:
         """A one-time link into this workspace alone, opening its UI."""
         assert self.sessions is not None
         workspace = self.get(name)
         page = workspace.path + ("tree" if workspace.notebook else "lab")
         return WorkspaceLogin(
-            login_path=self.sessions.login_path(PREFIX, page, scope=f"{PREFIX}/{name}"),
+            login_path=self.sessions.login_path(PREFIX, page, scope=f"{PREFIX}/{name}",
+                                                user=user),
             page=page, expires_in=CODE_SECONDS)
 
     def set_address(self, run_id: int, address: WorkspaceAddress) -> None:

@@ -11,14 +11,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Scope
 
 from spellray.errors import NotFound
-from spellray.server.browser_sessions import BrowserPath
+from spellray.server.browser_sessions import VIEWER, BrowserPath
+from spellray.server.ownership import runs_seen, viewer_owners
 from spellray.server.tensorboard.boards import PREFIX, TensorBoards, start_failed
+
+
+def _seen(state: Any, scope: Scope, run_ids: list[int]) -> bool:
+    with state.ctx.sessions() as session:
+        return runs_seen(session, viewer_owners(session, scope.get(VIEWER)), run_ids)
 
 
 async def _tensorboard(scope: Scope, state: Any) -> ASGIApp:
     set_id = scope["path"].removeprefix(PREFIX).strip("/").split("/", 1)[0]
     boards: TensorBoards = state.tensorboards
     board = boards.get(set_id) if set_id else None
+    if board is not None and not await run_in_threadpool(_seen, state, scope, board.run_ids):
+        board = None  # another owner's runs: as if there were no such TensorBoard
     if board is None:
         minutes = boards.idle_seconds / 60
         raise NotFound(f"no TensorBoard {set_id!r} is running (one stops after {minutes:g} "

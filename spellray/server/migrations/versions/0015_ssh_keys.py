@@ -1,7 +1,7 @@
 """users' public SSH keys (`spell keys`), installed on a cluster's head for the tunnel
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 import sqlalchemy as sa
 from alembic import op
