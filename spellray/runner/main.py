@@ -221,6 +221,8 @@ class Runner:
             status, reason = "stopped", self.stop_reason
         elif self.terminated:
             status, reason = "stopped", "stopped by user"
+        elif self.launch.interrupted_reason:
+            status, reason = "interrupted", self.launch.interrupted_reason
         elif exit_code == 0:
             status, reason = "complete", None
         else:

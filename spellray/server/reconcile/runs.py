@@ -104,22 +104,25 @@ def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
         reason = "its search's driver ended before the trial did"
         if mapped != RunStatus.failed:
             mapped = RunStatus.interrupted
-    elif mapped == RunStatus.failed and (died := _node_death(job)):
-        reason = died
+    elif mapped == RunStatus.failed and (died := _node_death(job, run.machine_type)):
+        # The machine went (a spot machine taken back, a crash): not the run's fault.
+        mapped, reason = RunStatus.interrupted, died
     elif mapped == RunStatus.failed:
         reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
     change_status(session, run, mapped, reason)
 
 
-def _node_death(job: JobDetails) -> str | None:
-    """One line naming the node, when the runner's node died: Ray says so at the end of a
-    multi-line dump of its job supervisor actor (tests/chaos/test_node_faults.py)."""
+def _node_death(job: JobDetails, machine_type: str) -> str | None:
+    """One line naming the node and its machine type, when the runner's node died: Ray says
+    so at the end of a multi-line dump of its job supervisor actor
+    (tests/chaos/test_node_faults.py). The run was on a machine of its own type."""
     message = job.message or ""
     if "node has died" not in message:
         return None
     named = re.search(r"Node Id: ([0-9a-f]+)", message)
     node = named.group(1) if named else job.driver_node_id or "unknown"
-    return f"the node it ran on ({node}) died: {message.strip().splitlines()[-1].strip()}"
+    return (f"the {machine_type} machine it ran on (node {node}) was lost: "
+            f"{message.strip().splitlines()[-1].strip()}")
 
 
 def _save_build_log(ctx: ServerContext, run_id: int, message: str) -> None:
