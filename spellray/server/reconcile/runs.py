@@ -21,6 +21,7 @@ from spellray.server.context import ServerContext
 from spellray.server.job_status import map_job_status
 from spellray.server.ray_jobs import environment_failure_reason, is_environment_failure
 from spellray.server.services.metrics import end_tracking
+from spellray.server.services.resume import resume_interrupted
 from spellray.server.services.run_preparation import log_path, record_path
 from spellray.server.services.run_status import change_status
 
@@ -41,8 +42,13 @@ def reconcile(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]]) -> 
             .where(~select(db.QueuedRun.run_id).where(
                 db.QueuedRun.run_id == db.Run.id).exists())
         ))
-    if not active:
-        return
+    if active:
+        _reconcile_active(ctx, jobs, active)
+    resume_interrupted(ctx)  # this pass's interrupted runs too
+
+
+def _reconcile_active(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]],
+                      active: list[int]) -> None:
     listed = jobs()
     for run_id in active:
         with ctx.sessions() as session:
