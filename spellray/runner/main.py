@@ -125,6 +125,11 @@ class Runner:
             self.workdir.manifest = dict(self.workspace_manifest)
         else:
             self.workdir.fetch_code(self.record)
+            if self.record.get("resumed_from") and not self.record.get("distributed"):
+                self.workdir.restore_outputs(self.record["resumed_from"])
+        # Auto-resume: outputs saved as the run goes (a distributed run's rank 0 does it).
+        self.workdir.sync_outputs = bool(self.record.get("auto_resume")) and \
+            not self.record.get("distributed")
         if packages := self.record.get("apt"):
             from spellray.errors import SpellrayError
             from spellray.runner import apt
