@@ -71,6 +71,9 @@ def test_run_on_a_killed_node_ends_naming_the_node(fake_spell: tuple[FakeCluster
     assert ended["status_reason"].startswith(
         f"the {BIG} machine it ran on (node {node_id}) was lost"), ended
     assert "\n" not in ended["status_reason"], ended  # one line, as `spell ps` shows it
+    # Without auto-resume (the type's default is off): no run follows it.
+    assert ended["resumed_as"] is None and not ended["auto_resume"], ended
+    assert [r["id"] for r in spell.api("GET", "/api/runs").json()["runs"]] == [run_id]
 
 
 def _seconds(info: dict) -> float:

@@ -110,6 +110,7 @@ def write_record(storage: Storage, run_id: int, request: RunRequest,
         # The runner saves outputs as the run goes (runner/workdir.py), and a resumed run
         # starts with the outputs of the run it resumes.
         "auto_resume": bool(spec.get("auto_resume")),
+        "spot": prepared.machine_type.spot,  # the runner watches for the cloud's notice
         "resumed_from": spec.get("resumed_from"),
         **distributed_record(request, prepared.machine_type),
         **(extra or {}),
