@@ -30,9 +30,6 @@ from spellray.ports import free_port
 from spellray.schemas import MachineType
 
 FAKE_PROVIDER = "ray.autoscaler._private.fake_multi_node.node_provider.FakeMultiNodeProvider"
-# The fake provider's head node id, and what autoscaler v2 needs of its provider config.
-FAKE_HEAD_NODE_ID = "fffffffffffffffffffffffffffffffffffffffffffffffffff00000"
-V2_PROVIDER = {"launch_multiple": True, "head_node_id": FAKE_HEAD_NODE_ID}
 
 
 def fake_cluster_config(gcs_address: str, machine_types: list[MachineType],
@@ -74,15 +71,12 @@ class FakeCluster:
     config_path: Path
     idle_timeout_minutes: float
     head_cpus: int
-    autoscaler_v2: bool = False
 
     def set_machine_types(self, machine_types: list[MachineType]) -> None:
         """Rewrite the autoscaling config; the autoscaler reloads it on its next pass (what
         `spell cluster update` does on a cloud cluster)."""
         config = fake_cluster_config(self.gcs_address, machine_types,
                                      self.idle_timeout_minutes, self.head_cpus)
-        if self.autoscaler_v2:
-            config["provider"].update(V2_PROVIDER)
         tmp = self.config_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(config))
         tmp.replace(self.config_path)
@@ -93,19 +87,13 @@ class FakeCluster:
 
 
 def start_fake_cluster(folder: Path, machine_types: list[MachineType],
-                       idle_timeout_minutes: float = 0.1, head_cpus: int = 2,
-                       autoscaler_v2: bool = False) -> FakeCluster:
-    """``autoscaler_v2``: as a cloud cluster's head runs (docs/clusters.md); its instance
-    manager replaces a machine whose raylet died (v1 counts the dead one as still coming:
-    the fake provider never reports it gone). Set as Ray's own AutoscalingCluster does."""
+                       idle_timeout_minutes: float = 0.1, head_cpus: int = 2) -> FakeCluster:
     folder.mkdir(parents=True, exist_ok=True)
     gcs_port, dashboard_port = free_port(), free_port()
     gcs_address = f"127.0.0.1:{gcs_port}"
     config_path = folder / "autoscaling.json"
-    config = fake_cluster_config(gcs_address, machine_types, idle_timeout_minutes, head_cpus)
-    if autoscaler_v2:
-        config["provider"].update(V2_PROVIDER)
-    config_path.write_text(json.dumps(config))
+    config_path.write_text(json.dumps(fake_cluster_config(
+        gcs_address, machine_types, idle_timeout_minutes, head_cpus)))
     dashboard = f"http://127.0.0.1:{dashboard_port}"
     args = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start",
             "--head", "--block", "--port", str(gcs_port), "--node-ip-address", "127.0.0.1",
@@ -116,9 +104,6 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
             "--temp-dir", ray_temp_dir(gcs_port)]
     log = folder / "ray-head.log"
     env = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
-    if autoscaler_v2:
-        env.update(RAY_enable_autoscaler_v2="1", RAY_CLOUD_INSTANCE_ID=FAKE_HEAD_NODE_ID,
-                   RAY_OVERRIDE_NODE_ID_FOR_TESTING=FAKE_HEAD_NODE_ID)
     process = _spawn(args, log, env)
     try:
         _wait_until(lambda: ray_reachable(dashboard), process, "the fake Ray cluster", log)
@@ -127,5 +112,5 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
         raise
     return FakeCluster(pid=process.pid, dashboard_address=dashboard, gcs_address=gcs_address,
                        config_path=config_path, idle_timeout_minutes=idle_timeout_minutes,
-                       head_cpus=head_cpus, autoscaler_v2=autoscaler_v2)
+                       head_cpus=head_cpus)
 
