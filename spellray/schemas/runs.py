@@ -111,7 +111,15 @@ class RunRequest(Schema):
     # --auto-resume / --disable-auto-resume; None: the machine type's --default-auto-resume.
     # An interrupted run is started again (up to max_resumes times) from its saved outputs.
     auto_resume: bool | None = None
-    max_resumes: int = Field(default=DEFAULT_MAX_RESUMES, ge=0, le=MAX_RESUMES)
+    max_resumes: int = DEFAULT_MAX_RESUMES
+
+    @field_validator("max_resumes")
+    @classmethod
+    def _max_resumes(cls, value: int) -> int:
+        if not 0 <= value <= MAX_RESUMES:
+            raise ValueError(f"--max-resumes {value}: give how many times an interrupted run "
+                             f"may be started again, from 0 to {MAX_RESUMES}")
+        return value
 
     @field_validator("distributed")
     @classmethod
