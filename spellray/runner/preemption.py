@@ -81,13 +81,8 @@ class NoticeWatch:
             self._thread.join(timeout=REQUEST_TIMEOUT * 3)
 
 
-def own_node_id() -> str | None:
-    """This process's Ray node: the node id its raylet was started with. The runner is a
-    child of its job's supervisor, a Ray worker, which Ray gives RAY_RAYLET_PID; asking
-    ray.init instead could attach to another raylet of the same IP (the fake cluster's)."""
-    pid = os.environ.get("RAY_RAYLET_PID")
-    if not pid:
-        return None
+def _node_arg(pid: int) -> str | None:
+    """The --node_id=... a process was started with (a raylet's), if any."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
@@ -98,12 +93,38 @@ def own_node_id() -> str | None:
     return None
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state
+
+
+def own_node_id() -> str | None:
+    """This process's Ray node: the node id its raylet was started with. The runner is a
+    child of its job's supervisor, a Ray worker the raylet started: the raylet is an
+    ancestor (or RAY_RAYLET_PID names it, where set). Asking ray.init instead could attach
+    to another raylet of the same IP (the fake cluster's)."""
+    if (pid := os.environ.get("RAY_RAYLET_PID")) and (node := _node_arg(int(pid))):
+        return node
+    ancestor = _parent(os.getpid())
+    for _ in range(8):  # runner, supervisor, raylet: a few levels at most
+        if ancestor is None or ancestor <= 1:
+            return None
+        if node := _node_arg(ancestor):
+            return node
+        ancestor = _parent(ancestor)
+    return None
+
+
 def drain_own_node(message: str, seconds_left: float = AWS_NOTICE_SECONDS) -> str:
     """Ask Ray's GCS to drain this node (preemption: no new work is placed on it); what
     happened, for the run's log."""
     node_id, address = own_node_id(), os.environ.get("RAY_ADDRESS")
     if not node_id or not address:
-        return "not drained: this process does not know its Ray node (RAY_RAYLET_PID unset)"
+        return ("not drained: this process does not know its Ray node (no raylet among its "
+                "parents, or RAY_ADDRESS unset)")
     try:
         from ray._raylet import GcsClient
         from ray.core.generated import autoscaler_pb2

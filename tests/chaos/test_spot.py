@@ -64,6 +64,7 @@ def _kill_node(cluster: FakeCluster, node_id: str) -> None:
     os.kill(int(found[0]), signal.SIGKILL)
 
 
+@pytest.mark.timeout(900)  # a cluster of two machines, a run, a loss and a second run
 def test_a_spot_run_whose_machine_is_lost_resumes_from_its_checkpoint(
         fake_spell: tuple[FakeCluster, Spell], project: Path) -> None:
     from ray.job_submission import JobSubmissionClient
@@ -121,6 +122,7 @@ def _node_status(cluster: FakeCluster, node_id: str) -> str:
     return "unknown"
 
 
+@pytest.mark.timeout(900)  # a cluster of two machines and a run
 def test_an_interruption_notice_saves_outputs_stops_the_command_and_drains_the_node(
         fake_spell: tuple[FakeCluster, Spell], project: Path) -> None:
     from ray.job_submission import JobSubmissionClient

@@ -3,6 +3,7 @@ and the runner's own Ray node, from its raylet's command line."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -57,7 +58,18 @@ def test_own_node_id_is_read_from_the_raylets_command_line(
         monkeypatch.setenv("RAY_RAYLET_PID", str(fake.pid))
         assert own_node_id() == "abc123"
         monkeypatch.delenv("RAY_RAYLET_PID")
-        assert own_node_id() is None
+        assert own_node_id() is None  # no raylet among this test's parents
     finally:
         fake.kill()
         fake.wait()
+
+
+def test_own_node_id_is_found_among_the_parents() -> None:
+    # A stand-in raylet whose child (the "runner") asks: found by walking up the parents.
+    code = ("import subprocess, sys; print(subprocess.run([sys.executable, '-c', "
+            "'from spellray.runner.preemption import own_node_id; print(own_node_id())'], "
+            "capture_output=True, text=True).stdout.strip())")
+    done = subprocess.run([sys.executable, "-c", code, "--node_id=beef42"],
+                          capture_output=True, text=True, env={**os.environ,
+                                                               "RAY_RAYLET_PID": ""})
+    assert done.stdout.strip() == "beef42", done.stderr
