@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     # How often the runner copies a run's live folder (--tensorboard-dir) into storage while
     # the run goes (runner/live_sync.py). Read by the runner, so -e sets it per run too.
     live_sync_seconds: float = Field(default=5.0, gt=0)
+    # With auto-resume: how often the runner saves a run's new and changed outputs while it
+    # goes (docs/spot.md), so a lost machine loses at most this much. Read by the runner.
+    output_sync_seconds: float = Field(default=60.0, gt=0)
+    # Where the runner reads the cloud's interruption notice (runner/preemption.py): a spot
+    # machine type's runs ask 169.254.169.254 unless this says otherwise; set, every run asks.
+    metadata_url: str | None = None
+    metadata_poll_seconds: float = Field(default=5.0, gt=0)
     # Seconds between a run's hardware stats samples (runner/hardware_stats.py); 0 turns
     # them off. Read by the runner (the server passes its own value to the runs it starts;
     # -e SPELLRAY_STATS_INTERVAL_SECONDS=... sets it per run).

@@ -34,9 +34,6 @@ def run_options(*, machine_type: str = "CPU",
                 command: str | None = None) -> dict[str, Any]:
     """spellray's options for Spell's keyword arguments (``command``, if given, comes back
     as the option of that name, moved into ``cwd`` when one is given)."""
-    if auto_resume:
-        raise UnsupportedError("auto_resume: spellray has no spot machines to resume on yet; "
-                               "make the run idempotent (idempotent=True) and start it again")
     options: dict[str, Any] = {
         "machine_type": machine_type,
         "mounts": mounts(attached_resources),
@@ -52,6 +49,8 @@ def run_options(*, machine_type: str = "CPU",
         # As on Spell, a run has no code unless a commit label or a git repository names it.
         "code_dir": None,
     }
+    if auto_resume is not None:  # None: the machine type's --default-auto-resume
+        options["auto_resume"] = auto_resume
     if commit_label is not None:  # a workflow's snapshot; only inside a workflow
         options["commit_label"] = commit_label
     if command is not None:

@@ -80,6 +80,9 @@ def machine_type_add(
     idle_timeout: Annotated[float, typer.Option(help="Minutes idle before a machine "
                                                      "above --min goes away.")] = 10,
     spot: Annotated[bool, typer.Option(help="Spot (AWS) / preemptible (GCP) machines.")] = False,
+    default_auto_resume: Annotated[bool, typer.Option(
+        "--default-auto-resume", help="Runs on it resume when interrupted unless they say "
+        "--disable-auto-resume.")] = False,
     cluster: ClusterOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Add a machine type (a node type of the cluster)."""
@@ -89,7 +92,8 @@ def machine_type_add(
         lc.add_machine_type(loaded, lc.machine_type_from_table(
             lc.cloud_of(loaded), name, instance_type, cpus=cpus, gpus=gpus, memory_gb=memory,
             price_per_hour=price, min_machines=min_machines, max_machines=max_machines,
-            idle_timeout_minutes=idle_timeout, spot=spot))
+            idle_timeout_minutes=idle_timeout, spot=spot,
+            default_auto_resume=default_auto_resume))
 
     _edit(cluster, config, change)
 
@@ -126,12 +130,14 @@ def machine_type_list(cluster: ClusterOpt = None, config: ConfigOpt = None) -> N
     from spellray.cluster.launcher import cluster_config_file
 
     path = config or cluster_config_file(_settings(), cluster)
-    table = Table("NAME", "INSTANCE", "CPUS", "GPUS", "MIN", "MAX", "IDLE", "SPOT", "$/HOUR",
+    table = Table("NAME", "INSTANCE", "CPUS", "GPUS", "MIN", "MAX", "IDLE", "SPOT", "RESUME",
+                  "$/HOUR",
                   box=None)
     for t in launcher_config.list_machine_types(launcher_config.load_config(path)):
         table.add_row(t.name, t.instance_type or "-", str(t.machine_cpus), f"{t.num_gpus:g}",
                       str(t.min_machines), str(t.max_machines),
                       f"{t.idle_timeout_minutes:g}m", "yes" if t.spot else "no",
+                      "yes" if t.default_auto_resume else "no",
                       "-" if t.price_per_hour is None else f"{t.price_per_hour:.3f}")
     console.print(table)
 

@@ -103,6 +103,8 @@ def run(
     stop_condition: flags.StopConditions = [],  # noqa: B006
     distributed: flags.Distributed = None,
     tensorboard_dir: flags.TensorboardDir = None,
+    auto_resume: Annotated[bool | None, typer.Option("--auto-resume/--disable-auto-resume", help="When its machine is taken back (spot), start the run again from its saved outputs (default: the machine type's --default-auto-resume)")] = None,  # noqa: E501
+    max_resumes: Annotated[int, typer.Option("--max-resumes", help="With --auto-resume: the most times the run is started again")] = 5,  # noqa: E501  schemas' DEFAULT_MAX_RESUMES (not imported: the CLI starts without pydantic)
     from_file: Annotated[Path | None, typer.Option("--from-file", help="Read options from a YAML/JSON file")] = None,  # noqa: E501
     save_command: Annotated[Path | None, typer.Option("--save-command", help="Write this run's options to a YAML file")] = None,  # noqa: E501
     background: Annotated[bool, typer.Option("--background", "-b", help="Print the run number and return")] = False,  # noqa: E501
@@ -152,7 +154,8 @@ def run(
         code=code, code_dir=None, mounts=o["mount"], environment=environment,
         github_url=o["github_url"], github_ref=o["github_ref"], idempotent=o["idempotent"],
         timeout_minutes=o["timeout"], stop_conditions=stop_conditions,
-        distributed=o["distributed"], tensorboard_dir=o["tensorboard_dir"])
+        distributed=o["distributed"], tensorboard_dir=o["tensorboard_dir"],
+        auto_resume=o["auto_resume"], max_resumes=o["max_resumes"])
     run_id = created.id
     reused = created.reused
     if verbose:
@@ -196,7 +199,7 @@ def ps(
     for item in listing.runs:
         command = item.command if no_trunc or len(item.command) <= 50 else item.command[:47] + "…"
         status = styled_status(item.status.value) + \
-            (f" [dim]({item.waiting})[/]" if item.waiting else "")
+            (f" [dim]({item.waiting})[/]" if item.waiting else "") + _chain_mark(item)
         row = [str(item.id), status, *([item.owner or "-"] if owned else []), command,
                ago(item.created_at), run_duration(item.started_at, item.ended_at),
                ", ".join(item.labels)]
@@ -233,6 +236,7 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
         ("Environment", _environment_text(item)),
         ("Timeout", f"{item.timeout_minutes:g} min" if item.timeout_minutes else "-"),
         ("Stop when", " or ".join(item.stop_conditions) or "-"),
+        ("Auto-resume", _resume_text(item)),
         ("TensorBoard", f"{item.tensorboard_dir or '.'} (runs/{item.id}"
          f"{'/' + item.tensorboard_dir if item.tensorboard_dir else ''})"
          if item.tensorboard_dir is not None else "-"),
@@ -260,6 +264,23 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
     console.print(f"[bold]Outputs[/]      {len(outputs)} file(s) in runs/{run_id}")
     for output in outputs[:50]:
         console.print(f"  {output.path}  [dim]{output.size} B[/]")
+
+
+def _chain_mark(item: Run) -> str:
+    """`spell ps`: where a run sits in an auto-resume chain."""
+    marks = [f"from {item.resumed_from}"] if item.resumed_from else []
+    marks += [f"resumed as {item.resumed_as}"] if item.resumed_as else []
+    return f" [dim]({'; '.join(marks)})[/]" if marks else ""
+
+
+def _resume_text(item: Run) -> str:
+    """`spell info`: auto-resume, and the chain both ways."""
+    text = f"on (up to {item.max_resumes} times)" if item.auto_resume else "off"
+    if item.resumed_from:
+        text += f" · resumed from {item.resumed_from}"
+    if item.resumed_as:
+        text += f" · resumed as {item.resumed_as}"
+    return text
 
 
 def _code_text(item: Run) -> str:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from spellray.client._http import Api
 from spellray.errors import InvalidInput, NotFound
-from spellray.schemas import Environment, GitSource, Mount, RunRequest
+from spellray.schemas import DEFAULT_MAX_RESUMES, Environment, GitSource, Mount, RunRequest
 from spellray.settings import get_settings
 
 
@@ -54,12 +54,16 @@ def build_run_request(api: Api, command: str, *, machine_type: str = "CPU",
                   stop_conditions: list[str] | None = None,
                   distributed: int | None = None,
                   commit_label: str | None = None,
-                  tensorboard_dir: str | None = None) -> RunRequest:
+                  tensorboard_dir: str | None = None,
+                  auto_resume: bool | None = None,
+                  max_resumes: int = DEFAULT_MAX_RESUMES) -> RunRequest:
     """A checked run request, its code uploaded (see ``client.runs.new``); searches send one
     as the template of their trials. ``commit_label`` (inside a workflow): the snapshot
     its `--repo LABEL=...` named is the code, nothing is uploaded. ``tensorboard_dir``: a
     folder of the run's working folder (relative, or under /spell/) that the runner copies
-    into storage at runs/<id>/<it>/ as the run goes."""
+    into storage at runs/<id>/<it>/ as the run goes. ``auto_resume`` (None: the machine
+    type's default): an interrupted run starts again from its saved outputs, up to
+    ``max_resumes`` times (docs/spot.md)."""
     try:
         git = GitSource(url=github_url, ref=github_ref) if github_url else None
         if git is None and github_ref:
@@ -77,7 +81,8 @@ def build_run_request(api: Api, command: str, *, machine_type: str = "CPU",
             git=git, environment=environment or Environment(), idempotent=idempotent,
             timeout_minutes=timeout_minutes, stop_conditions=stop_conditions or [],
             distributed=distributed, commit_label=commit_label,
-            tensorboard_dir=tensorboard_dir,
+            tensorboard_dir=tensorboard_dir, auto_resume=auto_resume,
+            max_resumes=max_resumes,
         )
     except ValidationError as exc:  # the same one-line message the server would give
         raise InvalidInput(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc

@@ -84,7 +84,8 @@ def machine_type_from_table(cloud: str, name: str, instance_type: str | None = N
         accelerator=row.get("accelerator"), min_machines=row.get("min_machines", 0),
         max_machines=row.get("max_machines", 2),
         idle_timeout_minutes=row.get("idle_timeout_minutes", DEFAULT_IDLE_MINUTES),
-        spot=row.get("spot", False))
+        spot=row.get("spot", False),
+        default_auto_resume=row.get("default_auto_resume", False))
 
 
 def _node_config(cloud: str, t: MachineType) -> dict[str, Any]:
@@ -151,7 +152,8 @@ def list_machine_types(config: dict[str, Any]) -> list[MachineType]:
             min_machines=node_type.get("min_workers", 0),
             max_machines=node_type.get("max_workers", 0),
             idle_timeout_minutes=node_type.get("idle_timeout_s", 60 * DEFAULT_IDLE_MINUTES) / 60,
-            spot=bool(extra.get("spot"))))
+            spot=bool(extra.get("spot")),
+            default_auto_resume=bool(extra.get("default_auto_resume"))))
     return found
 
 
@@ -173,7 +175,8 @@ def add_machine_type(config: dict[str, Any], t: MachineType) -> None:
     config["available_node_types"][t.name] = node_type_for(t, _node_config(cloud_of(config), t))
     _meta(config)["machine_types"][t.name] = {
         "instance_type": t.instance_type, "memory_gb": t.memory_gb,
-        "price_per_hour": t.price_per_hour, "accelerator": t.accelerator, "spot": t.spot}
+        "price_per_hour": t.price_per_hour, "accelerator": t.accelerator, "spot": t.spot,
+        "default_auto_resume": t.default_auto_resume}
     _sync_totals(config)
 
 

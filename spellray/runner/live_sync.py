@@ -57,17 +57,20 @@ def _copy_prefix(source: Path, storage: Storage, dest: str) -> FileState:
 class LiveSync:
     """Copies ``root/folder``'s new and changed files to ``dest``/<path in root> in storage
     (``folder`` "" is ``root`` itself). Files there before ``start`` are copied only once
-    they change; symlinks (mounts' files) and folders in ``skip`` never are."""
+    they change, unless in ``fresh`` (a resumed run's restored outputs: the new run's own
+    storage needs them too); symlinks (mounts' files) and folders in ``skip`` never are."""
 
     def __init__(self, root: Path, folder: str, storage: Storage, dest: str,
                  interval: float, skip: set[str] | None = None,
-                 on_error: Callable[[str], None] | None = None) -> None:
+                 on_error: Callable[[str], None] | None = None,
+                 fresh: set[str] | None = None) -> None:
         self.root = root
         self.folder = folder
         self.storage = storage
         self.dest = dest
         self.interval = interval
         self.skip = skip or set()
+        self.fresh = fresh or set()
         self.on_error = on_error
         # Path in root -> the state its copy in storage has.
         self.saved: dict[str, FileState] = {}
@@ -80,7 +83,8 @@ class LiveSync:
     def start(self) -> None:
         """Note what is there now (not to be copied unless it changes), then copy at every
         interval in a background thread."""
-        self._baseline = self._scan()
+        self._baseline = {rel: state for rel, state in self._scan().items()
+                          if rel not in self.fresh}
         self._thread = threading.Thread(target=self._loop, name="live-sync", daemon=True)
         self._thread.start()
 

@@ -33,6 +33,7 @@ from spellray.storage.store import Storage
 if TYPE_CHECKING:
     from spellray.runner.jupyter import JupyterServer
     from spellray.runner.launch import Launch
+    from spellray.runner.preemption import NoticeWatch
 
 REPORT_DRAIN_SECONDS = 10.0
 
@@ -73,6 +74,8 @@ class Runner:
         # A workspace's run: Jupyter is the command (runner/jupyter.py).
         self.jupyter: JupyterServer | None = None
         self.workspace_manifest: dict[str, int] = {}
+        # The cloud's interruption notice, once it came (runner/preemption.py).
+        self.notice: str | None = None
 
     # -- signals --------------------------------------------------------------------------
     def _on_sigterm(self, _signum: int, _frame: object) -> None:
@@ -126,6 +129,11 @@ class Runner:
             self.workdir.manifest = dict(self.workspace_manifest)
         else:
             self.workdir.fetch_code(self.record)
+            if self.record.get("resumed_from") and not self.record.get("distributed"):
+                self.workdir.restore_outputs(self.record["resumed_from"])
+        # Auto-resume: outputs saved as the run goes (a distributed run's rank 0 does it).
+        self.workdir.sync_outputs = bool(self.record.get("auto_resume")) and \
+            not self.record.get("distributed")
         if packages := self.record.get("apt"):
             from spellray.errors import SpellrayError
             from spellray.runner import apt
@@ -155,9 +163,12 @@ class Runner:
         command = self.record["command"]
         if workspace:
             command, env = self._start_jupyter(workspace, env)
+        watch = self._watch_notice()
         try:
             exit_code = self.launch.run(command, env)
         finally:
+            if watch is not None:
+                watch.close()
             if timer is not None:
                 timer.cancel()
             if stats is not None:  # whole in storage before the run's status says it ended
@@ -165,6 +176,30 @@ class Runner:
             # Before the final report: that revokes the run's token.
             self.undelivered_metrics = forwarder.close(REPORT_DRAIN_SECONDS)
         return self._finish(exit_code)
+
+    def _watch_notice(self) -> NoticeWatch | None:
+        """On a spot machine type (or wherever SPELLRAY_METADATA_URL is set), watch the
+        instance metadata for the cloud's interruption notice."""
+        from spellray.runner.preemption import DEFAULT_METADATA_URL, NoticeWatch
+        from spellray.settings import get_settings
+
+        settings = get_settings()
+        if settings.metadata_url is None and not self.record.get("spot"):
+            return None
+        return NoticeWatch(settings.metadata_url or DEFAULT_METADATA_URL,
+                           settings.metadata_poll_seconds, self._on_notice).start()
+
+    def _on_notice(self, said: str) -> None:
+        """The machine is being taken back: save what the command made so far at once (a
+        resumed run starts from it), then SIGTERM the command (a script can checkpoint on
+        it); the run ends `interrupted` and its node is drained (``_finish``)."""
+        self.log.line(f"spellray: interruption notice ({said}): saving outputs and stopping "
+                      "the command")
+        self.notice = (f"the {self.record.get('machine_type')} machine it ran on is being "
+                       f"taken back ({said})")
+        if self.workdir.live is not None:
+            self.workdir.live.sync()
+        self._on_sigterm(signal.SIGTERM, None)
 
     def _start_jupyter(self, workspace: dict, env: dict[str, str]) -> tuple[str, dict[str, str]]:
         """A workspace's command: Jupyter, announced to the server once it answers."""
@@ -218,10 +253,18 @@ class Runner:
         if self.jupyter is not None:
             return self._finish_workspace(exit_code)
         saved = self.launch.save_outputs()
+        if self.notice:
+            from spellray.runner.preemption import drain_own_node
+
+            # No new work on a machine about to go (the run's own end is unaffected).
+            self.log.line(f"spellray: {drain_own_node(self.notice)}")
+            return self._write_result("interrupted", exit_code, self.notice, saved)
         if self.stop_reason:
             status, reason = "stopped", self.stop_reason
         elif self.terminated:
             status, reason = "stopped", "stopped by user"
+        elif self.launch.interrupted_reason:
+            status, reason = "interrupted", self.launch.interrupted_reason
         elif exit_code == 0:
             status, reason = "complete", None
         else:

@@ -6,6 +6,7 @@ so every rank sees the same files a single run would.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,9 @@ from spellray.storage.code_package import changed_files, file_crc32, unpack
 from spellray.storage.mounts import in_spell_folder
 from spellray.storage.paths import join
 from spellray.storage.store import Storage
+
+SPELL_DIR = ".spell"  # the run's own files in runs/<id>/ (log, run.json): not outputs
+_RANK_FOLDER = re.compile(r"rank-\d+/")
 
 
 class Log(Protocol):
@@ -51,6 +55,10 @@ class WorkDir:
         # (set before run()); its copies are outputs already when the run ends.
         self.live_folder: str | None = None
         self.live: LiveSync | None = None
+        # Auto-resume (docs/spot.md): the whole folder's new and changed files are saved as
+        # the run goes (set before run()); ``restored``: what a resumed run started with.
+        self.sync_outputs = False
+        self.restored: set[str] = set()
 
     def fetch_code(self, record: dict) -> None:
         """Put the run's code (its git commit or code package) in the folder."""
@@ -126,18 +134,42 @@ class WorkDir:
             self.log.line(f"spellray: /spell paths are not available to this run: "
                           f"{folder.unavailable}. Its working folder is {self.path}; "
                           "-m mounts under /spell/ are there.")
-        if self.live_folder is not None:
-            self._start_live_sync(self.live_folder, get_settings().live_sync_seconds)
+        settings = get_settings()
+        if self.sync_outputs:  # one copier for the whole folder, the TensorBoard folder too
+            self._start_live_sync("", settings.output_sync_seconds if self.live_folder is None
+                                  else min(settings.output_sync_seconds,
+                                           settings.live_sync_seconds))
+        elif self.live_folder is not None:
+            self._start_live_sync(self.live_folder, settings.live_sync_seconds)
         return self.command.run(command, self.path, env, self.log.write, folder.prefix)
 
     def _start_live_sync(self, folder: str, interval: float) -> None:
         dest = join("runs", self.run_id)
         self.live = LiveSync(self.path, folder, self.storage, dest, interval,
-                             skip=self.mount_paths, on_error=self.log.line)
+                             skip=self.mount_paths, on_error=self.log.line,
+                             fresh=self.restored)
         self.live.start()
         if self.announce:
             self.log.line(f"spellray: saving {folder or '.'}/ to {dest}/{folder} as the run "
                           f"goes (every {interval:g} s)")
+
+    def restore_outputs(self, from_run: int) -> None:
+        """A resumed run's folder starts with the outputs the interrupted run saved (its
+        checkpoints), over its code, like a mount but writable; they are this run's outputs
+        too (not in the manifest), so a chain of resumes carries them on. Rank folders
+        (rank-K/) and the run's .spell/ are not the working folder's."""
+        source = join("runs", from_run)
+        files = [e for e in self.storage.list(source, recursive=True) if not e.is_dir]
+        size = 0
+        for entry in files:
+            rel = entry.path[len(source) + 1:]
+            if rel.startswith(f"{SPELL_DIR}/") or _RANK_FOLDER.match(rel):
+                continue
+            size += self.storage.download_file(entry.path, self.path / rel)
+            self.manifest.pop(rel, None)
+            self.restored.add(rel)
+        self.log.line(f"spellray: resumed from run {from_run}: {len(self.restored)} saved "
+                      f"output file(s) ({size} bytes) put in the working folder")
 
     def save_outputs(self, prefix: str = "") -> list[str]:
         """Upload what the command made or changed to ``runs/<id>/<prefix>``; the paths as

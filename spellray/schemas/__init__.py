@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     )
     from spellray.schemas.runs import (
         ACTIVE_STATUSES,
+        DEFAULT_MAX_RESUMES,
         MAX_DISTRIBUTED,
         TERMINAL_STATUSES,
         CodeRef,
@@ -151,6 +152,7 @@ _MODULE_OF = {
     "ResourceEntry": "resources",
     "ResourceList": "resources",
     "ACTIVE_STATUSES": "runs",
+    "DEFAULT_MAX_RESUMES": "runs",
     "MAX_DISTRIBUTED": "runs",
     "TERMINAL_STATUSES": "runs",
     "CodeRef": "runs",
@@ -211,6 +213,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "DEFAULT_MAX_RESUMES",
     "ENV_NAME",
     "MAX_DISTRIBUTED",
     "MODEL_NAME",

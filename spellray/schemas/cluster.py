@@ -25,6 +25,8 @@ class MachineType(Schema):
     max_machines: int = 0
     idle_timeout_minutes: float | None = None
     spot: bool = False
+    # Runs on this type resume after an interruption unless they say --disable-auto-resume.
+    default_auto_resume: bool = False
 
 
 class ServerInfo(Schema):

@@ -80,6 +80,9 @@ class GitSource(Schema):
 
 # The most ranks one --distributed run may ask for.
 MAX_DISTRIBUTED = 256
+# --max-resumes: its default (Spell's), and the most one run may ask for.
+DEFAULT_MAX_RESUMES = 5
+MAX_RESUMES = 100
 
 
 class RunRequest(Schema):
@@ -105,6 +108,18 @@ class RunRequest(Schema):
     # --tensorboard-dir PATH, as given (relative, or under /spell/): the folder of the working
     # folder the runner copies into storage as the run goes (runner/live_sync.py).
     tensorboard_dir: str | None = None
+    # --auto-resume / --disable-auto-resume; None: the machine type's --default-auto-resume.
+    # An interrupted run is started again (up to max_resumes times) from its saved outputs.
+    auto_resume: bool | None = None
+    max_resumes: int = DEFAULT_MAX_RESUMES
+
+    @field_validator("max_resumes")
+    @classmethod
+    def _max_resumes(cls, value: int) -> int:
+        if not 0 <= value <= MAX_RESUMES:
+            raise ValueError(f"--max-resumes {value}: give how many times an interrupted run "
+                             f"may be started again, from 0 to {MAX_RESUMES}")
+        return value
 
     @field_validator("distributed")
     @classmethod
@@ -202,6 +217,11 @@ class Run(Schema):
     owner: str | None = None  # a user's or a team's name
     # --tensorboard-dir, relative to the working folder: its files are live in runs/<id>/<it>/.
     tensorboard_dir: str | None = None
+    # Auto-resume (docs/spot.md): on, how many times, and the chain both ways.
+    auto_resume: bool = False
+    max_resumes: int = DEFAULT_MAX_RESUMES
+    resumed_from: int | None = None
+    resumed_as: int | None = None
 
 
 class EnvironmentLog(Schema):

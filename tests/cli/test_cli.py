@@ -54,7 +54,8 @@ def test_malformed_values_are_one_line_before_any_request(spell, tmp_path: Path)
     for args, message in ((("run", "--param", "novalue", "echo :novalue:"), "malformed"),
                           (("run", "-e", "=x", "echo"), "malformed"),
                           (("run", ""), "the command is empty"),
-                          (("run", "--distributed", "0", "echo"), "distributed")):
+                          (("run", "--distributed", "0", "echo"), "distributed"),
+                          (("run", "--max-resumes", "-1", "echo"), "--max-resumes -1")):
         done = spell(*args, cwd=tmp_path)
         assert done.returncode == ERROR, (args, done.stderr)
         assert message in one_error_line(done)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -38,7 +39,7 @@ def test_machine_type_round_trip(cli: Spell) -> None:
     path = config_of(cli)
     assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the server's token
     ok(cli("cluster", "machine-type", "add", "T4", "--min", "1", "--max", "3", "--spot",
-           "--idle-timeout", "5"))
+           "--default-auto-resume", "--idle-timeout", "5"))
     ok(cli("cluster", "machine-type", "add", "custom", "--instance-type", "c6i.large",
            "--cpus", "2", "--price", "0.085"))
     listing = ok(cli("cluster", "machine-type", "list"))
@@ -59,6 +60,8 @@ def test_machine_type_round_trip(cli: Spell) -> None:
     # The head's server gets the same machine types (mounted from this file).
     mounted = (path.parent / "machine_types.json").read_text()
     assert '"T4"' in mounted and '"custom"' not in mounted
+    served = {t["name"]: t for t in json.loads(mounted)}
+    assert served["T4"]["spot"] and served["T4"]["default_auto_resume"]  # the server's default
 
 
 @pytest.mark.parametrize(("args", "message"), [

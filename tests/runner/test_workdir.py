@@ -95,3 +95,35 @@ def test_a_command_stopped_before_it_starts_does_not_run(tmp_path: Path) -> None
     lines: list[bytes] = []
     code = command.run("sleep 600; echo ran", tmp_path, {}, lines.append)
     assert code == 128 + 15 and lines == []
+
+
+def test_auto_resume_saves_outputs_as_it_goes_and_a_resume_starts_with_them(
+        storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run 7 checkpoints, and its checkpoint is in storage while its command still runs (its
+    machine could go at any moment); run 8 resumes it: its folder starts with run 7's
+    outputs (not its .spell/ files nor a rank's), and carries them on as its own."""
+    monkeypatch.setenv("SPELLRAY_OUTPUT_SYNC_SECONDS", "0.1")
+    storage.write_bytes("runs/7/.spell/log", b"run 7's log\n")
+    storage.write_bytes("runs/7/rank-1/other.txt", b"rank 1's\n")
+    (tmp_path / "a").mkdir()
+    first = WorkDir(tmp_path / "a", storage, 7, Lines())
+    first.sync_outputs = True
+    # The command waits until its checkpoint is in storage: saved while it runs, not at its
+    # end (it gives up, exit 9, if that never comes).
+    saved = storage.local_path("runs/7/ckpt/step.txt")
+    assert first.run(f"mkdir ckpt && echo 3 > ckpt/step.txt && for i in $(seq 2000); do "
+                     f"[ -s {saved} ] && exit 0; sleep 0.05; done; exit 9", {}) == 0
+    first.live.close(final=False)
+    assert storage.read_bytes("runs/7/ckpt/step.txt") == b"3\n"
+
+    (tmp_path / "b").mkdir()
+    log = Lines()
+    second = WorkDir(tmp_path / "b", storage, 8, log)
+    second.restore_outputs(7)
+    assert "resumed from run 7: 1 saved output file(s)" in log.text
+    assert not (tmp_path / "b" / ".spell").exists() and not (tmp_path / "b" / "rank-1").exists()
+    second.sync_outputs = True
+    assert second.run("cat ckpt/step.txt && echo done > result.txt", {}) == 0
+    assert "3\n" in log.text
+    assert sorted(second.save_outputs()) == ["ckpt/step.txt", "result.txt"]
+    assert storage.read_bytes("runs/8/ckpt/step.txt") == b"3\n"

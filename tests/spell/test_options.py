@@ -41,13 +41,19 @@ def test_every_spell_keyword_maps_onto_a_spellray_option(tmp_path: Path) -> None
         "tensorboard_dir": "/spell/tb", "code_dir": None}
 
 
+def test_auto_resume_is_passed_only_when_given() -> None:
+    # Not given: the machine type's --default-auto-resume decides, on the server.
+    assert "auto_resume" not in run_options(command="true")
+    assert run_options(command="true", auto_resume=True)["auto_resume"] is True
+    assert run_options(command="true", auto_resume=False)["auto_resume"] is False
+
+
 def test_commit_label_is_passed_only_when_given() -> None:
     assert "commit_label" not in run_options(command="true")
     assert run_options(command="true", commit_label="main")["commit_label"] == "main"
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"auto_resume": True}, "no spot machines"),
     ({"requirements_file": "/nonexistent/req.txt"}, "no such file"),
 ])
 def test_what_spellray_cannot_do_is_one_clear_error(kwargs: dict, message: str) -> None:

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 class Launch(Protocol):
     # Why run() failed, when it knows better than "the command exited with code N".
     failure_reason: str | None
+    # Why the run was interrupted (a node it used was lost): it ends `interrupted`, not failed.
+    interrupted_reason: str | None
 
     def reserve(self) -> str | None:
         """Wait for what the command needs (the status says what is missing meanwhile); the

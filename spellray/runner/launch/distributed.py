@@ -58,6 +58,9 @@ class DistributedLaunch:
         self.actors: list[Any] = []
         self._rendezvous: Any = None
         self.failure_reason: str | None = None
+        self.interrupted_reason: str | None = None
+        self.rank_nodes: dict[int, str] = {}  # rank -> the Ray node it runs on
+        self.lost_ranks: set[int] = set()  # their nodes are gone: nothing to stop or save
         self._ended = False
         # Where every rank's hardware stats samples go (tagged by rank), and how often.
         self._stats: tuple[Callable[[dict[str, Any]], None], float] | None = None
@@ -128,6 +131,7 @@ class DistributedLaunch:
         assert self.group is not None
         nodes = placement_group_table(self.group)["bundles_to_node_id"]
         slots = assign_ranks([nodes[i] for i in range(self.count)])
+        self.rank_nodes = {s.rank: s.node_id for s in slots}
         actor_class = ray.remote(RankProcess)
         options = {"num_cpus": self.bundle.get("CPU", 0), "num_gpus": self.bundle.get("GPU", 0),
                    "resources": {k: v for k, v in self.bundle.items() if k not in ("CPU", "GPU")},
@@ -181,8 +185,11 @@ class DistributedLaunch:
         while len(codes) < self.count:
             if self.stopped() and failed is None:
                 return self._stop_all(codes)
-            polls = ray.get([self.actors[r].poll.remote() for r in range(self.count)
-                             if r not in codes])
+            try:
+                polls = ray.get([self.actors[r].poll.remote() for r in range(self.count)
+                                 if r not in codes])
+            except ray.exceptions.RayActorError:  # a rank's node went: the run is interrupted
+                return self._lost()
             waiting = [r for r in range(self.count) if r not in codes]
             for rank, (lines, metrics, stats, code) in zip(waiting, polls, strict=True):
                 self._relay(rank, lines)
@@ -211,12 +218,29 @@ class DistributedLaunch:
                                       + (f"; its last lines: {tail}" if tail else ""))
         return code
 
+    def _lost(self) -> int:
+        """A rank's actor died (its node was lost): name the rank, node and machine type,
+        and end the ranks still alive."""
+        import ray
+
+        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        gone = [r for r, node in sorted(self.rank_nodes.items()) if node not in alive]
+        rank = gone[0] if gone else 0
+        node = self.rank_nodes.get(rank, "unknown")
+        self.interrupted_reason = (f"rank {rank}'s {self.record.get('machine_type', '')} "
+                                   f"machine (node {node}) was lost")
+        self._log(f"{self.interrupted_reason}; stopping the other ranks")
+        self.lost_ranks = {r for r, node in self.rank_nodes.items() if node not in alive}
+        self._stop_all(None)
+        return 143
+
     def _stop_all(self, codes: dict[int, int] | None) -> int:
         """SIGTERM every rank's command, SIGKILL after the grace; their last output too."""
         import ray
 
-        ray.get([a.terminate.remote(TERM_GRACE) for a in self.actors])
-        for rank, actor in enumerate(self.actors):
+        live = [(r, a) for r, a in enumerate(self.actors) if r not in self.lost_ranks]
+        ray.get([a.terminate.remote(TERM_GRACE) for _, a in live])
+        for rank, actor in live:
             lines, _, stats, _ = ray.get(actor.poll.remote())
             self._relay(rank, lines)
             self._relay_stats(stats)
@@ -241,7 +265,8 @@ class DistributedLaunch:
         if not self.actors:
             return []
         saved = ray.get([a.save_outputs.remote("" if rank == 0 else f"rank-{rank}/")
-                         for rank, a in enumerate(self.actors)])
+                         for rank, a in enumerate(self.actors)
+                         if rank not in self.lost_ranks])
         return [path for paths in saved for path in paths]
 
     def close(self) -> None:

@@ -59,6 +59,7 @@ class RankProcess:
         self.workdir.announce = rank == 0  # one note about /spell per run, not per rank
         if rank == 0:  # rank 0's files are the run's own (runs/<id>/, not rank-K/)
             self.workdir.live_folder = record.get("tensorboard_dir")
+            self.workdir.sync_outputs = bool(record.get("auto_resume"))
         self.metrics_file = self.workdir.metrics_file
         self._metrics_offset = 0
         self.exit_code: int | None = None
@@ -80,6 +81,8 @@ class RankProcess:
 
     def prepare(self) -> None:
         self.workdir.fetch_code(self.record)
+        if self.rank == 0 and self.record.get("resumed_from"):
+            self.workdir.restore_outputs(self.record["resumed_from"])
         self.workdir.mount(self.record.get("mounts") or [])
 
     def start(self, command: str, env: dict[str, str], stats_interval: float = 0.0) -> None:

@@ -10,6 +10,7 @@ from spellray.runner.workdir import WorkDir
 
 class SingleLaunch:
     failure_reason: str | None = None
+    interrupted_reason: str | None = None
 
     def __init__(self, workdir: WorkDir) -> None:
         self.workdir = workdir

@@ -21,6 +21,7 @@ from spellray.server.context import ServerContext
 from spellray.server.job_status import map_job_status
 from spellray.server.ray_jobs import environment_failure_reason, is_environment_failure
 from spellray.server.services.metrics import finish_tracking
+from spellray.server.services.resume import resume_interrupted
 from spellray.server.services.run_preparation import log_path, record_path
 from spellray.server.services.run_status import change_status
 
@@ -41,8 +42,13 @@ def reconcile(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]]) -> 
             .where(~select(db.QueuedRun.run_id).where(
                 db.QueuedRun.run_id == db.Run.id).exists())
         ))
-    if not active:
-        return
+    if active:
+        _reconcile_active(ctx, jobs, active)
+    resume_interrupted(ctx)  # this pass's interrupted runs too
+
+
+def _reconcile_active(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]],
+                      active: list[int]) -> None:
     listed = jobs()
     for run_id in active:
         with ctx.sessions() as session:
@@ -104,22 +110,25 @@ def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
         reason = "its search's driver ended before the trial did"
         if mapped != RunStatus.failed:
             mapped = RunStatus.interrupted
-    elif mapped == RunStatus.failed and (died := _node_death(job)):
-        reason = died
+    elif mapped == RunStatus.failed and (died := _node_death(job, run.machine_type)):
+        # The machine went (a spot machine taken back, a crash): not the run's fault.
+        mapped, reason = RunStatus.interrupted, died
     elif mapped == RunStatus.failed:
         reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
     change_status(session, run, mapped, reason)
 
 
-def _node_death(job: JobDetails) -> str | None:
-    """One line naming the node, when the runner's node died: Ray says so at the end of a
-    multi-line dump of its job supervisor actor (tests/chaos/test_node_faults.py)."""
+def _node_death(job: JobDetails, machine_type: str) -> str | None:
+    """One line naming the node and its machine type, when the runner's node died: Ray says
+    so at the end of a multi-line dump of its job supervisor actor
+    (tests/chaos/test_node_faults.py). The run was on a machine of its own type."""
     message = job.message or ""
     if "node has died" not in message:
         return None
     named = re.search(r"Node Id: ([0-9a-f]+)", message)
     node = named.group(1) if named else job.driver_node_id or "unknown"
-    return f"the node it ran on ({node}) died: {message.strip().splitlines()[-1].strip()}"
+    return (f"the {machine_type} machine it ran on (node {node}) was lost: "
+            f"{message.strip().splitlines()[-1].strip()}")
 
 
 def _save_build_log(ctx: ServerContext, run_id: int, message: str) -> None:

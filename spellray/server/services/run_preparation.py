@@ -88,6 +88,10 @@ def prepare_run(ctx: ServerContext, request: RunRequest,
         spec["distributed"] = request.distributed
     if tensorboard_dir is not None:
         spec["tensorboard_dir"] = tensorboard_dir
+    auto_resume = machine_type.default_auto_resume if request.auto_resume is None \
+        else request.auto_resume
+    if auto_resume:  # the run's own choice, or its machine type's default
+        spec["auto_resume"], spec["max_resumes"] = True, request.max_resumes
     return PreparedRun(machine_type=machine_type, git=git, ray_env=ray_env,
                        env_digest=env_digest, command=command, identity=identity,
                        spec=spec)
@@ -107,6 +111,11 @@ def write_record(storage: Storage, run_id: int, request: RunRequest,
         "timeout_minutes": request.timeout_minutes,
         "stop_conditions": request.stop_conditions,
         "tensorboard_dir": spec.get("tensorboard_dir"),
+        # The runner saves outputs as the run goes (runner/workdir.py), and a resumed run
+        # starts with the outputs of the run it resumes.
+        "auto_resume": bool(spec.get("auto_resume")),
+        "spot": prepared.machine_type.spot,  # the runner watches for the cloud's notice
+        "resumed_from": spec.get("resumed_from"),
         **distributed_record(request, prepared.machine_type),
         **(extra or {}),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from spellray.errors import (
 )
 from spellray.schemas import (
     ACTIVE_STATUSES,
+    DEFAULT_MAX_RESUMES,
     CodeRef,
     Environment,
     EnvironmentLog,
@@ -102,6 +104,9 @@ def to_schema(run: db.Run) -> Run:
         stop_conditions=spec.get("stop_conditions") or [], mlflow_run_id=run.mlflow_run_id,
         distributed=spec.get("distributed"), tensorboard_dir=spec.get("tensorboard_dir"),
         workflow_id=run.workflow_id, parent_run_id=run.parent_run_id, owner=run.owner,
+        auto_resume=bool(spec.get("auto_resume")),
+        max_resumes=spec.get("max_resumes", DEFAULT_MAX_RESUMES),
+        resumed_from=spec.get("resumed_from"), resumed_as=spec.get("resumed_as"),
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
         history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
@@ -147,12 +152,17 @@ class RunService:
 
     def submit(self, request: RunRequest, member: Membership | None = None,
                kind: str | None = None, record_extra: dict[str, Any] | None = None,
-               owner: str = FIRST_ADMIN) -> Run:
+               owner: str = FIRST_ADMIN,
+               resumed_from: tuple[int, int] | None = None) -> Run:
         """Make the run and queue it. ``kind``: "workspace" for a workspace's run (the
         workflow kind comes from ``member``); ``record_extra``: what else the runner reads
         in run.json (a workspace's Jupyter options); ``owner``: whose (a workflow's child
-        is its workflow's, whatever is given)."""
+        is its workflow's, whatever is given); ``resumed_from``: (the interrupted run this
+        one resumes, how many resumes its chain has made with this one)."""
         prepared = self.prepare(request, owner)
+        if resumed_from is not None:  # services/resume.py
+            prepared = replace(prepared, spec={**prepared.spec, "resumed_from": resumed_from[0],
+                                               "resume_count": resumed_from[1]})
         kind = kind or ("workflow" if member and member.manager else "run")
         local = bool(member and member.local)  # --local: the manager runs on the user's machine
         not_reachable: RayUnavailable | None = None
@@ -169,6 +179,9 @@ class RunService:
             # (tests/chaos/test_server_faults.py). Now the run and its place in the queue
             # are committed together, or neither is.
             write_record(self.ctx.storage, run.id, request, prepared, record_extra)
+            if resumed_from is not None:  # the chain both ways, in the new run's transaction
+                old = session.get(db.Run, resumed_from[0])
+                old.spec = {**(old.spec or {}), "resumed_as": run.id}
             if local:
                 return
             if not_reachable is not None:

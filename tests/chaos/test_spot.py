@@ -1,0 +1,160 @@
+"""Spot machines on Ray's fake multi-node cluster: a run on a spot type (its machine type's
+--default-auto-resume on) checkpoints every second; its machine is killed mid-run (the
+raylet the fake provider started, SIGKILLed). It ends `interrupted` naming the machine, a
+resumed run starts on another machine, finds the checkpoint in its working folder, and
+completes; `spell info` shows the chain both ways.
+(Without auto-resume: tests/chaos/test_node_faults.py. Max resumes and the options a resumed
+run keeps: tests/server/test_resume.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spellray.cluster.launcher_config import machine_resource
+from spellray.schemas import MachineType
+from spellray.testing.fake_cluster import FakeCluster, start_fake_cluster
+from tests.helpers import Spell, wait_for
+
+pytestmark = pytest.mark.campaign
+
+SPOT = "CPU-spot"
+# Counts to 30, one step a second, from its checkpoint: a resumed run goes on from there.
+CHECKPOINTING = ('n=$(cat ckpt.txt 2>/dev/null || echo 0); echo "starting at $n"; '
+                 'while [ "$n" -lt 30 ]; do n=$((n+1)); echo "$n" > ckpt.txt; sleep 1; done; '
+                 'echo "done at $n"')
+
+
+def _spot() -> MachineType:
+    # Two warm machines: the resumed run starts on the one left. Not one made after the
+    # loss: the fake provider never reports a killed machine gone, so Ray's autoscaler (v1,
+    # as the fake cluster runs it) counts it as still coming and starts no other.
+    return MachineType(name=SPOT, num_cpus=1, resources={machine_resource(SPOT): 1},
+                       machine_cpus=1, price_per_hour=0.1, min_machines=2, max_machines=2,
+                       idle_timeout_minutes=1, spot=True, default_auto_resume=True)
+
+
+@pytest.fixture
+def fake_spell(tmp_path: Path) -> Iterator[tuple[FakeCluster, Spell]]:
+    cluster = start_fake_cluster(tmp_path / "fake", [_spot()], idle_timeout_minutes=1)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "machine_types.json").write_text(
+        "[" + _spot().model_dump_json(exclude_none=True) + "]")
+    spell = Spell(home=home, ray_address=cluster.dashboard_address)
+    try:
+        started = spell("server", "start")
+        assert started.returncode == 0, started.stderr
+        yield cluster, spell
+    finally:
+        spell("server", "stop")
+        cluster.stop()
+
+
+def _kill_node(cluster: FakeCluster, node_id: str) -> None:
+    found = subprocess.run(["pgrep", "-f", f"raylet.*--node_id={node_id}"],
+                           capture_output=True, text=True).stdout.split()
+    assert len(found) == 1, found
+    os.kill(int(found[0]), signal.SIGKILL)
+
+
+@pytest.mark.timeout(900)  # a cluster of two machines, a run, a loss and a second run
+def test_a_spot_run_whose_machine_is_lost_resumes_from_its_checkpoint(
+        fake_spell: tuple[FakeCluster, Spell], project: Path) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    cluster, spell = fake_spell
+    # Outputs saved every second (a setting the runner reads, so -e sets it per run).
+    run_id = spell.submit_background(CHECKPOINTING, "-t", SPOT, "--max-resumes", "2",
+                                     "-e", "SPELLRAY_OUTPUT_SYNC_SECONDS=1", cwd=project)
+    info = spell.wait_status(run_id, "running", timeout=240)
+    assert info["auto_resume"] and info["max_resumes"] == 2, info
+    saved = spell.storage / "runs" / str(run_id) / "ckpt.txt"
+    wait_for(lambda: saved.exists() and int(saved.read_text() or 0) >= 3, timeout=120,
+             what="the run's checkpoint saved while it runs")
+    node_id = JobSubmissionClient(cluster.dashboard_address).get_job_info(
+        info["ray_submission_id"]).driver_node_id
+    killed_at = time.time()
+    _kill_node(cluster, node_id)
+
+    ended = spell.wait_status(run_id, "interrupted", "failed", "complete", timeout=240)
+    print(f"\nspot node killed: run {run_id} {ended['status']} "
+          f"{time.time() - killed_at:.1f} s after the kill: {ended['status_reason']}")
+    assert ended["status"] == "interrupted", ended
+    assert ended["status_reason"].startswith(f"the {SPOT} machine it ran on (node {node_id})")
+    resumed = wait_for(lambda: spell.run_info(run_id)["resumed_as"], timeout=60,
+                       what="the resumed run")
+    done = spell.wait_status(resumed, "complete", "failed", "interrupted", timeout=300)
+    print(f"resumed as run {resumed}: {done['status']} "
+          f"{time.time() - killed_at:.1f} s after the kill")
+    assert done["status"] == "complete", spell.diagnose(resumed)
+    assert done["resumed_from"] == run_id, done
+    log = spell("logs", str(resumed)).stdout
+    started_at = int(log.split("starting at ")[1].split()[0])
+    assert started_at >= 3, log  # from the checkpoint, not from 0
+    assert "done at 30" in log, log
+    assert f"resumed from run {run_id}" in log, log
+    new_node = JobSubmissionClient(cluster.dashboard_address).get_job_info(
+        done["ray_submission_id"]).driver_node_id
+    assert new_node != node_id
+    shown = spell("info", str(run_id)).stdout
+    assert f"resumed as {resumed}" in shown, shown
+    assert f"resumed from {run_id}" in spell("info", str(resumed)).stdout
+    assert f"from {run_id}" in spell("ps").stdout
+
+
+def _node_end(cluster: FakeCluster, node_id: str) -> str | None:
+    """How a node ended, as Ray's state API says ("Terminated due to preemption: ..." for a
+    node drained for preemption, which leaves once it is idle); None while it is alive."""
+    from ray.util.state import list_nodes
+
+    [node] = [n for n in list_nodes(address=cluster.dashboard_address, detail=True)
+              if n.node_id == node_id]
+    return node.state_message if node.state == "DEAD" else None
+
+
+@pytest.mark.timeout(900)  # a cluster of two machines and a run
+def test_an_interruption_notice_saves_outputs_stops_the_command_and_drains_the_node(
+        fake_spell: tuple[FakeCluster, Spell], project: Path) -> None:
+    from ray.job_submission import JobSubmissionClient
+
+    from spellray.testing.fake_metadata import FakeMetadata
+
+    cluster, spell = fake_spell
+    metadata = FakeMetadata("aws")
+    try:
+        # The command checkpoints on SIGTERM, as a script that heeds the notice would.
+        command = ("trap 'echo got SIGTERM; echo 7 > on_term.txt; exit 0' TERM; "
+                   "echo 1 > ckpt.txt; while true; do sleep 0.2; done")
+        run_id = spell.submit_background(
+            command, "-t", SPOT, "--disable-auto-resume", "-e",
+            f"SPELLRAY_METADATA_URL={metadata.url}", "-e", "SPELLRAY_METADATA_POLL_SECONDS=0.2",
+            cwd=project)
+        info = spell.wait_status(run_id, "running", timeout=240)
+        wait_for(lambda: metadata.asked > 0, timeout=120, what="the runner to watch")
+        node_id = JobSubmissionClient(cluster.dashboard_address).get_job_info(
+            info["ray_submission_id"]).driver_node_id
+        metadata.announce()
+        ended = spell.wait_status(run_id, "interrupted", "failed", "complete", "stopped",
+                                  timeout=120)
+    finally:
+        metadata.stop()
+    assert ended["status"] == "interrupted", spell.diagnose(run_id)
+    assert ended["status_reason"] == (
+        f"the {SPOT} machine it ran on is being taken back (AWS spot/instance-action: "
+        "terminate at 2026-12-07T08:00:00Z)"), ended
+    log = spell("logs", str(run_id)).stdout
+    assert "interruption notice" in log and "got SIGTERM" in log, log
+    assert f"node {node_id} drained" in log, log
+    outputs = {o["path"] for o in spell.api("GET", f"/api/runs/{run_id}/outputs").json()}
+    assert {"ckpt.txt", "on_term.txt"} <= outputs, outputs
+    ended_as = wait_for(lambda: _node_end(cluster, node_id), timeout=120,
+                        what="the drained node to leave")
+    assert ended_as.startswith("Terminated due to preemption"), ended_as
+    assert ended["resumed_as"] is None  # --disable-auto-resume
