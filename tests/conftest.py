@@ -62,8 +62,8 @@ def make_spell(tmp: Path, ray_address: str) -> Spell:
     return Spell(home=home, ray_address=ray_address)
 
 
-# The state database of the modules' shared server (`spell` below), in every test's id
-# ([sqlite] or [postgres]): SQLite, or the session's PostgreSQL with
+# The state database of the modules' shared server (`spell` below), in the id of every
+# test using it ([sqlite] or [postgres]): SQLite, or the session's PostgreSQL with
 # SPELLRAY_TEST_DATABASE=postgres. A test or module marked `both_databases` (the e2e state
 # tests: runs, numbering, idempotency, searches, workflows, models) runs on each, one server
 # per database per module. Servers made with make_spell stay on SQLite.
@@ -75,7 +75,9 @@ if DEFAULT_DATABASE not in DATABASES:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "spell" not in metafunc.fixturenames:
+    # Only where the shared `spell` is used: a module that defines its own `spell` (or
+    # none) never asks for `database`.
+    if "database" not in metafunc.fixturenames:
         return
     # Every `spell` test gets the parameter, so an unmarked test shares its module's
     # [sqlite] server with the marked ones instead of starting a third.
