@@ -62,18 +62,43 @@ def make_spell(tmp: Path, ray_address: str) -> Spell:
     return Spell(home=home, ray_address=ray_address)
 
 
-# SPELLRAY_TEST_DATABASE=postgres: the modules' shared server (`spell` below) keeps its state
-# on the session's PostgreSQL instead of SQLite, so e2e modules run on Postgres when asked
-# (tests/e2e/test_postgres.py always does). Servers made with make_spell stay on SQLite.
-ON_POSTGRES = os.environ.get("SPELLRAY_TEST_DATABASE", "sqlite") == "postgres"
+# The state database of the modules' shared server (`spell` below), in the id of every
+# test using it ([sqlite] or [postgres]): SQLite, or the session's PostgreSQL with
+# SPELLRAY_TEST_DATABASE=postgres. A test or module marked `both_databases` (the e2e state
+# tests: runs, numbering, idempotency, searches, workflows, models) runs on each, one server
+# per database per module. Servers made with make_spell stay on SQLite.
+DATABASES = ("sqlite", "postgres")
+DEFAULT_DATABASE = os.environ.get("SPELLRAY_TEST_DATABASE", "sqlite")
+if DEFAULT_DATABASE not in DATABASES:
+    raise pytest.UsageError(f"SPELLRAY_TEST_DATABASE={DEFAULT_DATABASE!r}: use one of "
+                            f"{', '.join(DATABASES)}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Only where the shared `spell` is used: a module that defines its own `spell` (or
+    # none) never asks for `database`.
+    if "database" not in metafunc.fixturenames:
+        return
+    # Every `spell` test gets the parameter, so an unmarked test shares its module's
+    # [sqlite] server with the marked ones instead of starting a third.
+    both = metafunc.definition.get_closest_marker("both_databases") is not None
+    metafunc.parametrize("database", DATABASES if both else (DEFAULT_DATABASE,),
+                         indirect=True, scope="module")
 
 
 @pytest.fixture(scope="module")
-def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str,
+def database(request: pytest.FixtureRequest) -> str:
+    """Which database the module's shared server keeps its state in."""
+    return getattr(request, "param", DEFAULT_DATABASE)
+
+
+@pytest.fixture(scope="module")
+def spell(tmp_path_factory: pytest.TempPathFactory, ray_head: str, database: str,
           request: pytest.FixtureRequest) -> Iterator[Spell]:
     """A running spellray server on the session's Ray head, shared by a module's tests."""
-    installation = make_spell(tmp_path_factory.mktemp("spell"), ray_head)
-    postgres: Postgres | None = request.getfixturevalue("postgres") if ON_POSTGRES else None
+    installation = make_spell(tmp_path_factory.mktemp(f"spell-{database}"), ray_head)
+    postgres: Postgres | None = (request.getfixturevalue("postgres")
+                                 if database == "postgres" else None)
     if postgres is not None:
         installation.extra_env["SPELLRAY_DATABASE_URL"] = postgres.database()
     started = installation("server", "start")

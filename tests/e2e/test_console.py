@@ -205,7 +205,10 @@ def test_every_console_route_is_closed_without_a_login(spell: Spell, project: Pa
     assert anonymous.get("/ray/").status_code == 401
     assert client.get("/ray/").status_code == 200
     jobs = client.get("/ray/api/jobs/").json()
-    mine = next(j for j in jobs if (j.get("metadata") or {}).get("spellray.run") == str(run_id))
+    # By its submission id: other servers' runs with the same number share the session's head.
+    submission = spell.run_info(run_id)["ray_submission_id"]
+    mine = next(j for j in jobs if j.get("submission_id") == submission)
+    assert mine["metadata"]["spellray.run"] == str(run_id)
     assert mine["metadata"]["spellray.command"] == "python work.py 0"
     assert mine["metadata"]["spellray.kind"] == "run"
     assert mine["metadata"]["spellray.labels"] == f"tag{HOSTILE}"

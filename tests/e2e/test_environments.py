@@ -208,6 +208,7 @@ def test_commit_ref_runs_the_local_repository_at_that_commit(spell: Spell,
     assert bad.returncode == 1 and "no such commit" in bad.stderr
 
 
+@pytest.mark.both_databases
 def test_idempotent_concurrent_submissions_make_one_run(spell: Spell, project: Path) -> None:
     command = "echo idempotent-test; sleep 1"
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -230,6 +231,7 @@ def test_idempotent_concurrent_submissions_make_one_run(spell: Spell, project: P
     assert len(listed) == 3
 
 
+@pytest.mark.both_databases
 def test_idempotent_does_not_reuse_a_failed_run(spell: Spell, project: Path) -> None:
     first = spell("run", "--idempotent", "echo flaky-test; exit 1", cwd=project)
     assert first.returncode == 3

@@ -51,6 +51,7 @@ def accuracy(spell: Spell, run_id: int) -> dict:
     return series
 
 
+@pytest.mark.both_databases
 def test_grid_of_four_makes_four_runs_and_knows_the_best(spell: Spell, example: Path) -> None:
     done = spell("hyper", "grid", "--param", "rate=0.0001,0.001,0.01,0.1", "--metric",
                  "accuracy", "python train.py --epochs 3 --rate :rate:", cwd=example)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import Spell
 
 
@@ -16,6 +18,7 @@ def _upload(spell: Spell, tmp_path: Path, name: str, text: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.both_databases
 def test_versions_list_describe_download_rm(spell: Spell, tmp_path: Path) -> None:
     _upload(spell, tmp_path, "m-one", "1")
     _upload(spell, tmp_path, "m-two", "2")
@@ -48,6 +51,7 @@ def test_versions_list_describe_download_rm(spell: Spell, tmp_path: Path) -> Non
     assert spell("model", "describe", "clf:v7").returncode == 5
 
 
+@pytest.mark.both_databases
 def test_bad_input_is_one_line(spell: Spell, tmp_path: Path) -> None:
     _upload(spell, tmp_path, "m-dup", "x")
     assert spell("model", "create", "dup:v1", "uploads/m-dup").returncode == 0

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import make_spell
 from tests.helpers import Spell, wait_for
@@ -18,6 +19,7 @@ SLOW = ("python -c \"import time\nfor i in range(600):\n print('tick', i, flush=
 
 
 
+@pytest.mark.both_databases
 def test_run_streams_log_and_saves_outputs(spell: Spell, project: Path) -> None:
     done = spell("run", "python train.py", cwd=project)
     assert done.returncode == 0, done.stderr
@@ -39,6 +41,7 @@ def test_run_streams_log_and_saves_outputs(spell: Spell, project: Path) -> None:
     assert "model/weights.txt" in spell("info", str(run_id)).stdout
 
 
+@pytest.mark.both_databases
 def test_failing_command_ends_failed_with_its_exit_code(spell: Spell, project: Path) -> None:
     done = spell("run", "echo going down; exit 7", cwd=project)
     assert done.returncode == 3, done.stderr
@@ -50,6 +53,7 @@ def test_failing_command_ends_failed_with_its_exit_code(spell: Spell, project: P
     assert logs.returncode == 3 and "going down" in logs.stdout
 
 
+@pytest.mark.both_databases
 def test_kill_ends_now_without_outputs(spell: Spell, project: Path) -> None:
     run_id = spell.submit_background(SLOW, cwd=project)
     wait_for(lambda: "tick 3" in spell("logs", str(run_id)).stdout, what="ticks")
@@ -66,6 +70,7 @@ def test_kill_ends_now_without_outputs(spell: Spell, project: Path) -> None:
     assert again.returncode == 1 and "already ended" in again.stderr
 
 
+@pytest.mark.both_databases
 def test_stop_ends_and_saves_outputs(spell: Spell, project: Path) -> None:
     run_id = spell.submit_background(SLOW, cwd=project)
     wait_for(lambda: "tick 3" in spell("logs", str(run_id)).stdout, what="ticks")
@@ -101,6 +106,7 @@ def test_code_outside_git_is_every_file(spell: Spell, tmp_path: Path) -> None:
     assert spell.run_info(run_id)["code"]["git_commit"] is None
 
 
+@pytest.mark.both_databases
 def test_params_env_labels_and_description(spell: Spell, project: Path) -> None:
     done = spell("run", "--param", "rate=0.1", "-e", "FOO=bar", "--label", "exp1", "-d",
                  "first try", "echo rate=:rate: foo=$FOO", cwd=project)
@@ -127,6 +133,7 @@ def test_command_after_the_first_word_belongs_to_the_command(spell: Spell,
     assert "['--lr', '3']" in done.stdout
 
 
+@pytest.mark.both_databases
 def test_ps_lists_newest_first(spell: Spell) -> None:
     listed = spell("ps", "-n", "2")
     assert listed.returncode == 0

@@ -79,6 +79,7 @@ def _job_cpus(spell: Spell, submission_id: str) -> float:
     return (actor.required_resources or {}).get("CPU", 0)
 
 
+@pytest.mark.both_databases
 def test_a_workflow_chains_two_runs_on_its_snapshot(spell: Spell, workflow_project: Path,
                                                     project: Path) -> None:
     other = spell.submit_background("true", cwd=project)

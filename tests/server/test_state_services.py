@@ -114,3 +114,24 @@ def test_the_command_search_ignores_case_and_takes_wildcards_literally(ctx: Any)
     _insert(runs, "python evaluate.py")
     assert [r.id for r in runs.list(0, None, text="TRAIN.PY").runs] == [wanted]
     assert runs.list(0, None, text="%").total == 0  # LIKE's wildcard is only a character
+
+
+def test_the_list_says_what_each_run_says(ctx: Any) -> None:
+    """The list loads labels and histories for the whole page at once (what `spell ps`
+    costs under load): each listed run is the run as `get` gives it, on both databases."""
+    runs = RunService(ctx)
+    ids = [_insert(runs, f"echo {n}")[0] for n in range(4)]
+    with ctx.sessions() as session:
+        session.add_all([db.RunLabel(run_id=ids[1], label=name) for name in ("zeta", "alpha")]
+                        + [db.RunLabel(run_id=ids[2], label="alpha")])
+        session.commit()
+    runs.report(ids[1], StatusReport(status=RunStatus.running))
+    runs.report(ids[1], _report(RunStatus.complete))
+    runs.report(ids[3], _report(RunStatus.failed))
+    listed = runs.list(0, None)
+    assert [r.id for r in listed.runs] == ids[::-1] and listed.total == 4
+    assert listed.runs == [runs.get(run_id) for run_id in ids[::-1]]
+    assert listed.runs[2].labels == ["alpha", "zeta"]
+    assert [e.status for e in listed.runs[2].history][-2:] == [RunStatus.running,
+                                                                RunStatus.complete]
+    assert [r.id for r in runs.list(1, "alpha").runs] == [ids[2]]  # newest, one per page

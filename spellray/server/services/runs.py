@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, raiseload
 
 from spellray.cluster.machine_types import resolve_machine_type
 from spellray.errors import (
@@ -86,7 +86,10 @@ def run_env(run_id: int, token: str, member: Membership | None) -> dict[str, str
     return env
 
 
-def to_schema(run: db.Run) -> Run:
+def to_schema(run: db.Run, labels: list[str] | None = None,
+              history: list[StatusEvent] | None = None) -> Run:
+    """The wire form of ``run``; ``labels`` and ``history`` when the caller loaded them
+    for many runs at once (``labels_and_histories``)."""
     spec = run.spec or {}
     code = None
     if run.code_sha256:
@@ -95,7 +98,7 @@ def to_schema(run: db.Run) -> Run:
         id=run.id, kind=run.kind, status=RunStatus(run.status), status_reason=run.status_reason,
         exit_code=run.exit_code, command=run.command, machine_type=run.machine_type,
         env=spec.get("env", {}), params=spec.get("params", {}), description=run.description,
-        labels=[label.label for label in run.labels], code=code,
+        labels=[label.label for label in run.labels] if labels is None else labels, code=code,
         mounts=[Mount.model_validate(m) for m in spec.get("mounts", [])],
         git=GitSource.model_validate(spec["git"]) if spec.get("git") else None,
         environment=Environment.model_validate(spec.get("environment") or {}),
@@ -110,8 +113,34 @@ def to_schema(run: db.Run) -> Run:
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
         history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
-                 for e in run.events],
+                 for e in run.events] if history is None else history,
     )
+
+
+IN_SLICE = 500
+
+
+def labels_and_histories(session: Session, run_ids: list[int]
+                         ) -> tuple[dict[int, list[str]], dict[int, list[StatusEvent]]]:
+    """Many runs' labels and status histories in two plain queries. A list loaded as ORM
+    objects (the relationships' selectin) spent most of `spell ps`'s time making objects:
+    profiled under the load test (tests/chaos/test_load.py), 20 clients polling."""
+    labels: dict[int, list[str]] = {}
+    histories: dict[int, list[StatusEvent]] = {}
+    # In slices: `spell ps -n 0` may list more runs than a statement takes parameters.
+    for start in range(0, len(run_ids), IN_SLICE):
+        some = run_ids[start:start + IN_SLICE]
+        for run_id, label in session.execute(
+                select(db.RunLabel.run_id, db.RunLabel.label)
+                .where(db.RunLabel.run_id.in_(some)).order_by(db.RunLabel.label)):
+            labels.setdefault(run_id, []).append(label)
+        for row in session.execute(
+                select(db.RunEvent.run_id, db.RunEvent.status, db.RunEvent.reason,
+                       db.RunEvent.at)
+                .where(db.RunEvent.run_id.in_(some)).order_by(db.RunEvent.id)):
+            histories.setdefault(row.run_id, []).append(
+                StatusEvent(status=RunStatus(row.status), reason=row.reason, at=row.at))
+    return labels, histories
 
 
 def _with_queue(session: Session, runs: list[Run]) -> list[Run]:
@@ -326,11 +355,14 @@ class RunService:
             if hyper_search_id is not None:
                 query = query.where(db.Run.hyper_search_id == hyper_search_id)
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            query = query.order_by(db.Run.id.desc()).offset(offset)
+            query = (query.order_by(db.Run.id.desc()).offset(offset)
+                     .options(raiseload(db.Run.labels), raiseload(db.Run.events)))
             if limit > 0:
                 query = query.limit(limit)
-            return RunList(runs=_with_queue(session, [to_schema(r) for r in
-                                                      session.scalars(query)]), total=total)
+            rows = session.scalars(query).all()
+            labels, histories = labels_and_histories(session, [r.id for r in rows])
+            runs = [to_schema(r, labels.get(r.id, []), histories.get(r.id, [])) for r in rows]
+            return RunList(runs=_with_queue(session, runs), total=total)
 
     def environment_log(self, run_id: int, lines: int = ENVIRONMENT_LOG_LINES) -> EnvironmentLog:
         """What Ray's runtime_env set-up says about this run's environment, last lines."""
