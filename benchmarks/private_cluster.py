@@ -1,17 +1,27 @@
 """What every benchmark needs: free ports, and a private Ray head started the way spellray
-starts its local one."""
+starts its local one, with Ray's token auth on."""
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 from spellray.cluster.local import start_ray_head as start_local_ray_head
 from spellray.ports import free_port as free_port  # the benchmarks' import of it
 from spellray.settings import Settings
+from spellray.testing.ray_token import give_shared_token, share_ray_token
+
+# One Ray token for the benchmark's heads, its own Ray clients and the CLIs it runs (they
+# inherit this process's environment), set on import: before the benchmark imports Ray,
+# which reads the mode once.
+_TOKEN_DIR = Path(tempfile.mkdtemp(prefix="spellray-bench-ray-token-"))
+share_ray_token(_TOKEN_DIR)
+atexit.register(shutil.rmtree, _TOKEN_DIR, ignore_errors=True)
 
 
 def start_ray_head(workdir: Path, num_cpus: int) -> tuple[int, str]:
@@ -25,6 +35,7 @@ def start_ray_head_with_gcs(workdir: Path, num_cpus: int) -> tuple[int, str, str
     address, gcs_port = f"http://127.0.0.1:{free_port()}", free_port()
     settings = Settings(home=workdir / "ray-home", ray_address=address,
                         ray_gcs_port=gcs_port, ray_num_cpus=num_cpus)
+    give_shared_token(settings.home)
     return start_local_ray_head(settings), address, f"127.0.0.1:{gcs_port}"
 
 

@@ -4,7 +4,9 @@ spellray servers started through the real CLI."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 from spellray.cluster.local import start_ray_head as start_local_ray_head
 from spellray.settings import Settings
+from spellray.testing.ray_token import give_shared_token, share_ray_token
 from tests.helpers import RaylessServer, Spell, free_port, start_rayless_server
 from tests.postgres import Postgres, start_postgres
 from tests.s3 import MotoS3, start_moto_server
@@ -21,6 +24,24 @@ from tests.s3 import MotoS3, start_moto_server
 # Seconds spent in each test group (a folder of tests), printed at the end of the session so
 # CI shows what each group costs: later campaigns must say what they add.
 _group_seconds: defaultdict[str, float] = defaultdict(float)
+
+
+_ray_token_dir: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every Ray head the tests start runs with Ray's token auth on, as spellray's do, and
+    shares one token that the tests' own Ray clients and the CLIs they run find in the
+    environment (spellray/testing/ray_token.py). Set before any test module imports Ray,
+    which reads the mode once."""
+    global _ray_token_dir
+    _ray_token_dir = Path(tempfile.mkdtemp(prefix="spellray-test-ray-token-"))
+    share_ray_token(_ray_token_dir)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _ray_token_dir is not None:
+        shutil.rmtree(_ray_token_dir, ignore_errors=True)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -42,6 +63,7 @@ def start_ray_head(tmp: Path, num_cpus: int = 8,
     address = f"http://127.0.0.1:{dashboard_port or free_port()}"
     settings = Settings(home=tmp / "ray-home", ray_address=address, ray_gcs_port=free_port(),
                         ray_num_cpus=num_cpus)
+    give_shared_token(settings.home)
     return start_local_ray_head(settings), address
 
 

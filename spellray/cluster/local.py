@@ -13,12 +13,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from spellray.cluster.ray_auth import ensure_token, token_env, token_file
 from spellray.cluster.venv_field import ray_env_vars
 from spellray.errors import RayUnavailable, ServerUnavailable, Unauthorized
 from spellray.ports import free_port
@@ -46,7 +47,10 @@ def _get(url: str, token: str | None = None, timeout: float = 2.0) -> int:
 
 
 def ray_reachable(address: str) -> bool:
-    return _get(f"{address.rstrip('/')}/api/version") == 200
+    """Whether a Ray dashboard answers at ``address``. A head with Ray's token auth on
+    answers 401 (no token) or 403 (another token): it is up all the same, and its port
+    taken; whether spellray holds its token is the server's to find out."""
+    return _get(f"{address.rstrip('/')}/api/version") in (200, 401, 403)
 
 
 def _listening(address: str) -> bool:
@@ -115,14 +119,19 @@ def _wait_until(ready: Any, process: subprocess.Popen, what: str, log: Path) -> 
     raise ServerUnavailable(f"{what} did not start within {START_TIMEOUT:.0f} s (see {log})")
 
 
-def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """``env``: variables added to this process's environment for the child."""
+def _spawn(args: list[str], log: Path,
+           env: Mapping[str, str | None] | None = None) -> subprocess.Popen:
+    """``env``: variables changed from this process's environment for the child (None:
+    unset)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    child = None
+    if env:
+        child = {k: v for k, v in os.environ.items() if k not in env}
+        child.update({k: v for k, v in env.items() if v is not None})
     with log.open("ab") as out:
         # Its own session: a Ctrl-C in the terminal that started it must not stop it.
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                env={**os.environ, **env} if env else None)
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=child)
 
 
 def ray_temp_dir(gcs_port: int) -> str:
@@ -152,11 +161,12 @@ def start_ray_head(settings: Settings) -> int:
     if settings.ray_num_cpus is not None:
         args += ["--num-cpus", str(settings.ray_num_cpus)]
     log = settings.log_dir / "ray-head.log"
-    # Ray 2.60 turns token auth on for `ray start` whenever ~/.ray/auth_token exists, and any
-    # earlier local `ray.init()` on this machine writes one; the embedded head listens on
-    # 127.0.0.1 only, so its mode is set here rather than left to what else ran on the machine.
-    # With spellray's environment plugin loaded in its runtime_env agent (venv_plugin.py).
-    process = _spawn(args, log, env={"RAY_AUTH_MODE": "disabled", **ray_env_vars()})
+    # Token auth always, with spellray's own token (ray_auth.py): Ray 2.60's bare `ray
+    # start` would turn it on only when ~/.ray/auth_token exists, and then with the user's
+    # token. With spellray's environment plugin loaded in its runtime_env agent
+    # (venv_plugin.py).
+    token = ensure_token(token_file(settings.home))
+    process = _spawn(args, log, env={**token_env(token), **ray_env_vars()})
     _wait_until(lambda: ray_reachable(settings.ray_address), process, "the local Ray head", log)
     return process.pid
 
@@ -218,7 +228,8 @@ def ensure_local_server(settings: Settings) -> str:
         for attempt in range(PORT_ATTEMPTS):
             port = settings.server_port or free_port(preferred=preferred + attempt, scan=100)
             logged = log.stat().st_size if log.exists() else 0
-            process = _spawn([sys.executable, "-m", "spellray.server", "--port", str(port)], log)
+            process = _spawn([sys.executable, "-m", "spellray.server", "--port", str(port)], log,
+                             _server_ray_env(settings, state))
             state.update(server_pid=process.pid, port=port)
             _write_state(settings, state)
             url = f"http://127.0.0.1:{port}"
@@ -232,6 +243,12 @@ def ensure_local_server(settings: Settings) -> str:
                 if settings.server_port or not _lost_port_race(log, logged):
                     raise
         raise ServerUnavailable(f"no free port for the spellray server near {preferred}")
+
+
+def _server_ray_env(settings: Settings, state: dict[str, Any]) -> dict[str, str | None]:
+    """Ray's token for the server's clients of the head: spellray's own for a head it
+    started; for any other head, whatever the environment gives (nothing changed)."""
+    return token_env(token_file(settings.home)) if state.get("ray_managed") else {}
 
 
 def _lost_port_race(log: Path, since: int) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Scope
 
+from spellray.cluster.ray_auth import http_headers
 from spellray.errors import Forbidden
 from spellray.server.browser_sessions import BrowserPath
 from spellray.server.console.gate import CONSOLE_COOKIE
@@ -23,9 +24,13 @@ async def _dashboard(scope: Scope, state: Any) -> ASGIApp:
     if scope["type"] != "http" or scope["method"] not in READING:
         raise Forbidden("Ray's dashboard is read-only through spellray (GET): stop or kill "
                         "runs with spell stop / spell kill or the console")
+    # Ray's token is added here and never reaches the browser (nor the user's own: the
+    # proxy drops the request's Authorization header).
+    ray_token = [(k.lower().encode(), v.encode()) for k, v in http_headers().items()]
     return partial(state.reverse_proxy, backend=state.ctx.ray.address.rstrip("/"),
-                   strip=PREFIX, unavailable="Ray's dashboard does not answer; spell "
-                   "cluster status says whether Ray is up")
+                   upstream_headers=ray_token, strip=PREFIX,
+                   unavailable="Ray's dashboard does not answer; spell cluster status says "
+                   "whether Ray is up")
 
 
 @dataclass(frozen=True)

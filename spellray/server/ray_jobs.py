@@ -63,6 +63,19 @@ def _transient(refusal: str) -> bool:
 AGENT_WAIT_SECONDS = 90
 
 
+def _token_refused(address: str, exc: Exception) -> RayUnavailable | None:
+    """Ray's refusal of the token the server sent (ray.exceptions.AuthenticationError: a
+    401 or 403 from the dashboard), as one line that says what to do."""
+    from ray.exceptions import AuthenticationError
+
+    if not isinstance(exc, AuthenticationError):
+        return None
+    return RayUnavailable(
+        f"the Ray cluster at {address} refused the server's Ray token: start the server "
+        "with the head's token (RAY_AUTH_MODE=token and RAY_AUTH_TOKEN or "
+        "RAY_AUTH_TOKEN_PATH; see docs/security.md, Ray's own token)")
+
+
 class RayJobs:
     def __init__(self, address: str) -> None:
         self.address = address
@@ -82,6 +95,8 @@ class RayJobs:
         try:
             return TimedJobSubmissionClient(self.address)
         except Exception as exc:  # ConnectionError, or RuntimeError from the version check
+            if refused := _token_refused(self.address, exc):
+                raise refused from exc
             raise RayUnavailable(
                 f"the Ray cluster at {self.address} is unreachable ({exc}); "
                 "start it, or set SPELLRAY_RAY_ADDRESS to its dashboard address"
@@ -93,6 +108,9 @@ class RayJobs:
         except RayUnavailable:
             raise
         except Exception as exc:
+            if refused := _token_refused(self.address, exc):
+                self.__dict__.pop("_client", None)  # the head may come back with its token
+                raise refused from exc
             text = str(exc)
             if "does not exist" in text or "not found" in text.lower():
                 raise LookupError(text) from exc
@@ -151,9 +169,11 @@ class RayJobs:
         here through the dashboard's log API, so the server reaches other nodes too."""
         import httpx
 
+        from spellray.cluster.ray_auth import http_headers
+
         def get(path: str, **params: str) -> httpx.Response:
             response = httpx.get(f"{self.address}{path}", params=params,
-                                 timeout=RAY_REQUEST_TIMEOUT)
+                                 headers=http_headers(), timeout=RAY_REQUEST_TIMEOUT)
             response.raise_for_status()
             return response
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from spellray.cluster.ray_auth import http_headers
 from spellray.errors import RayRefused, RayUnavailable
 
 # httpx logs every request at INFO: the reconciler asks Serve every second.
@@ -30,7 +31,8 @@ class ServeApi:
     def _request(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("timeout", SERVE_REQUEST_TIMEOUT)
         try:
-            return httpx.request(method, f"{self.address}{path}", **kwargs)
+            return httpx.request(method, f"{self.address}{path}", headers=http_headers(),
+                                 **kwargs)
         except httpx.TransportError as exc:
             raise RayUnavailable(f"the Ray cluster at {self.address} is unreachable while "
                                  f"trying to {what} ({type(exc).__name__})") from exc

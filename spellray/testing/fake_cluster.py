@@ -26,6 +26,7 @@ from spellray.cluster.local import (
     ray_temp_dir,
     stop_process_group,
 )
+from spellray.cluster.ray_auth import clients_token, ensure_token, token_env, token_file
 from spellray.ports import free_port
 from spellray.schemas import MachineType
 
@@ -63,9 +64,11 @@ def fake_cluster_config(gcs_address: str, machine_types: list[MachineType],
 
 @dataclass
 class FakeCluster:
-    """A running fake cluster: its dashboard address (what spellray's server talks to)."""
+    """A running fake cluster: its dashboard address (what spellray's server talks to), and
+    the file with its Ray token (every fake node's raylet inherits the head's)."""
 
     pid: int
+    token_file: Path
     dashboard_address: str
     gcs_address: str
     config_path: Path
@@ -88,7 +91,10 @@ class FakeCluster:
 
 def start_fake_cluster(folder: Path, machine_types: list[MachineType],
                        idle_timeout_minutes: float = 0.1, head_cpus: int = 2) -> FakeCluster:
+    """With Ray's token auth on, as every head spellray starts: the token of this process's
+    clients if they have one, else a new one in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
+    token = clients_token() or ensure_token(token_file(folder))
     gcs_port, dashboard_port = free_port(), free_port()
     gcs_address = f"127.0.0.1:{gcs_port}"
     config_path = folder / "autoscaling.json"
@@ -103,14 +109,15 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
             "--num-cpus", str(head_cpus), f"--autoscaling-config={config_path}",
             "--temp-dir", ray_temp_dir(gcs_port)]
     log = folder / "ray-head.log"
-    env = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
+    env = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", **token_env(token)}
     process = _spawn(args, log, env)
     try:
         _wait_until(lambda: ray_reachable(dashboard), process, "the fake Ray cluster", log)
     except Exception:
         stop_process_group(process.pid, timeout=RAY_STOP_GRACE)
         raise
-    return FakeCluster(pid=process.pid, dashboard_address=dashboard, gcs_address=gcs_address,
+    return FakeCluster(pid=process.pid, token_file=token, dashboard_address=dashboard,
+                       gcs_address=gcs_address,
                        config_path=config_path, idle_timeout_minutes=idle_timeout_minutes,
                        head_cpus=head_cpus)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from spellray.cluster.ray_auth import http_headers
 from tests.e2e.test_console import HOSTILE, csrf, login
 from tests.e2e.test_serve import serving_installation, wait_server
 from tests.helpers import Spell, wait_for
@@ -111,7 +112,7 @@ def test_model_servers_and_predict_box(spell: Spell, served: dict) -> None:
 
 def test_cluster_page(spell: Spell, served: dict) -> None:
     nodes = httpx.get(f"{spell.ray_address}/api/v0/nodes", params={"detail": "1"},
-                      timeout=30).json()["data"]["result"]["result"]
+                      headers=http_headers(), timeout=30).json()["data"]["result"]["result"]
     head = next(n for n in nodes if n["is_head_node"] and n["state"] == "ALIVE")
     cpus = head["resources_total"]["CPU"]
     client, _ = login(spell)

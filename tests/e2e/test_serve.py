@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from spellray.cluster.ray_auth import http_headers
 from tests.conftest import make_spell
 from tests.helpers import Spell, free_port, wait_for
 
@@ -70,7 +71,7 @@ def train(spell: Spell, project: Path, *args: str) -> int:
 
 def serve_applications(spell: Spell) -> dict:
     """What Ray Serve itself says (through the dashboard's REST API)."""
-    return httpx.get(f"{spell.ray_address}/api/serve/applications/",
+    return httpx.get(f"{spell.ray_address}/api/serve/applications/", headers=http_headers(),
                      timeout=30).json()["applications"]
 
 

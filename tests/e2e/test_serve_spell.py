@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from spellray.cluster.ray_auth import http_headers
 from tests.e2e.test_serve import describe, serve_applications, serving_installation
 from tests.helpers import Spell, wait_for
 
@@ -81,7 +82,8 @@ def _ray_metric(spell: Spell, prefix: str) -> str | None:
             return next((found for item in node if (found := find(item)) is not None), None)
         return None
 
-    port = find(httpx.get(f"{spell.ray_address}/nodes?view=summary", timeout=30).json())
+    port = find(httpx.get(f"{spell.ray_address}/nodes?view=summary", headers=http_headers(),
+                          timeout=30).json())
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
     return next((line for line in text.splitlines() if line.startswith(prefix)), None)
 

@@ -66,7 +66,7 @@ def test_an_interrupted_run_is_made_again_with_the_same_options(ctx: Any) -> Non
     first = runs.submit(RunRequest(
         command="python train.py --lr :lr:", machine_type="T4-spot", params={"lr": "0.1"},
         env={"SEED": "1"}, labels=["exp"], description="d", timeout_minutes=30,
-        stop_conditions=["loss < 0.1"], max_resumes=3))
+        stop_conditions=["loss < 0.1"], max_resumes=3), owner="vision")
     assert first.auto_resume and first.max_resumes == 3  # the machine type's default
     assert resume_interrupted(ctx) == []  # not interrupted: nothing to do
     _interrupt(ctx, first.id)
@@ -76,9 +76,9 @@ def test_an_interrupted_run_is_made_again_with_the_same_options(ctx: Any) -> Non
     assert old.resumed_as == second and new.resumed_from == first.id
     assert new.status == RunStatus.requested  # queued: waits for a machine like any run
     assert (new.command, new.machine_type, new.env, new.params, new.labels, new.description,
-            new.timeout_minutes, new.stop_conditions, new.max_resumes) == (
+            new.timeout_minutes, new.stop_conditions, new.max_resumes, new.owner) == (
         "python train.py --lr 0.1", "T4-spot", {"SEED": "1"}, {"lr": "0.1"}, ["exp"], "d",
-        30, ["loss < 0.1"], 3)
+        30, ["loss < 0.1"], 3, "vision")  # the team that owned it still sees it
     record = json.loads(ctx.storage.read_bytes(record_path(second)))
     assert record["resumed_from"] == first.id and record["auto_resume"] is True
 
