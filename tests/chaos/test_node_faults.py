@@ -18,7 +18,8 @@ import pytest
 
 from spellray.cluster.launcher_config import machine_resource
 from spellray.schemas import MachineType
-from spellray.testing.fake_cluster import FakeCluster, start_fake_cluster
+from spellray.testing.fake_cluster import FakeCluster
+from tests.chaos.fake_cluster_spell import spell_on_fake_cluster
 from tests.helpers import Spell
 
 pytestmark = pytest.mark.campaign
@@ -35,19 +36,8 @@ def _cpu_big() -> MachineType:
 
 @pytest.fixture
 def fake_spell(tmp_path: Path) -> Iterator[tuple[FakeCluster, Spell]]:
-    cluster = start_fake_cluster(tmp_path / "fake", [_cpu_big()], idle_timeout_minutes=1)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "machine_types.json").write_text(
-        "[" + _cpu_big().model_dump_json(exclude_none=True) + "]")
-    spell = Spell(home=home, ray_address=cluster.dashboard_address)
-    try:
-        started = spell("server", "start")
-        assert started.returncode == 0, started.stderr
-        yield cluster, spell
-    finally:
-        spell("server", "stop")
-        cluster.stop()
+    with spell_on_fake_cluster(tmp_path, _cpu_big()) as both:
+        yield both
 
 
 def test_run_on_a_killed_node_ends_naming_the_node(fake_spell: tuple[FakeCluster, Spell],

@@ -19,7 +19,8 @@ import pytest
 
 from spellray.cluster.launcher_config import machine_resource
 from spellray.schemas import MachineType
-from spellray.testing.fake_cluster import FakeCluster, start_fake_cluster
+from spellray.testing.fake_cluster import FakeCluster
+from tests.chaos.fake_cluster_spell import spell_on_fake_cluster
 from tests.helpers import Spell, wait_for
 
 pytestmark = pytest.mark.campaign
@@ -42,19 +43,8 @@ def _spot() -> MachineType:
 
 @pytest.fixture
 def fake_spell(tmp_path: Path) -> Iterator[tuple[FakeCluster, Spell]]:
-    cluster = start_fake_cluster(tmp_path / "fake", [_spot()], idle_timeout_minutes=1)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "machine_types.json").write_text(
-        "[" + _spot().model_dump_json(exclude_none=True) + "]")
-    spell = Spell(home=home, ray_address=cluster.dashboard_address)
-    try:
-        started = spell("server", "start")
-        assert started.returncode == 0, started.stderr
-        yield cluster, spell
-    finally:
-        spell("server", "stop")
-        cluster.stop()
+    with spell_on_fake_cluster(tmp_path, _spot()) as both:
+        yield both
 
 
 def _kill_node(cluster: FakeCluster, node_id: str) -> None:
