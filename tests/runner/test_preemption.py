@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from spellray.runner.preemption import NoticeWatch, notice, own_node_id
 from spellray.testing.fake_metadata import FakeMetadata
+from tests.helpers import wait_for
 
 
 @pytest.mark.parametrize("cloud", ["aws", "gcp"])
@@ -55,6 +57,9 @@ def test_own_node_id_is_read_from_the_raylets_command_line(
     fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)",
                              "--node_id=abc123"])
     try:
+        # Until it has exec'd, the child's command line is still this test's (seen once in CI).
+        wait_for(lambda: b"--node_id=abc123" in Path(f"/proc/{fake.pid}/cmdline").read_bytes(),
+                 what="the stand-in raylet to start")
         monkeypatch.setenv("RAY_RAYLET_PID", str(fake.pid))
         assert own_node_id() == "abc123"
         monkeypatch.delenv("RAY_RAYLET_PID")
