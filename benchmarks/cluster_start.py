@@ -11,7 +11,6 @@ the same cluster and process. Printed: each median, then the cold / warm ratio l
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -20,9 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from private_cluster import bench_workdir  # beside this script
+from private_cluster import bench_workdir, start_server  # beside this script
 
-from spellray.client import Client
 from spellray.cluster.launcher_config import machine_resource
 from spellray.schemas import MachineType
 from spellray.testing.fake_cluster import start_fake_cluster
@@ -64,10 +62,7 @@ def main() -> None:
                                  idle_timeout_minutes=IDLE_MINUTES)
     try:
         env["SPELLRAY_RAY_ADDRESS"] = cluster.dashboard_address
-        subprocess.run([*SPELL_CLI, "server", "start"], env=env, check=True,
-                       capture_output=True, timeout=300)
-        port = json.loads((home / "server.json").read_text())["port"]
-        spell = Client(f"http://127.0.0.1:{port}", (home / "token").read_text().strip())
+        spell = start_server(env)
         ray_jobs = JobSubmissionClient(cluster.dashboard_address)
 
         def big_nodes() -> int:

@@ -9,12 +9,16 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spellray.cluster.local import RAY_STOP_GRACE, stop_process_group
 from spellray.cluster.local import start_ray_head as start_local_ray_head
 from spellray.ports import free_port as free_port  # the benchmarks' import of it
 from spellray.settings import Settings
 from spellray.testing.ray_token import give_shared_token, share_ray_token
+
+if TYPE_CHECKING:
+    from spellray.client import Client
 
 # One Ray token for the benchmark's heads, its own Ray clients and the CLIs it runs (they
 # inherit this process's environment), set on import: before the benchmark imports Ray,
@@ -69,3 +73,17 @@ def bench_workdir() -> tuple[Path, Path, dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPELLRAY_")}
     env["SPELLRAY_HOME"] = str(workdir / "home")
     return workdir, project, env
+
+
+def start_server(env: dict[str, str]) -> Client:
+    """`spell server start` under ``env`` (its SPELLRAY_HOME and SPELLRAY_RAY_ADDRESS), and
+    an SDK client of that server."""
+    import json
+
+    from spellray.client import Client
+
+    subprocess.run([sys.executable, "-m", "spellray.cli.main", "server", "start"], env=env,
+                   check=True, capture_output=True, timeout=300)
+    home = Path(env["SPELLRAY_HOME"])
+    port = json.loads((home / "server.json").read_text())["port"]
+    return Client(f"http://127.0.0.1:{port}", (home / "token").read_text().strip())

@@ -14,7 +14,6 @@ Printed: each median, then the ratio resume / fresh last.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -24,9 +23,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from private_cluster import bench_workdir  # beside this script
+from private_cluster import bench_workdir, start_server  # beside this script
 
-from spellray.client import Client
 from spellray.cluster.launcher_config import machine_resource
 from spellray.schemas import MachineType
 from spellray.testing.fake_cluster import start_fake_cluster
@@ -64,10 +62,7 @@ def one_round() -> dict[str, float]:
     cluster = start_fake_cluster(workdir / "cluster", [machine_type()], idle_timeout_minutes=1)
     try:
         env["SPELLRAY_RAY_ADDRESS"] = cluster.dashboard_address
-        subprocess.run([*SPELL_CLI, "server", "start"], env=env, check=True,
-                       capture_output=True, timeout=300)
-        port = json.loads((home / "server.json").read_text())["port"]
-        spell = Client(f"http://127.0.0.1:{port}", (home / "token").read_text().strip())
+        spell = start_server(env)
         wait(lambda: sum(1 for n in list_nodes(address=cluster.dashboard_address, detail=True)
                          if n.state == "ALIVE" and machine_resource(SPOT) in n.resources_total)
              == 2, "two warm spot machines")
