@@ -31,7 +31,7 @@ def run_options(*, machine_type: str = "CPU",
                 params: Mapping[str, Any] | None = None, timeout: float | None = None,
                 stop_conditions: list[str] | None = None, auto_resume: bool | None = None,
                 commit_label: str | None = None, distributed: int | None = None,
-                command: str | None = None) -> dict[str, Any]:
+                project: str | None = None, command: str | None = None) -> dict[str, Any]:
     """spellray's options for Spell's keyword arguments (``command``, if given, comes back
     as the option of that name, moved into ``cwd`` when one is given)."""
     options: dict[str, Any] = {
@@ -46,6 +46,7 @@ def run_options(*, machine_type: str = "CPU",
         "github_url": github_url, "github_ref": github_ref, "idempotent": idempotent,
         "timeout_minutes": timeout, "stop_conditions": list(stop_conditions or []),
         "distributed": distributed, "tensorboard_dir": tensorboard_directory,
+        "project": project,
         # As on Spell, a run has no code unless a commit label or a git repository names it.
         "code_dir": None,
     }

@@ -220,14 +220,17 @@ class RunsService:
 
     def list(self, number: int = 50, project: str | None = None,
              show_uncategorized: bool = False, labels: list[str] | None = None) -> list[Run]:
-        """The newest ``number`` runs; with ``labels``, those with any of them."""
-        if project is not None or show_uncategorized:
-            raise UnsupportedError("spellray has no projects; label runs instead "
-                                   "(labels=[...]) and list them with labels=[...]")
+        """The newest ``number`` runs; with ``labels``, those with any of them; only
+        ``project``'s, or with ``show_uncategorized`` only those in no project."""
+        if project is not None and show_uncategorized:
+            raise UnsupportedError("give project or show_uncategorized, not both")
+        if show_uncategorized:
+            project = "uncategorized"
         if not labels:
-            records = self._client.runs.list(limit=number).runs
+            records = self._client.runs.list(limit=number, project=project).runs
         else:
             found = {r.id: r for label in labels
-                     for r in self._client.runs.list(limit=number, label=label).runs}
+                     for r in self._client.runs.list(limit=number, label=label,
+                                                     project=project).runs}
             records = sorted(found.values(), key=lambda r: r.id, reverse=True)[:number]
         return [Run(self._client, r) for r in records]

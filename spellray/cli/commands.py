@@ -34,6 +34,12 @@ COMMANDS: dict[str, Lazy] = {
     "kill": Lazy("spellray.cli.runs", "End runs now; their outputs are not saved."),
     "stop": Lazy("spellray.cli.runs", "End runs and save their outputs."),
     "label": Lazy("spellray.cli.runs", "Add a label to a run (or remove it)."),
+    "archive": Lazy("spellray.cli.projects", "Archive ended runs: out of spell ps, spell "
+                    "ls runs/, links and mounts (their files stay; spell cp still reads "
+                    "them)."),
+    "unarchive": Lazy("spellray.cli.projects", "Bring archived runs back."),
+    "project": Lazy("spellray.cli.projects", "Projects: groups of runs (each also an MLflow "
+                    "experiment).", sub_app="app"),
     "ls": Lazy("spellray.cli.resources",
                "List the storage tree: runs, uploads, public data sets and links."),
     "cp": Lazy("spellray.cli.resources",

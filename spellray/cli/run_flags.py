@@ -28,6 +28,7 @@ Timeout = Annotated[float | None, typer.Option("--timeout", help="Stop the run (
 StopConditions = Annotated[list[str], typer.Option("--stop-condition", help='"METRIC OP VALUE[:MIN_INDEX]" (OP: < <= > >= ==): stop the run, saving outputs, when a metric meets it (repeatable)')]  # noqa: E501
 Distributed = Annotated[int | None, typer.Option("--distributed", help="Run on N machines of the machine type, with the torch.distributed and Horovod environment set")]  # noqa: E501
 TensorboardDir = Annotated[str | None, typer.Option("--tensorboard-dir", help="PATH: a folder of the run's working folder (relative, or /spell/...) whose TensorBoard files are saved as the run goes")]  # noqa: E501
+Project = Annotated[str | None, typer.Option("--project", "-p", help="The project the run goes in (spell project create NAME makes one)")]  # noqa: E501
 Force = Annotated[bool, typer.Option("--force", "-f", help="Skip prompts and warnings")]
 
 
@@ -40,7 +41,7 @@ RUN_OPTIONS: list[tuple[str, Any, Any]] = [
     ("github_ref", GithubRef, None), ("description", Description, None),
     ("label", Labels, []), ("timeout", Timeout, None),
     ("stop_condition", StopConditions, []), ("distributed", Distributed, None),
-    ("tensorboard_dir", TensorboardDir, None),
+    ("tensorboard_dir", TensorboardDir, None), ("project", Project, None),
 ]
 
 

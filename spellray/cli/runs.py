@@ -103,6 +103,7 @@ def run(
     stop_condition: flags.StopConditions = [],  # noqa: B006
     distributed: flags.Distributed = None,
     tensorboard_dir: flags.TensorboardDir = None,
+    project: flags.Project = None,
     auto_resume: Annotated[bool | None, typer.Option("--auto-resume/--disable-auto-resume", help="When its machine is taken back (spot), start the run again from its saved outputs (default: the machine type's --default-auto-resume)")] = None,  # noqa: E501
     max_resumes: Annotated[int, typer.Option("--max-resumes", help="With --auto-resume: the most times the run is started again")] = 5,  # noqa: E501  schemas' DEFAULT_MAX_RESUMES (not imported: the CLI starts without pydantic)
     from_file: Annotated[Path | None, typer.Option("--from-file", help="Read options from a YAML/JSON file")] = None,  # noqa: E501
@@ -155,7 +156,7 @@ def run(
         github_url=o["github_url"], github_ref=o["github_ref"], idempotent=o["idempotent"],
         timeout_minutes=o["timeout"], stop_conditions=stop_conditions,
         distributed=o["distributed"], tensorboard_dir=o["tensorboard_dir"],
-        auto_resume=o["auto_resume"], max_resumes=o["max_resumes"])
+        auto_resume=o["auto_resume"], max_resumes=o["max_resumes"], project=o["project"])
     run_id = created.id
     reused = created.reused
     if verbose:
@@ -183,17 +184,23 @@ def ps(
     label: Annotated[str | None, typer.Option("--label", "-l", help="Only runs with this label")] = None,  # noqa: E501
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show whole commands")] = False,
     all_kinds: Annotated[bool, typer.Option("--all", help="Workspaces' runs too")] = False,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project's runs (uncategorized: those in none)")] = None,  # noqa: E501
+    archived: Annotated[bool, typer.Option("--archived", help="The archived runs (spell archive) instead")] = False,  # noqa: E501
 ) -> None:
     """List runs, newest first."""
     from rich.table import Table
 
-    listing = _client().runs.list(number, label, include_workspaces=all_kinds)
+    listing = _client().runs.list(number, label, include_workspaces=all_kinds,
+                                  project=project, archived=archived)
     table = Table(box=None, header_style="bold")
     in_workflows = any(item.workflow_id for item in listing.runs)
     # Whose: only when the runs listed are more than one owner's (a team's and one's own).
     owned = len({item.owner for item in listing.runs}) > 1
+    # Which project: when listing more than one project's runs.
+    in_projects = project is None and any(item.project for item in listing.runs)
     columns = ("ID", "STATUS", "COMMAND", "CREATED", "DURATION", "LABELS")
     columns = (*columns[:2], "OWNER", *columns[2:]) if owned else columns
+    columns = (*columns, "PROJECT") if in_projects else columns
     for column in (*columns, "WORKFLOW") if in_workflows else columns:
         table.add_column(column, no_wrap=column != "COMMAND", overflow="fold")
     for item in listing.runs:
@@ -202,7 +209,7 @@ def ps(
             (f" [dim]({item.waiting})[/]" if item.waiting else "") + _chain_mark(item)
         row = [str(item.id), status, *([item.owner or "-"] if owned else []), command,
                ago(item.created_at), run_duration(item.started_at, item.ended_at),
-               ", ".join(item.labels)]
+               ", ".join(item.labels), *([item.project or "-"] if in_projects else [])]
         if in_workflows:  # a workflow's manager, or a run it started (spell workflow)
             row.append("" if item.workflow_id is None else f"{item.workflow_id} (manager)"
                        if item.kind == "workflow" else f"{item.workflow_id} ↳ {item.parent_run_id}")
@@ -225,6 +232,7 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
         ("Command", item.command),
         ("Machine type", item.machine_type),
         ("Distributed", f"{item.distributed} ranks" if item.distributed else "-"),
+        ("Project", item.project or "- (uncategorized)"),
         ("Description", item.description or "-"),
         ("Labels", ", ".join(item.labels) or "-"),
         ("Params", ", ".join(f"{k}={v}" for k, v in item.params.items()) or "-"),
@@ -243,6 +251,8 @@ def info(run_id: Annotated[int, typer.Argument(help="Run number")]) -> None:
         ("MLflow run", item.mlflow_run_id or "-"),
         ("Ray job", item.ray_submission_id or "-"),
         ("Created", f"{item.created_at:%Y-%m-%d %H:%M:%S} ({ago(item.created_at)})"),
+        *([("Archived", f"{item.archived_at:%Y-%m-%d %H:%M:%S} (spell unarchive {item.id})")]
+          if item.archived_at else []),
         ("Duration", run_duration(item.started_at, item.ended_at)),
     ]
     for key, value in rows:

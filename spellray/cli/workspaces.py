@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _RUN_FIELDS = {"machine_type": "machine_type", "mount": "mounts", "env": "env",
                "pip": "environment", "pip_req": "environment", "apt": "environment",
                "conda_file": "environment", "docker_image": "environment",
-               "framework": "environment"}
+               "framework": "environment", "project": "project"}
 
 
 def jupyter(
@@ -42,6 +42,7 @@ def jupyter(
     commit_ref: flags.CommitRef = None,
     github_url: flags.GithubUrl = None,
     github_ref: flags.GithubRef = None,
+    project: flags.Project = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Only print the link")] = False,
 ) -> None:
     """Start a workspace (JupyterLab on the cluster, with this folder's code) and open it."""
@@ -70,6 +71,7 @@ def jupyter(
     run = client.runs.build_request(
         "jupyter lab", machine_type=machine_type or "CPU", env=pairs(env, "-e"), code=code,
         code_dir=None, mounts=mount, github_url=github_url, github_ref=github_ref,
+        project=project,
         environment=build_environment(pip, pip_req, apt, conda_file, docker_image, framework))
     options = WorkspaceOptions(notebook=True if notebook else False if lab else None,
                                idle_kernel_timeout=idle_kernel_timeout,

@@ -4,7 +4,7 @@
 ``client.links``, ``client.metrics``, ``client.hyper``, ``client.models``,
 ``client.model_servers``, ``client.cluster``, ``client.workflows``, ``client.tensorboard``,
 ``client.workspaces``, ``client.console``, ``client.users``, ``client.access_tokens``,
-``client.keys``, ``client.teams``),
+``client.keys``, ``client.teams``, ``client.projects``),
 each a module of this package that imports only the shared HTTP base (``_http.py``) and,
 for those that start code, ``_run_request.py``. ``logins.py`` says which server and token.
 """
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from spellray.client.metrics import Metrics
     from spellray.client.model_servers import ModelServers, PredictionError
     from spellray.client.models import Models
+    from spellray.client.projects import Projects
     from spellray.client.resources import Resources
     from spellray.client.runs import Runs
     from spellray.client.teams import Teams
@@ -154,6 +155,12 @@ class Client:
         from spellray.client.keys import Keys
 
         return Keys(self._api)
+
+    @cached_property
+    def projects(self) -> Projects:
+        from spellray.client.projects import Projects
+
+        return Projects(self._api)
 
     @cached_property
     def teams(self) -> Teams:

@@ -56,14 +56,16 @@ def build_run_request(api: Api, command: str, *, machine_type: str = "CPU",
                   commit_label: str | None = None,
                   tensorboard_dir: str | None = None,
                   auto_resume: bool | None = None,
-                  max_resumes: int = DEFAULT_MAX_RESUMES) -> RunRequest:
+                  max_resumes: int = DEFAULT_MAX_RESUMES,
+                  project: str | None = None) -> RunRequest:
     """A checked run request, its code uploaded (see ``client.runs.new``); searches send one
     as the template of their trials. ``commit_label`` (inside a workflow): the snapshot
     its `--repo LABEL=...` named is the code, nothing is uploaded. ``tensorboard_dir``: a
     folder of the run's working folder (relative, or under /spell/) that the runner copies
     into storage at runs/<id>/<it>/ as the run goes. ``auto_resume`` (None: the machine
     type's default): an interrupted run starts again from its saved outputs, up to
-    ``max_resumes`` times (docs/spot.md)."""
+    ``max_resumes`` times (docs/spot.md). ``project``: the project (`spell project
+    create`) the run goes in."""
     try:
         git = GitSource(url=github_url, ref=github_ref) if github_url else None
         if git is None and github_ref:
@@ -82,7 +84,7 @@ def build_run_request(api: Api, command: str, *, machine_type: str = "CPU",
             timeout_minutes=timeout_minutes, stop_conditions=stop_conditions or [],
             distributed=distributed, commit_label=commit_label,
             tensorboard_dir=tensorboard_dir, auto_resume=auto_resume,
-            max_resumes=max_resumes,
+            max_resumes=max_resumes, project=project,
         )
     except ValidationError as exc:  # the same one-line message the server would give
         raise InvalidInput(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from exc

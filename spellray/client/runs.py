@@ -59,14 +59,29 @@ class Runs(ResourceGroup):
         return Run.model_validate(self._api.request("GET", f"/api/runs/{run_id}"))
 
     def list(self, limit: int = 50, label: str | None = None,
-             include_workspaces: bool = False) -> RunList:
-        """Runs, newest first; workspaces' runs too with ``include_workspaces``."""
+             include_workspaces: bool = False, project: str | None = None,
+             archived: bool = False) -> RunList:
+        """Runs, newest first; workspaces' runs too with ``include_workspaces``; only
+        ``project``'s ("uncategorized": those in none); the archived ones with
+        ``archived``."""
         params: dict[str, Any] = {"limit": limit}
         if label:
             params["label"] = label
         if include_workspaces:
             params["all"] = True
+        if project is not None:
+            params["project"] = project
+        if archived:
+            params["archived"] = True
         return RunList.model_validate(self._api.request("GET", "/api/runs", params=params))
+
+    def archive(self, run_ids: list[int]) -> list[int]:
+        """Archive ended runs (out of lists, ``ls runs/``, links and mounts; their files
+        stay): all or none; the numbers archived now."""
+        return self._api.request("POST", "/api/runs/archive", json={"runs": list(run_ids)})
+
+    def unarchive(self, run_ids: list[int]) -> list[int]:
+        return self._api.request("POST", "/api/runs/unarchive", json={"runs": list(run_ids)})
 
     def logs(self, run_id: int, offset: int = 0, wait: float = 0) -> LogChunk:
         """The log from byte ``offset``; ``wait`` seconds (long poll) for something new."""

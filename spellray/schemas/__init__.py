@@ -53,6 +53,14 @@ if TYPE_CHECKING:
         ModelFile,
         ModelRequest,
     )
+    from spellray.schemas.projects import (
+        UNCATEGORIZED,
+        Project,
+        ProjectRequest,
+        ProjectRuns,
+        ProjectUpdate,
+        validate_project_name,
+    )
     from spellray.schemas.resources import (
         Link,
         ResourceEntry,
@@ -148,6 +156,12 @@ _MODULE_OF = {
     "Model": "models",
     "ModelFile": "models",
     "ModelRequest": "models",
+    "UNCATEGORIZED": "projects",
+    "Project": "projects",
+    "ProjectRequest": "projects",
+    "ProjectRuns": "projects",
+    "ProjectUpdate": "projects",
+    "validate_project_name": "projects",
     "Link": "resources",
     "ResourceEntry": "resources",
     "ResourceList": "resources",
@@ -220,6 +234,7 @@ __all__ = [
     "PARAM_NAME",
     "SERVER_NAME",
     "TERMINAL_STATUSES",
+    "UNCATEGORIZED",
     "WORKSPACE_NAME",
     "AccessToken",
     "AccessTokenCreated",
@@ -255,6 +270,10 @@ __all__ = [
     "ModelServerUpdate",
     "Mount",
     "OutputFile",
+    "Project",
+    "ProjectRequest",
+    "ProjectRuns",
+    "ProjectUpdate",
     "ResourceEntry",
     "ResourceList",
     "Run",
@@ -293,5 +312,6 @@ __all__ = [
     "WorkspaceRequest",
     "WorkspaceStatus",
     "validate_label",
+    "validate_project_name",
     "validate_workspace_name",
 ]

@@ -112,6 +112,8 @@ class RunRequest(Schema):
     # An interrupted run is started again (up to max_resumes times) from its saved outputs.
     auto_resume: bool | None = None
     max_resumes: int = DEFAULT_MAX_RESUMES
+    # -p/--project NAME (`spell project create NAME` made it); None: uncategorized.
+    project: str | None = None
 
     @field_validator("max_resumes")
     @classmethod
@@ -222,6 +224,9 @@ class Run(Schema):
     max_resumes: int = DEFAULT_MAX_RESUMES
     resumed_from: int | None = None
     resumed_as: int | None = None
+    project: str | None = None  # None: uncategorized
+    # `spell archive RUN`: when; an archived run is out of `spell ps`, `ls runs/` and mounts.
+    archived_at: datetime | None = None
 
 
 class EnvironmentLog(Schema):

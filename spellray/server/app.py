@@ -35,6 +35,7 @@ from spellray.server.routers import (
     metrics,
     model_servers,
     models,
+    projects,
     resources,
     runs,
     stats,
@@ -120,7 +121,7 @@ def create_app(advertise_url: str, settings: Settings | None = None,
     # One router per resource; GET /api/cluster is `spell cluster status`.
     for module in (runs, workflows, code, info, resources, links, metrics, stats, hyper,
                    models, model_servers, cluster, tensorboard, workspaces, console, users,
-                   teams, access_tokens, keys):
+                   teams, access_tokens, keys, projects):
         app.include_router(module.router)
     # What browsers see, behind the same tokens or one login (a one-time link's cookie):
     # MLflow's API and UI under /mlflow, TensorBoards under /tensorboard, each workspace's

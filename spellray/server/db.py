@@ -100,6 +100,11 @@ class Run(Base):
                                                         default=None, index=True)
     # Whose it is: a user's or a team's name (server/ownership.py).
     owner: Mapped[str | None] = mapped_column(String(63), default=None, index=True)
+    # Its project (`-p NAME`; None: uncategorized). No foreign key: SQLite cannot add one to
+    # an existing table in place (migration 0016), and services/projects.py keeps it true.
+    project_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    # `spell archive RUN`: out of `spell ps`, `spell ls runs/`, links and mounts.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -210,6 +215,23 @@ class Team(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Project(Base):
+    """`spell project create NAME`: a group of runs, and the MLflow experiment of the same
+    name that holds their MLflow runs (services/projects.py)."""
+
+    __tablename__ = "projects"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    # Whose it is: a user's or a team's name (server/ownership.py).
+    owner: Mapped[str] = mapped_column(String(63), index=True)
+    mlflow_experiment_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

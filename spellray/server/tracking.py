@@ -101,7 +101,7 @@ class Tracking:
                 handlers.initialize_backend_stores(self.store_uri,
                                                    default_artifact_root="mlflow-artifacts:/")
                 store = handlers._get_tracking_store()
-                self._experiment_id = self._ensure_experiment(store)
+                self._experiment_id = self._ensure_experiment(store, self.experiment_name)
                 self._app = _EfficientWSGIMiddleware(flask_app)
                 self._store = store
             return self._store
@@ -127,19 +127,19 @@ class Tracking:
         os.environ.setdefault("MLFLOW_SERVER_CORS_ALLOWED_ORIGINS",
                               f"{origin.scheme}://{origin.netloc}")
 
-    def _ensure_experiment(self, store: Any) -> str:
+    def _ensure_experiment(self, store: Any, name: str) -> str:
         from mlflow.entities import ExperimentTag
         from mlflow.exceptions import MlflowException
 
         # MLflow 3's UI shows an experiment by its kind: without this tag, a run opens under
         # "Evaluations" of the GenAI view instead of the model-training view.
         kind = ExperimentTag(EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
-        experiment = store.get_experiment_by_name(self.experiment_name)
+        experiment = store.get_experiment_by_name(name)
         if experiment is None:
             try:
-                return store.create_experiment(self.experiment_name, tags=[kind])
+                return store.create_experiment(name, tags=[kind])
             except MlflowException:  # made meanwhile (in the UI, say)
-                experiment = store.get_experiment_by_name(self.experiment_name)
+                experiment = store.get_experiment_by_name(name)
         if experiment.lifecycle_stage == "deleted":  # deleted in the UI: runs still go there
             store.restore_experiment(experiment.experiment_id)
         if experiment.tags.get(EXPERIMENT_KIND_TAG) is None:  # made by an older spellray
@@ -152,15 +152,56 @@ class Tracking:
         assert self._experiment_id is not None
         return self._experiment_id
 
+    # -- projects' experiments -------------------------------------------------------------
+    def project_experiment(self, name: str) -> str:
+        """The id of the experiment named ``name`` (a project's), made (or restored) now."""
+        return self._ensure_experiment(self._load(), name)
+
+    def experiment_named(self, name: str) -> str | None:
+        """The id of an experiment of that name (deleted ones too), or None."""
+        found = self._load().get_experiment_by_name(name)
+        return None if found is None else found.experiment_id
+
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        self._load().rename_experiment(experiment_id, name)
+
+    def archive_experiment(self, experiment_id: str, archived: bool) -> None:
+        """MLflow's delete (its UI hides it and its runs; restorable) or restore."""
+        store = self._load()
+        experiment = store.get_experiment(experiment_id)
+        if archived and experiment.lifecycle_stage == "active":
+            store.delete_experiment(experiment_id)
+        elif not archived and experiment.lifecycle_stage == "deleted":
+            store.restore_experiment(experiment_id)
+
+    def move_runs(self, mlflow_run_ids: list[str], experiment_id: str | None) -> None:
+        """Move MLflow runs into experiment ``experiment_id`` (None: the uncategorized one),
+        keeping their ids, metrics and artifacts. MLflow has no API for this (its runs are
+        made in an experiment for good); spellray owns this store, so it sets the runs'
+        experiment in MLflow's own table, the one column that places a run, in one
+        transaction. A runner logging to a run meanwhile goes on logging to the same id."""
+        if not mlflow_run_ids:
+            return
+        from mlflow.store.tracking.dbmodels.models import SqlRun
+
+        target = int(experiment_id or self.experiment_id)
+        store = self._load()
+        with store.ManagedSessionMaker(read_only=False) as session:
+            session.query(SqlRun).filter(SqlRun.run_uuid.in_(mlflow_run_ids)).update(
+                {SqlRun.experiment_id: target}, synchronize_session=False)
+
     # -- runs -----------------------------------------------------------------------------
-    def create_run(self, run_id: int, kind: str, command: str, params: dict[str, str]) -> str:
-        """A new MLflow run for spellray run ``run_id``; its MLflow run id."""
+    def create_run(self, run_id: int, kind: str, command: str, params: dict[str, str],
+                   experiment_id: str | None = None) -> str:
+        """A new MLflow run for spellray run ``run_id`` in ``experiment_id`` (a project's;
+        None: the uncategorized runs' experiment); its MLflow run id."""
         from mlflow.entities import Param, RunTag
 
         store = self._load()
         tags = [RunTag("spellray.run_id", str(run_id)), RunTag("spellray.kind", kind),
                 RunTag("spellray.command", command[:TAG_VALUE_LENGTH])]
-        run = store.create_run(experiment_id=self.experiment_id, user_id="spellray",
+        run = store.create_run(experiment_id=experiment_id or self.experiment_id,
+                               user_id="spellray",
                                start_time=int(time.time() * 1000), tags=tags,
                                run_name=f"run-{run_id}")
         mlflow_run_id = run.info.run_id

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from spellray.schemas import UserRequest
+from spellray.schemas.users import TeamRequest
 from spellray.server import db
+from spellray.server.auth import Principal, issue_user_token, principal_of, with_owners
+from spellray.server.auth import check_token as token_of
+from spellray.server.services.teams import TeamService
+from spellray.server.services.users import UserService
 from tests.postgres import Postgres
 
 DATABASES = ["sqlite", "postgres"]
@@ -58,3 +67,27 @@ def session(database_url: str) -> Iterator[Session]:
     with sessions() as s:
         yield s
     engine.dispose()  # Postgres: no connection left behind to the dropped database
+
+
+def principal_as(ctx: Any, name: str, owner: str | None = None) -> Principal:
+    """The Principal a request with ``name``'s session token (and X-Spellray-Owner) gets."""
+    with ctx.sessions() as session:
+        user = session.scalar(select(db.User).where(db.User.name == name))
+        secret = issue_user_token(session, user, "session", "test")
+        session.commit()
+        return with_owners(session, principal_of(token_of(session, f"Bearer {secret}")), owner)
+
+
+@pytest.fixture
+def people(ctx: Any) -> Any:
+    """alice and carol in team vision, bob in team speech."""
+    users, teams = UserService(ctx), TeamService(ctx)
+    for name in ("alice", "bob", "carol"):
+        users.add(UserRequest(name=name))
+    teams.create(TeamRequest(name="vision"))
+    teams.create(TeamRequest(name="speech"))
+    teams.add("vision", "alice")
+    teams.add("vision", "carol")
+    teams.add("speech", "bob")
+    return SimpleNamespace(alice=principal_as(ctx, "alice"), bob=principal_as(ctx, "bob"),
+                           carol=principal_as(ctx, "carol"), admin=principal_as(ctx, "admin"))

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from spellray.errors import Conflict, Forbidden, NotFound, RunNotFound
 from spellray.schemas import ModelRequest, Mount, UserRequest
@@ -23,7 +23,6 @@ from spellray.server.auth import (
     Scope,
     check_access,
     issue_run_token,
-    issue_user_token,
     principal_of,
     with_owners,
 )
@@ -38,6 +37,7 @@ from spellray.server.services.teams import TeamService
 from spellray.server.services.users import UserService
 from spellray.settings import Settings
 from spellray.storage.store import Storage
+from tests.server.conftest import principal_as
 from tests.server.old_db import db_at_revision
 
 
@@ -50,15 +50,6 @@ def ctx(database_url: str, tmp_path: Path) -> Iterator[Any]:
     engine.dispose()
 
 
-def _as(ctx: Any, name: str, owner: str | None = None) -> Principal:
-    """The Principal a request with ``name``'s session token (and X-Spellray-Owner) gets."""
-    with ctx.sessions() as session:
-        user = session.scalar(select(db.User).where(db.User.name == name))
-        secret = issue_user_token(session, user, "session", "test")
-        session.commit()
-        return with_owners(session, principal_of(token_of(session, f"Bearer {secret}")), owner)
-
-
 def _run(ctx: Any, owner: str, workflow_id: int | None = None) -> int:
     with ctx.sessions() as session:
         run = db.Run(command=f"echo {owner}", machine_type="CPU", status="running",
@@ -66,21 +57,6 @@ def _run(ctx: Any, owner: str, workflow_id: int | None = None) -> int:
         session.add(run)
         session.commit()
         return run.id
-
-
-@pytest.fixture
-def people(ctx: Any) -> Any:
-    """alice and carol in team vision, bob in team speech."""
-    users, teams = UserService(ctx), TeamService(ctx)
-    for name in ("alice", "bob", "carol"):
-        users.add(UserRequest(name=name))
-    teams.create(TeamRequest(name="vision"))
-    teams.create(TeamRequest(name="speech"))
-    teams.add("vision", "alice")
-    teams.add("vision", "carol")
-    teams.add("speech", "bob")
-    return SimpleNamespace(alice=_as(ctx, "alice"), bob=_as(ctx, "bob"),
-                           carol=_as(ctx, "carol"), admin=_as(ctx, "admin"))
 
 
 def test_the_migration_gives_what_was_there_to_the_first_admin(empty_database_url: str) -> None:
@@ -172,16 +148,16 @@ def test_uploads_are_their_owners(ctx: Any, people: Any) -> None:
 
 
 def test_the_active_owner_must_be_one_the_user_may_use(ctx: Any, people: Any) -> None:
-    assert _as(ctx, "alice", "vision").owner == "vision"
-    assert _as(ctx, "alice").owner == "alice"
+    assert principal_as(ctx, "alice", "vision").owner == "vision"
+    assert principal_as(ctx, "alice").owner == "alice"
     with pytest.raises(Forbidden, match="alice may not use the owner 'speech'"):
-        _as(ctx, "alice", "speech")
+        principal_as(ctx, "alice", "speech")
     with pytest.raises(Forbidden, match="may not use the owner 'bob'"):
-        _as(ctx, "alice", "bob")
-    assert _as(ctx, "admin", "speech").owner == "speech"  # an admin may act for anyone
+        principal_as(ctx, "alice", "bob")
+    assert principal_as(ctx, "admin", "speech").owner == "speech"  # an admin may act for anyone
     with pytest.raises(NotFound, match="no user or team 'nobody'"):
-        _as(ctx, "admin", "nobody")
-    owners = TeamService(ctx).owners(_as(ctx, "alice", "vision"))
+        principal_as(ctx, "admin", "nobody")
+    owners = TeamService(ctx).owners(principal_as(ctx, "alice", "vision"))
     assert [(o.name, o.kind, o.active) for o in owners] == [
         ("alice", "user", False), ("vision", "team", True)]
 

@@ -28,7 +28,8 @@ def test_every_spell_keyword_maps_onto_a_spellray_option(tmp_path: Path) -> None
         docker_image="python:3.11", framework="pytorch", envvars={"SEED": 1},
         github_url="https://github.com/o/r", github_ref="main", idempotent=True,
         description="d", labels=["a"], params={"lr": 0.1}, timeout=30,
-        stop_conditions=["loss < 0.1"], distributed=2, tensorboard_directory="/spell/tb")
+        stop_conditions=["loss < 0.1"], distributed=2, tensorboard_directory="/spell/tb",
+        project="mnist")
     assert options == {
         "command": "cd 'src dir' && python train.py", "machine_type": "K80",
         "mounts": ["runs/1/model:/spell/model", "uploads/data"],
@@ -38,6 +39,7 @@ def test_every_spell_keyword_maps_onto_a_spellray_option(tmp_path: Path) -> None
         "env": {"SEED": "1"}, "params": {"lr": "0.1"}, "description": "d", "labels": ["a"],
         "github_url": "https://github.com/o/r", "github_ref": "main", "idempotent": True,
         "timeout_minutes": 30, "stop_conditions": ["loss < 0.1"], "distributed": 2,
+        "project": "mnist",
         "tensorboard_dir": "/spell/tb", "code_dir": None}
 
 
@@ -67,8 +69,8 @@ def test_unknown_keywords_and_no_command_are_refused_before_any_request() -> Non
         runs.new(machine_type="CPU")
     with pytest.raises(TypeError, match="gpu"):
         runs.new(command="true", gpu="K80")
-    with pytest.raises(UnsupportedError, match="no projects"):
-        runs.list(project="p")
+    with pytest.raises(UnsupportedError, match="not both"):
+        runs.list(project="p", show_uncategorized=True)
 
 
 def test_mounts_default_to_the_resources_name() -> None:

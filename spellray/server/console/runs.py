@@ -22,7 +22,7 @@ from spellray.server.console.render import render
 from spellray.server.console.viewer import viewer
 from spellray.server.context import ServerContext
 from spellray.server.ownership import FIRST_ADMIN
-from spellray.server.services.metrics import SYSTEM_PREFIX, MetricService
+from spellray.server.services.metrics import SYSTEM_PREFIX, MetricService, experiment_of
 from spellray.server.services.resources import ResourceService
 from spellray.server.services.run_preparation import log_path
 from spellray.server.services.runs import RunService
@@ -117,7 +117,7 @@ def wait_until_answers(url: str, timeout: float = 60) -> None:
 def _mlflow_link(ctx: ServerContext, run: Run) -> str | None:
     if not run.mlflow_run_id:
         return None
-    return f"/mlflow/#/experiments/{ctx.tracking.experiment_id}/runs/{run.mlflow_run_id}"
+    return f"/mlflow/#/experiments/{experiment_of(ctx, run.id)}/runs/{run.mlflow_run_id}"
 
 
 @router.get("/runs/{run_id}/status", response_class=HTMLResponse)

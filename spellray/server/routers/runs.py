@@ -10,6 +10,7 @@ from spellray.schemas import (
     EnvironmentLog,
     LogChunk,
     OutputFile,
+    ProjectRuns,
     Run,
     RunList,
     RunRequest,
@@ -17,6 +18,7 @@ from spellray.schemas import (
 )
 from spellray.schemas.base import DbId
 from spellray.server.auth import Principal, Scope, current_principal, scoped
+from spellray.server.services import run_archive
 from spellray.server.services.runs import RunService
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -39,8 +41,22 @@ def create_run(body: RunRequest, runs: Service, caller: Caller) -> Run:
 @router.get("", response_model=RunList)
 @scoped(Scope.runs_read)
 def list_runs(runs: Service, caller: Caller, limit: int = 50, label: str | None = None,
-              workflow_id: DbId | None = None, all: bool = False) -> RunList:
-    return runs.list(limit, label, caller, workflow_id, include_workspaces=all)
+              workflow_id: DbId | None = None, all: bool = False, project: str | None = None,
+              archived: bool = False) -> RunList:
+    return runs.list(limit, label, caller, workflow_id, include_workspaces=all,
+                     project=project, archived=archived)
+
+
+@router.post("/archive", response_model=list[int])
+def archive_runs(body: ProjectRuns, request: Request, caller: Caller) -> list[int]:
+    """`spell archive RUN...`: the numbers of the runs archived now (users' tokens)."""
+    return run_archive.set_archived(request.app.state.ctx, body.runs, True, caller.owners)
+
+
+@router.post("/unarchive", response_model=list[int])
+def unarchive_runs(body: ProjectRuns, request: Request, caller: Caller) -> list[int]:
+    """`spell unarchive RUN...`: the numbers of the runs unarchived now."""
+    return run_archive.set_archived(request.app.state.ctx, body.runs, False, caller.owners)
 
 
 @router.get("/{run_id}", response_model=Run)

@@ -34,6 +34,7 @@ from spellray.server.ownership import FIRST_ADMIN, owned_by
 from spellray.server.services import environments
 from spellray.server.services.hyper_status import change_search_status
 from spellray.server.services.metrics import MetricService
+from spellray.server.services.projects import for_new_run
 from spellray.server.services.run_status import change_status
 from spellray.server.services.runs import RunService
 from spellray.tune.space import check_command, grid_size
@@ -122,6 +123,8 @@ class HyperService:
         # The run every trial is made from, checked now: code, environment, mounts.
         prepared = self.runs.prepare(request.run, owner)
         with self.ctx.sessions() as session:
+            if request.run.project is not None:  # its trials go there: checked now, once
+                for_new_run(session, request.run.project, owner)
             search = db.HyperSearch(kind=request.kind, status=SearchStatus.running.value,
                                     spec=request.model_dump(mode="json"), owner=owner)
             session.add(search)

@@ -11,6 +11,7 @@ from spellray.schemas import Link
 from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.ownership import FIRST_ADMIN, owned_by
+from spellray.server.services.run_archive import refuse_archived
 from spellray.storage.paths import ROOTS, clean_resource_path, validate_alias
 
 
@@ -25,6 +26,8 @@ def resolve(session: Session, path: str) -> str:
     if link is None:
         raise NotFound(f"{path!r} is neither under runs/, uploads/, workspaces/ or public/ "
                        "nor a link; see `spell ls` and `spell link`")
+    # A link into an archived run leads nowhere until the run is unarchived.
+    refuse_archived(session, link.path, f"link {head!r} points into {link.path}")
     return clean_resource_path(f"{link.path}/{rest}" if rest else link.path)
 
 
@@ -64,6 +67,7 @@ class LinkService:
             if not self.storage.exists(target):
                 raise NotFound(f"there is no resource {target} to link; `spell ls` shows "
                                "what there is")
+            refuse_archived(session, target, f"cannot link {target}")
             link = db.Link(alias=alias, path=target, owner=owner)
             session.add(link)
             session.commit()

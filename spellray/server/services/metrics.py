@@ -41,6 +41,16 @@ SYSTEM_PREFIX = "system/"
 _creating = threading.Lock()
 
 
+def experiment_of(ctx: ServerContext, run_id: int) -> str:
+    """The MLflow experiment a run's MLflow run is in: its project's, or the uncategorized
+    runs' one."""
+    with ctx.sessions() as session:
+        found = session.scalar(
+            select(db.Project.mlflow_experiment_id)
+            .join(db.Run, db.Run.project_id == db.Project.id).where(db.Run.id == run_id))
+    return found or ctx.tracking.experiment_id
+
+
 class MetricService:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
@@ -64,7 +74,8 @@ class MetricService:
                 run = session.get(db.Run, run_id)
                 assert run is not None
                 kind, command, params = run.kind, run.command, (run.spec or {}).get("params", {})
-            mlflow_run_id = self.tracking.create_run(run_id, kind, command, params)
+            mlflow_run_id = self.tracking.create_run(run_id, kind, command, params,
+                                                     experiment_of(self.ctx, run_id))
             with self.ctx.sessions() as session:
                 # A plain UPDATE, not through the ORM: it leaves the row's version alone, so
                 # a status report changing the same run at this moment is not refused.
@@ -75,9 +86,10 @@ class MetricService:
 
     def tracking_info(self, run_id: int) -> TrackingInfo:
         """The run's MLflow run, made now if it has none yet."""
+        mlflow_run_id = self._ensure_mlflow_run(run_id)
         return TrackingInfo(tracking_uri=self.tracking.tracking_uri,
-                            mlflow_run_id=self._ensure_mlflow_run(run_id),
-                            experiment_id=self.tracking.experiment_id)
+                            mlflow_run_id=mlflow_run_id,
+                            experiment_id=experiment_of(self.ctx, run_id))
 
     def log(self, run_id: int, batch: MetricBatch) -> None:
         numbers = [p for p in batch.metrics if _in_mlflow(p)]
@@ -138,7 +150,7 @@ class MetricService:
             if mlflow_run_id is None:
                 raise NotFound(f"run {run_id} has nothing in MLflow yet (no metrics, and its "
                                "command has not started)")
-            page = f"#/experiments/{self.tracking.experiment_id}/runs/{mlflow_run_id}"
+            page = f"#/experiments/{experiment_of(self.ctx, run_id)}/runs/{mlflow_run_id}"
         return UiLogin(login_path=sessions.login_path(PREFIX, f"{PREFIX}/{page}"),
                        expires_in=CODE_SECONDS)
 

@@ -11,6 +11,7 @@ from spellray.schemas import Mount
 from spellray.server import db
 from spellray.server.ownership import path_owner, sees
 from spellray.server.services.links import resolve
+from spellray.server.services.run_archive import refuse_archived
 from spellray.storage.mounts import in_spell_folder
 from spellray.storage.store import Storage
 
@@ -56,6 +57,7 @@ def resolve_mounts(session: Session, storage: Storage, mounts: list[Mount],
         if not storage.exists(target) or _hidden(session, mount.resource, target, owners):
             raise NotFound(f"cannot mount {mount.resource}: there is no {target} in storage "
                            "(`spell ls` shows what there is)")
+        refuse_archived(session, target, f"cannot mount {mount.resource}")
         resolved.append(Mount(resource=mount.resource, path=_mount_path(mount), resolved=target))
     # Where each lands: /spell/data and data are one place, the run's folder's data.
     paths = [in_spell_folder(m.path) or m.path for m in resolved]

@@ -18,6 +18,7 @@ from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.ownership import FIRST_ADMIN, owned_by, owners_in, path_owner, sees
 from spellray.server.services.links import ROOTS, resolve
+from spellray.server.services.run_archive import archived_ids
 from spellray.storage.paths import clean_resource_path, join
 from spellray.storage.store import Entry
 
@@ -81,7 +82,13 @@ class ResourceService:
         return resolved, info
 
     def _visible(self, folder: str, entries: list[ResourceEntry]) -> list[ResourceEntry]:
-        """A root folder's entries the caller may see (runs/, uploads/, workspaces/)."""
+        """A root folder's entries the caller may see (runs/, uploads/, workspaces/); not
+        archived runs (`spell archive`)."""
+        if folder == "runs":
+            with self.ctx.sessions() as session:
+                archived = {str(i) for i in archived_ids(
+                    session, [int(e.name) for e in entries if e.name.isdigit()])}
+            entries = [e for e in entries if e.name not in archived]
         if self.owners is None or folder not in ("runs", "uploads", "workspaces"):
             return entries
         with self.ctx.sessions() as session:

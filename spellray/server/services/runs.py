@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, raiseload
+from sqlalchemy.orm import Session, object_session, raiseload
 
 from spellray.cluster.machine_types import resolve_machine_type
 from spellray.errors import (
@@ -21,6 +21,7 @@ from spellray.errors import (
 from spellray.schemas import (
     ACTIVE_STATUSES,
     DEFAULT_MAX_RESUMES,
+    UNCATEGORIZED,
     CodeRef,
     Environment,
     EnvironmentLog,
@@ -41,7 +42,7 @@ from spellray.server import db
 from spellray.server.auth import ADMIN, Principal, issue_run_token
 from spellray.server.context import ServerContext
 from spellray.server.ownership import FIRST_ADMIN, owned_by
-from spellray.server.services import environments
+from spellray.server.services import environments, projects
 from spellray.server.services.idempotency import (
     CLAIM_ATTEMPTS,
     claim,
@@ -87,10 +88,16 @@ def run_env(run_id: int, token: str, member: Membership | None) -> dict[str, str
 
 
 def to_schema(run: db.Run, labels: list[str] | None = None,
-              history: list[StatusEvent] | None = None) -> Run:
-    """The wire form of ``run``; ``labels`` and ``history`` when the caller loaded them
-    for many runs at once (``labels_and_histories``)."""
+              history: list[StatusEvent] | None = None,
+              project_names: dict[int, str] | None = None) -> Run:
+    """The wire form of ``run``; ``labels``, ``history`` and ``project_names`` when the
+    caller loaded them for many runs at once (``labels_and_histories``)."""
     spec = run.spec or {}
+    project = None
+    if run.project_id is not None:
+        if project_names is None:
+            project_names = projects.names_of(object_session(run), {run.project_id})
+        project = project_names.get(run.project_id)
     code = None
     if run.code_sha256:
         code = CodeRef(sha256=run.code_sha256, git_commit=run.git_commit, git_dirty=run.git_dirty)
@@ -110,6 +117,7 @@ def to_schema(run: db.Run, labels: list[str] | None = None,
         auto_resume=bool(spec.get("auto_resume")),
         max_resumes=spec.get("max_resumes", DEFAULT_MAX_RESUMES),
         resumed_from=spec.get("resumed_from"), resumed_as=spec.get("resumed_as"),
+        project=project, archived_at=run.archived_at,
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
         history=[StatusEvent(status=RunStatus(e.status), reason=e.reason, at=e.at)
@@ -219,8 +227,11 @@ class RunService:
                 return
             enqueue(session, run, *self._queue_entry(run.id, request, prepared, kind, member))
 
+        with self.ctx.sessions() as session:
+            project_id = projects.project_of_new_run(session, request, member, owner,
+                                                     resumed_from)
         run_id, token = self._insert(request, prepared, kind=kind, member=member,
-                                     before_commit=queue, owner=owner)
+                                     before_commit=queue, owner=owner, project_id=project_id)
         if token is None:  # --idempotent found its twin
             if member is not None and not member.manager:
                 with self.ctx.sessions() as session:  # a step of an earlier workflow
@@ -264,9 +275,13 @@ class RunService:
         (its Ray submission id is the driver's); (run id, its token, its record). Made when
         its Tune trial starts, so it is `building` from the start."""
         prepared = self.prepare(request, owner)
+        with self.ctx.sessions() as session:
+            project_id = projects.project_of_new_run(session, request, None, owner,
+                                                     trial=True)
         run_id, token = self._insert(request, prepared, kind="trial",
                                      hyper_search_id=search_id,
-                                     ray_submission_id=driver_submission_id, owner=owner)
+                                     ray_submission_id=driver_submission_id, owner=owner,
+                                     project_id=project_id)
         assert token is not None  # trials are never --idempotent
         record = write_record(self.ctx.storage, run_id, request, prepared)
         with self.ctx.sessions() as session:
@@ -279,7 +294,8 @@ class RunService:
                 ray_submission_id: str | None = None,
                 member: Membership | None = None,
                 before_commit: Callable[[Session, db.Run], None] | None = None,
-                owner: str = FIRST_ADMIN) -> tuple[int, str | None]:
+                owner: str = FIRST_ADMIN,
+                project_id: int | None = None) -> tuple[int, str | None]:
         """Add the run row; return (run id, its token), or (the twin's id, None) when
         --idempotent finds an identical active or complete run. ``before_commit`` runs in
         the row's transaction (a lost --idempotent race rolls back what it did too)."""
@@ -296,7 +312,7 @@ class RunService:
                     git_commit=git.commit if git else code and code.git_commit,
                     git_dirty=code and code.git_dirty, environment_digest=prepared.env_digest,
                     identity=identity, hyper_search_id=hyper_search_id,
-                    ray_submission_id=ray_submission_id, owner=owner,
+                    ray_submission_id=ray_submission_id, owner=owner, project_id=project_id,
                 )
                 run.labels = [db.RunLabel(label=label) for label in request.labels]
                 session.add(run)
@@ -331,12 +347,22 @@ class RunService:
     def list(self, limit: int, label: str | None, principal: Principal = ADMIN,
              workflow_id: int | None = None, include_workspaces: bool = False, *,
              status: RunStatus | None = None, text: str | None = None,
-             hyper_search_id: int | None = None, offset: int = 0) -> RunList:
+             hyper_search_id: int | None = None, offset: int = 0,
+             project: str | None = None, archived: bool = False) -> RunList:
         """Runs, newest first; workspaces' runs only with ``include_workspaces`` (Spell's
         `spell ps` does not list workspaces, `--all` does). ``text``: in the command;
-        ``offset``: skip that many (a page of the console)."""
+        ``offset``: skip that many (a page of the console); ``project``: a project's runs
+        ("uncategorized": those in none); ``archived``: the archived runs instead of the
+        others."""
         with self.ctx.sessions() as session:
-            query = select(db.Run)
+            query = select(db.Run).where(db.Run.archived_at.is_not(None) if archived
+                                         else db.Run.archived_at.is_(None))
+            if project == UNCATEGORIZED:
+                query = query.where(db.Run.project_id.is_(None))
+            elif project is not None:
+                owners = principal.owners if principal.is_user else None
+                query = query.where(
+                    db.Run.project_id == projects.find(session, project, owners).id)
             if not include_workspaces:
                 query = query.where(db.Run.kind != "workspace")
             if principal.is_user:  # a user's: their own and their teams' (admin: all)
@@ -361,7 +387,9 @@ class RunService:
                 query = query.limit(limit)
             rows = session.scalars(query).all()
             labels, histories = labels_and_histories(session, [r.id for r in rows])
-            runs = [to_schema(r, labels.get(r.id, []), histories.get(r.id, [])) for r in rows]
+            names = projects.names_of(session, {r.project_id for r in rows if r.project_id})
+            runs = [to_schema(r, labels.get(r.id, []), histories.get(r.id, []), names)
+                    for r in rows]
             return RunList(runs=_with_queue(session, runs), total=total)
 
     def environment_log(self, run_id: int, lines: int = ENVIRONMENT_LOG_LINES) -> EnvironmentLog:

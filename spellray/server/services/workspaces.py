@@ -37,7 +37,7 @@ from spellray.storage.paths import join
 
 PREFIX = "/workspaces"
 # Run options a running workspace is compared on when `spell jupyter NAME` gives them again.
-COMPARED = ("machine_type", "mounts", "environment", "env")
+COMPARED = ("machine_type", "mounts", "environment", "env", "project")
 # How long the server waits for Jupyter's idle clock when listing.
 STATUS_TIMEOUT = 1.0
 
