@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from tests.cli.test_users import one_error_line
+from tests.e2e.test_console import login
 from tests.helpers import Spell
 
 METRIC = "python -c \"from spellray.metrics import send_metric; send_metric('acc', {v})\""
@@ -146,6 +147,15 @@ def test_runs_in_projects_and_their_mlflow_runs_move_with_them(spell: Spell,
     assert "digits" in _ok(spell("project", "list"))
     assert mlflow_ids[in_mnist] in _experiment_runs(spell, "digits")  # restored with it
 
+    # The console filters by project too, and a run's page names its project.
+    browser, _ = login(spell)
+    page = browser.get("/", params={"project": "digits"}).text
+    assert f'href="/runs/{in_mnist}"' in page and f'href="/runs/{loose}"' not in page
+    assert '<option value="digits" selected>' in page
+    assert f'href="/runs/{loose}"' in browser.get("/", params={"project": "uncategorized"}).text
+    assert '<td class="project"><a href="/?project=digits">' in browser.get("/").text
+    assert 'href="/?project=digits">digits</a>' in browser.get(f"/runs/{in_mnist}").text
+
 
 def test_archived_runs_leave_lists_links_and_mounts_but_keep_their_files(
         spell: Spell, project: Path, tmp_path: Path) -> None:
@@ -183,3 +193,43 @@ def test_archived_runs_leave_lists_links_and_mounts_but_keep_their_files(
     mounted = spell("run", "-m", f"best-{done}:m", "cat m/weights.txt", cwd=project)
     assert mounted.returncode == 0 and "42" in mounted.stdout, mounted.stderr
     _ok(spell("kill", str(active)))
+
+
+MANAGER = '''
+from spellray.client import from_environment
+
+client = from_environment()
+inherited = client.runs.new("echo child", code_dir=None)
+elsewhere = client.runs.new("echo elsewhere", code_dir=None, project="other")
+for run in (inherited, elsewhere):
+    client.runs.wait(run.id)
+print("children", inherited.id, elsewhere.id)
+'''
+
+
+def test_trials_workflow_children_and_sdk_runs_go_in_their_project(spell: Spell,
+                                                                 tmp_path: Path) -> None:
+    for name in ("grid", "flow", "other"):
+        _ok(spell("project", "create", name))
+    search = spell("hyper", "grid", "-p", "grid", "--param", "x=1,2", "--follow", "echo :x:",
+                   cwd=tmp_path)
+    assert search.returncode == 0, search.stdout + search.stderr
+    trials = _numbers(_ok(spell("ps", "-p", "grid")))
+    assert len(trials) == 2
+    assert {spell.run_info(t)["kind"] for t in trials} == {"trial"}
+    one_error_line(spell("hyper", "grid", "-p", "nosuch", "--param", "x=1", "echo :x:",
+                         cwd=tmp_path), "there is no project 'nosuch'")
+
+    (tmp_path / "manager.py").write_text(MANAGER)
+    flow = spell("workflow", "create", "-p", "flow", "python manager.py", cwd=tmp_path)
+    assert flow.returncode == 0, flow.stdout + flow.stderr
+    child, elsewhere = (int(n) for n in flow.stdout.split("children ")[1].split()[:2])
+    in_flow = _numbers(_ok(spell("ps", "-p", "flow")))
+    assert child in in_flow and elsewhere not in in_flow and len(in_flow) == 2  # + manager
+    assert _numbers(_ok(spell("ps", "-p", "other"))) == [elsewhere]
+    # The SDK's runs.list and Spell's API filter the same way.
+    from spellray.client import Client
+
+    client = Client(spell.url, spell.token)
+    assert [r.id for r in client.runs.list(project="other").runs] == [elsewhere]
+    assert client.projects.get("flow").status_counts == {"complete": 2}

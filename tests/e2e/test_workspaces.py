@@ -210,8 +210,9 @@ def test_workspace_runs_saves_and_restores(spell: Spell, project: Path) -> None:
 
 
 def test_idle_kernel_is_culled_then_workspace_stops_saved(spell: Spell, project: Path) -> None:
+    assert spell("project", "create", "notebooks").returncode == 0
     link = start(spell, "idle", "--idle-kernel-timeout", "2", "--no-activity-timeout", "5",
-                 cwd=project)
+                 "-p", "notebooks", cwd=project)
     client = browser(spell, link, "idle")
     kernel(client, "idle")
     # Culled after 2 idle seconds (checked every second), connected or not.
@@ -223,6 +224,7 @@ def test_idle_kernel_is_culled_then_workspace_stops_saved(spell: Spell, project:
     assert ended["status_reason"] == "idle for 5 s"
     assert (spell.storage / "workspaces" / "idle" / "train.py").is_file()
     assert spell.run_info(ended["run_id"])["status"] == "stopped"
+    assert spell.run_info(ended["run_id"])["project"] == "notebooks"  # -p NAME
 
 
 def test_jupyter_that_dies_fails_with_its_log(spell: Spell, project: Path) -> None:
@@ -246,6 +248,7 @@ def test_jupyter_that_dies_fails_with_its_log(spell: Spell, project: Path) -> No
     (("jupyter", "okname", "-t", "no-such-type"), "no-such-type"),
     (("jupyter", "okname", "--notebook", "--lab"), "--notebook and --lab"),
     (("jupyter", "okname", "-m", "runs/99999:x"), "runs/99999"),
+    (("jupyter", "okname", "-p", "nosuch"), "there is no project 'nosuch'"),
     (("workspaces", "stop", "nosuch"), "there is no workspace 'nosuch'"),
     (("workspaces", "rm", "nosuch", "-f"), "there is no workspace 'nosuch'"),
 ])

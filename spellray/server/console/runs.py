@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from spellray.errors import InvalidInput, NotFound
-from spellray.schemas import Run, RunRequest, RunStatus, TensorBoardRequest
+from spellray.schemas import UNCATEGORIZED, Run, RunRequest, RunStatus, TensorBoardRequest
 from spellray.schemas.base import ByteOffset, DbId
 from spellray.server.console.log_view import EARLIER_LINES, FIRST_LINES, earlier, tail
 from spellray.server.console.outputs import output_tree
@@ -23,6 +23,7 @@ from spellray.server.console.viewer import viewer
 from spellray.server.context import ServerContext
 from spellray.server.ownership import FIRST_ADMIN
 from spellray.server.services.metrics import SYSTEM_PREFIX, MetricService, experiment_of
+from spellray.server.services.projects import ProjectService
 from spellray.server.services.resources import ResourceService
 from spellray.server.services.run_preparation import log_path
 from spellray.server.services.runs import RunService
@@ -48,7 +49,7 @@ def _filters(request: Request) -> dict[str, Any]:
         raise InvalidInput(f"status {status!r} is not one of "
                            f"{', '.join(s.value for s in RunStatus)}")
     filters: dict[str, Any] = {"status": status, "label": q.get("label") or None,
-                               "q": q.get("q") or None}
+                               "q": q.get("q") or None, "project": q.get("project") or None}
     for name in ("workflow", "search", "page"):
         value = q.get(name) or None
         if value is not None and not value.isdigit():
@@ -60,17 +61,21 @@ def _filters(request: Request) -> dict[str, Any]:
 def _listing(request: Request) -> dict[str, Any]:
     filters = _filters(request)
     page = max(filters["page"] or 1, 1)
+    who = viewer(request)
     listing = RunService(_ctx(request)).list(
-        PAGE_SIZE, filters["label"], viewer(request), workflow_id=filters["workflow"],
+        PAGE_SIZE, filters["label"], who, workflow_id=filters["workflow"],
         status=RunStatus(filters["status"]) if filters["status"] else None,
         text=filters["q"], hyper_search_id=filters["search"],
-        offset=(page - 1) * PAGE_SIZE)
+        offset=(page - 1) * PAGE_SIZE, project=filters["project"])
     kept = {k: v for k, v in filters.items() if v is not None and k != "page"}
     pages = max(1, -(-listing.total // PAGE_SIZE))
     # Whose: a column only when the runs shown are more than one owner's (as spell ps).
     owned = len({run.owner for run in listing.runs}) > 1
+    projects = [UNCATEGORIZED, *(p.name for p in ProjectService(_ctx(request),
+                                                                  who.owners).list())]
     return {"runs": listing.runs, "total": listing.total, "page": page, "pages": pages,
-            "owned": owned,
+            "owned": owned, "projects": projects,
+            "in_projects": not filters["project"] and any(r.project for r in listing.runs),
             "filters": filters, "query": urlencode(kept), "statuses": list(RunStatus),
             "poll": POLL_SECONDS}
 
