@@ -1,5 +1,5 @@
-"""`spell ps`, `spell info` and `spell logs` with 10,000 runs in the state DB, against
-`spell ps` with 10.
+"""`spell ps`, `spell ps -p NAME`, `spell info` and `spell logs` with 10,000 runs in the
+state DB (across 50 projects), against `spell ps` with 10.
 
 Usage: python benchmarks/many_runs.py [--runs 10000] [--rounds 5]
 
@@ -9,7 +9,7 @@ with 10 runs and one with ``--runs``, then starts a spellray server on each (one
 Ray head behind both) and times each command as a new CLI process, interleaved, round by
 round. Ray is not what is measured: the seeding uses a stand-in for Ray's Jobs API (the
 seam where the cluster would be) so 10,000 runs do not need 10,000 real jobs. The last
-line is the worst of the three ratios against `spell ps` with 10 runs (target <= 1.5x).
+line is the worst of the four ratios against `spell ps` with 10 runs (target <= 1.5x).
 """
 
 from __future__ import annotations
@@ -24,14 +24,17 @@ from typing import Any
 
 from private_cluster import SPELL_CLI, bench_workdir, start_ray_head, tear_down  # beside this
 
-from spellray.schemas import RunRequest, RunStatus, StatusReport
+from spellray.schemas import ProjectRequest, RunRequest, RunStatus, StatusReport
 from spellray.server.app import build_context
+from spellray.server.ownership import FIRST_ADMIN
+from spellray.server.services.projects import ProjectService
 from spellray.server.services.run_preparation import log_path
 from spellray.server.services.runs import RunService
 from spellray.settings import Settings
 
 SMALL = 10
 LOG_LINES = 200
+PROJECTS = 50  # the big DB's runs are spread over this many projects, in turn
 
 
 class NoRayJobs:
@@ -49,16 +52,21 @@ class NoRayJobs:
         return None
 
 
-def seed(home: Path, runs: int) -> None:
-    """``runs`` complete runs, each with a label, a history of three statuses and a log."""
+def seed(home: Path, runs: int, projects: int = 0) -> None:
+    """``runs`` complete runs, each with a label, a history of three statuses and a log;
+    with ``projects``, spread over that many projects (project-0, project-1, ...) in turn."""
     ctx = build_context(Settings(home=home), "http://127.0.0.1:9")
     ctx.ray = NoRayJobs()  # type: ignore[assignment]
     service = RunService(ctx)
+    names = [f"project-{i}" for i in range(projects)]
+    for name in names:
+        ProjectService(ctx).create(ProjectRequest(name=name), FIRST_ADMIN)
     log = "".join(f"step {i}: loss {1 / (i + 1):.4f}\n" for i in range(LOG_LINES)).encode()
     began = time.perf_counter()
     for number in range(runs):
         run = service.submit(RunRequest(command=f"python train.py --seed {number}",
-                                        labels=["seeded"], params={"seed": str(number)}))
+                                        labels=["seeded"], params={"seed": str(number)},
+                                        project=names[number % projects] if names else None))
         service.report(run.id, StatusReport(status=RunStatus.running))
         ctx.storage.write_bytes(log_path(run.id), log)
         service.report(run.id, StatusReport(status=RunStatus.complete, exit_code=0))
@@ -88,9 +96,9 @@ def main() -> None:
     envs: dict[str, dict[str, str]] = {}
     try:
         head, address = start_ray_head(workdir, num_cpus=2)
-        for name, count in (("small", SMALL), ("big", args.runs)):
+        for name, count, projects in (("small", SMALL, 0), ("big", args.runs, PROJECTS)):
             home = workdir / name
-            seed(home, count)
+            seed(home, count, projects)
             envs[name] = {**base_env, "SPELLRAY_HOME": str(home),
                           "SPELLRAY_RAY_ADDRESS": address}
             subprocess.run([*SPELL_CLI, "server", "start"], env=envs[name], check=True,
@@ -99,6 +107,7 @@ def main() -> None:
         cases = {
             f"spell ps, {SMALL} runs": (envs["small"], ("ps",)),
             f"spell ps, {args.runs} runs": (envs["big"], ("ps",)),
+            f"spell ps -p, {args.runs} runs": (envs["big"], ("ps", "-p", "project-25")),
             f"spell info, {args.runs} runs": (envs["big"], ("info", middle)),
             f"spell logs, {args.runs} runs": (envs["big"], ("logs", middle)),
         }
@@ -114,7 +123,7 @@ def main() -> None:
             median = statistics.median(values)
             ratio = median / baseline
             worst = max(worst, ratio)
-            print(f"{name:<28} {median:6.3f} s  {ratio:.2f}x")
+            print(f"{name:<31} {median:6.3f} s  {ratio:.2f}x")
         print(f"worst against spell ps with {SMALL} runs: {worst:.2f}x (target 1.5x)")
     finally:
         for env in envs.values():
