@@ -36,7 +36,7 @@ def start_ray_head(workdir: Path, num_cpus: int) -> tuple[int, str]:
 
 def start_ray_head_with_gcs(workdir: Path, num_cpus: int) -> tuple[int, str, str]:
     """The same, also returning the GCS address, for `ray.init` in the benchmark itself."""
-    address, gcs_port = f"http://127.0.0.1:{free_port()}", free_port()
+    address, gcs_port = f"http://127.0.0.1:{free_port('')}", free_port("")
     settings = Settings(home=workdir / "ray-home", ray_address=address,
                         ray_gcs_port=gcs_port, ray_num_cpus=num_cpus)
     give_shared_token(settings.home)

@@ -59,9 +59,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def start_ray_head(tmp: Path, num_cpus: int = 8,
                    dashboard_port: int | None = None) -> tuple[int, str]:
-    """A private Ray head on free 127.0.0.1 ports, started by spellray's own code."""
-    address = f"http://127.0.0.1:{dashboard_port or free_port()}"
-    settings = Settings(home=tmp / "ray-home", ray_address=address, ray_gcs_port=free_port(),
+    """A private Ray head on free ports (free on every interface: Ray binds some on the
+    node's own address), started by spellray's own code."""
+    address = f"http://127.0.0.1:{dashboard_port or free_port('')}"
+    settings = Settings(home=tmp / "ray-home", ray_address=address, ray_gcs_port=free_port(""),
                         ray_num_cpus=num_cpus)
     give_shared_token(settings.home)
     return start_local_ray_head(settings), address

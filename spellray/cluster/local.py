@@ -154,9 +154,11 @@ def start_ray_head(settings: Settings) -> int:
             "--dashboard-port", str(address.port or 8265), "--disable-usage-stats",
             # Ray's fixed defaults for these (52365, 10001) collide with any other head on
             # this machine, and the head then never gets a job agent.
-            # Any free port, not the next one up: 10002+ is Ray's worker port range.
-            "--dashboard-agent-listen-port", str(free_port(preferred=52365)),
-            "--ray-client-server-port", str(free_port(preferred=10001)),
+            # Any free port, not the next one up: 10002+ is Ray's worker port range. Free on
+            # every interface (""): the agent binds the node's own address, where another
+            # head on this machine may hold Ray's default (seen: "No available agent").
+            "--dashboard-agent-listen-port", str(free_port("", preferred=52365)),
+            "--ray-client-server-port", str(free_port("", preferred=10001)),
             "--temp-dir", ray_temp_dir(settings.ray_gcs_port)]
     if settings.ray_num_cpus is not None:
         args += ["--num-cpus", str(settings.ray_num_cpus)]

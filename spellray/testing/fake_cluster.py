@@ -95,7 +95,8 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
     clients if they have one, else a new one in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     token = clients_token() or ensure_token(token_file(folder))
-    gcs_port, dashboard_port = free_port(), free_port()
+    # Free on every interface (""): Ray binds some of them on the node's own address.
+    gcs_port, dashboard_port = free_port(""), free_port("")
     gcs_address = f"127.0.0.1:{gcs_port}"
     config_path = folder / "autoscaling.json"
     config_path.write_text(json.dumps(fake_cluster_config(
@@ -104,8 +105,8 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
     args = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start",
             "--head", "--block", "--port", str(gcs_port), "--node-ip-address", "127.0.0.1",
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
-            "--dashboard-agent-listen-port", str(free_port()),
-            "--ray-client-server-port", str(free_port()), "--disable-usage-stats",
+            "--dashboard-agent-listen-port", str(free_port("")),
+            "--ray-client-server-port", str(free_port("")), "--disable-usage-stats",
             "--num-cpus", str(head_cpus), f"--autoscaling-config={config_path}",
             "--temp-dir", ray_temp_dir(gcs_port)]
     log = folder / "ray-head.log"

@@ -50,9 +50,9 @@ def _gcs_answer(gcs: str, **auth: str) -> str:
 
 
 def test_first_use_starts_ray_and_server_stop_ends_both(tmp_path: Path, project: Path) -> None:
-    address = f"http://127.0.0.1:{free_port()}"
+    address = f"http://127.0.0.1:{free_port('')}"
     spell = make_spell(tmp_path, address)
-    gcs_port = free_port()
+    gcs_port = free_port("")
     spell.extra_env.update(SPELLRAY_RAY_GCS_PORT=str(gcs_port), SPELLRAY_RAY_NUM_CPUS="2")
     # A user who once ran ray.init() here has ~/.ray/auth_token, which Ray 2.60's `ray
     # start` would take as the head's token: spellray's head uses its own, and leaves it.
