@@ -154,10 +154,12 @@ def start_ray_head(settings: Settings) -> int:
             "--dashboard-port", str(address.port or 8265), "--disable-usage-stats",
             # Ray's fixed defaults for these (52365, 10001) collide with any other head on
             # this machine, and the head then never gets a job agent.
+            # The agent's port is the OS's pick (0; Ray publishes it): a port found free
+            # here was taken, on the node's own address, by another head's agent in the
+            # ~20 s before this one bound it ("No available agent to submit job").
+            "--dashboard-agent-listen-port", "0",
             # Any free port, not the next one up: 10002+ is Ray's worker port range. Free on
-            # every interface (""): the agent binds the node's own address, where another
-            # head on this machine may hold Ray's default (seen: "No available agent").
-            "--dashboard-agent-listen-port", str(free_port("", preferred=52365)),
+            # every interface (""): Ray binds the node's own address too.
             "--ray-client-server-port", str(free_port("", preferred=10001)),
             "--temp-dir", ray_temp_dir(settings.ray_gcs_port)]
     if settings.ray_num_cpus is not None:

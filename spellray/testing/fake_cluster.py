@@ -105,7 +105,7 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
     args = [sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start",
             "--head", "--block", "--port", str(gcs_port), "--node-ip-address", "127.0.0.1",
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port),
-            "--dashboard-agent-listen-port", str(free_port("")),
+            "--dashboard-agent-listen-port", "0",  # the OS's pick (cluster/local.py says why)
             "--ray-client-server-port", str(free_port("")), "--disable-usage-stats",
             "--num-cpus", str(head_cpus), f"--autoscaling-config={config_path}",
             "--temp-dir", ray_temp_dir(gcs_port)]
