@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spellray.cluster import node_health
 from spellray.cluster.launcher_config import node_type_for
 from spellray.cluster.local import (
     RAY_STOP_GRACE,
@@ -90,9 +91,11 @@ class FakeCluster:
 
 
 def start_fake_cluster(folder: Path, machine_types: list[MachineType],
-                       idle_timeout_minutes: float = 0.1, head_cpus: int = 2) -> FakeCluster:
+                       idle_timeout_minutes: float = 0.1, head_cpus: int = 2,
+                       head_env: dict[str, str] | None = None) -> FakeCluster:
     """With Ray's token auth on, as every head spellray starts: the token of this process's
-    clients if they have one, else a new one in ``folder``."""
+    clients if they have one, else a new one in ``folder``. ``head_env``: more environment
+    for the head (its GCS, its autoscaler, and the fake nodes it starts)."""
     folder.mkdir(parents=True, exist_ok=True)
     token = clients_token() or ensure_token(token_file(folder))
     gcs_port, dashboard_port = free_port(), free_port()
@@ -109,7 +112,9 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
             "--num-cpus", str(head_cpus), f"--autoscaling-config={config_path}",
             "--temp-dir", ray_temp_dir(gcs_port)]
     log = folder / "ray-head.log"
-    env = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", **token_env(token)}
+    # The node health check every head spellray starts has (cluster/node_health.py).
+    env = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", **token_env(token),
+           **node_health.HEAD_ENV, **(head_env or {})}
     process = _spawn(args, log, env)
     try:
         _wait_until(lambda: ray_reachable(dashboard), process, "the fake Ray cluster", log)
