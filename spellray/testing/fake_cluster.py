@@ -5,8 +5,9 @@ cluster_start benchmark, where no cloud exists.
 Not ``ray.cluster_utils.AutoscalingCluster``: its start() and shutdown() run
 ``ray stop --force``, which would end every Ray process on the machine (other heads
 included), it binds Ray's fixed default ports, and the ``fake_multinode`` defaults file it
-reads is missing from the installed wheel. The same provider class is loaded here as an
-``external`` provider, with the head on free 127.0.0.1 ports, in its own process group.
+reads is missing from the installed wheel. The same provider class (with lost machines
+replaced: fake_node_provider.py) is loaded here as an ``external`` provider, with the head
+on free 127.0.0.1 ports, in its own process group.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from spellray.cluster.ray_auth import clients_token, ensure_token, token_env, to
 from spellray.ports import free_port
 from spellray.schemas import MachineType
 
-FAKE_PROVIDER = "ray.autoscaler._private.fake_multi_node.node_provider.FakeMultiNodeProvider"
+FAKE_PROVIDER = "spellray.testing.fake_node_provider.FakeProviderReplacingLostNodes"
 
 
 def fake_cluster_config(gcs_address: str, machine_types: list[MachineType],
