@@ -105,9 +105,10 @@ def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
         return
     ray_status = job.status.value
     if (lost := _on_dead_node(job, run.machine_type, dead or set())) and run.kind != "trial" \
-            and not _runner_result(ctx, run.id):
+            and run.stop_requested is None and not _runner_result(ctx, run.id):
         # Its runner's node is gone: said now, not a job-manager ping later (Ray marks the
-        # job failed then: a second of the wait before a spot run is resumed).
+        # job failed then: a second of the wait before a spot run is resumed). A run being
+        # stopped ends as Ray's job list then says (stopped, not resumed).
         change_status(session, run, RunStatus.interrupted, lost)
         return
     mapped = map_job_status(ray_status, run.stop_requested, job.message)
