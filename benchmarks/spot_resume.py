@@ -1,13 +1,15 @@
 """A spot machine lost mid-run: from the machine's death to the resumed run running, against
 a fresh run's submit-to-running on the same cluster (issue 22's figure, target 1.5x).
 
-On Ray's fake multi-node provider with two warm machines of a spot type (the fake provider
-never reports a killed machine gone, so the autoscaler would not replace it: the second
-machine stands in for the one a cloud would start, whose boot minutes this figure leaves
-out). Each round, on a cluster of its own: a fresh run of the spot type (its submit-to-
-running timed), then its machine's raylet SIGKILLed, then the time until the run Ray's
-loss made (`resumed_as`) is running, split into "until spellray says interrupted" (Ray
-noticing the node is gone) and "interrupted to resumed run running" (spellray's own part).
+On Ray's fake multi-node provider with two warm machines of a spot type: the second stands
+in for the machine a cloud would start in the lost one's place, whose boot minutes this
+figure leaves out (the autoscaler's replacement of a lost machine: tests/chaos/test_spot.py).
+The head's GCS declares a lost node dead as every spellray head's does
+(spellray/cluster/node_health.py). Each round, on a cluster of its own: a fresh run of the
+spot type (its submit-to-running timed), then its machine's raylet SIGKILLed, then the time
+until the run Ray's loss made (`resumed_as`) is running, split into "until spellray says
+interrupted" (Ray noticing the node is gone) and "interrupted to resumed run running"
+(spellray's own part).
 Printed: each median, then the ratio resume / fresh last.
 """
 
@@ -115,6 +117,8 @@ def main() -> None:
         "fresh run, submit to running"]
     print(f"resumed run running after the node's death / a fresh run's submit-to-running "
           f"(median): {ratio:.2f}")
+    # The machine's own load: the figures move with it (docs/benchmarks.md says which).
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from spellray.cluster import node_health
 from spellray.cluster.venv_field import shell_assignments
 from spellray.errors import InvalidInput, NotFound
 from spellray.schemas import MachineType
@@ -224,11 +225,13 @@ def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT) -> lis
                   f" SPELLRAY_STORAGE_URI={shlex.quote(storage_uri)}"
                   " SPELLRAY_AUTHORIZED_KEYS_FILE=$HOME/.ssh/authorized_keys")
     private_ip = "$(hostname -I | awk '{print $1}')"
+    # Its GCS declares a lost node dead in seconds, not Ray's 15 (node_health.py says why).
+    health = node_health.shell_assignments()
     return [
         "ray stop",
-        f"{ray_env}; ulimit -n 65536; ray start --head --port=6379 --object-manager-port=8076"
-        " --autoscaling-config=~/ray_bootstrap_config.yaml --dashboard-host=127.0.0.1"
-        " --disable-usage-stats",
+        f"{ray_env} {health}; ulimit -n 65536; ray start --head --port=6379"
+        " --object-manager-port=8076 --autoscaling-config=~/ray_bootstrap_config.yaml"
+        " --dashboard-host=127.0.0.1 --disable-usage-stats",
         "pkill -f 'spellray.server --port' || true",
         f"{ray_env} {server_env}; nohup python -m spellray.server --host 0.0.0.0"
         f" --port {server_port}"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from spellray.cluster import node_health
 from spellray.cluster.ray_auth import ensure_token, token_env, token_file
 from spellray.cluster.venv_field import ray_env_vars
 from spellray.errors import RayUnavailable, ServerUnavailable, Unauthorized
@@ -168,9 +169,11 @@ def start_ray_head(settings: Settings) -> int:
     # Token auth always, with spellray's own token (ray_auth.py): Ray 2.60's bare `ray
     # start` would turn it on only when ~/.ray/auth_token exists, and then with the user's
     # token. With spellray's environment plugin loaded in its runtime_env agent
-    # (venv_plugin.py).
+    # (venv_plugin.py), and the node health check every head spellray starts has
+    # (node_health.py).
     token = ensure_token(token_file(settings.home))
-    process = _spawn(args, log, env={**token_env(token), **ray_env_vars()})
+    process = _spawn(args, log,
+                     env={**token_env(token), **ray_env_vars(), **node_health.HEAD_ENV})
     _wait_until(lambda: ray_reachable(settings.ray_address), process, "the local Ray head", log)
     return process.pid
 

@@ -59,6 +59,9 @@ class WorkDir:
         # the run goes (set before run()); ``restored``: what a resumed run started with.
         self.sync_outputs = False
         self.restored: set[str] = set()
+        # Where this folder's outputs go in runs/<id>/: "" (the run's own, or rank 0's), or
+        # "rank-K/" for a distributed run's rank K.
+        self.output_prefix = ""
 
     def fetch_code(self, record: dict) -> None:
         """Put the run's code (its git commit or code package) in the folder."""
@@ -144,7 +147,7 @@ class WorkDir:
         return self.command.run(command, self.path, env, self.log.write, folder.prefix)
 
     def _start_live_sync(self, folder: str, interval: float) -> None:
-        dest = join("runs", self.run_id)
+        dest = join("runs", self.run_id, self.output_prefix)
         self.live = LiveSync(self.path, folder, self.storage, dest, interval,
                              skip=self.mount_paths, on_error=self.log.line,
                              fresh=self.restored)
@@ -157,13 +160,15 @@ class WorkDir:
         """A resumed run's folder starts with the outputs the interrupted run saved (its
         checkpoints), over its code, like a mount but writable; they are this run's outputs
         too (not in the manifest), so a chain of resumes carries them on. Rank folders
-        (rank-K/) and the run's .spell/ are not the working folder's."""
-        source = join("runs", from_run)
+        (rank-K/) and the run's .spell/ are not the working folder's; a rank K's folder
+        starts with the interrupted run's rank-K/."""
+        source = join("runs", from_run, self.output_prefix)
         files = [e for e in self.storage.list(source, recursive=True) if not e.is_dir]
         size = 0
         for entry in files:
             rel = entry.path[len(source) + 1:]
-            if rel.startswith(f"{SPELL_DIR}/") or _RANK_FOLDER.match(rel):
+            if not self.output_prefix and (rel.startswith(f"{SPELL_DIR}/")
+                                           or _RANK_FOLDER.match(rel)):
                 continue
             size += self.storage.download_file(entry.path, self.path / rel)
             self.manifest.pop(rel, None)
@@ -178,7 +183,8 @@ class WorkDir:
             self.live.close(final=True)
         saved = []
         for rel in changed_files(self.path, self.manifest, skip=self.mount_paths):
-            if not (self.live is not None and not prefix and self.live.is_saved(rel)):
+            if not (self.live is not None and prefix == self.output_prefix
+                    and self.live.is_saved(rel)):
                 self.storage.upload_file(self.path / rel,
                                          join("runs", self.run_id, prefix + rel))
             saved.append(prefix + rel)

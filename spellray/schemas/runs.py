@@ -203,7 +203,7 @@ class Run(Schema):
     # The run's MLflow run, once the runner (or a first metric) made it.
     mlflow_run_id: str | None = None
     ray_submission_id: str | None = None
-    # While it waits in the queue: "waiting: 37 ahead for CPU".
+    # While it waits in the queue: "waiting for a CPU machine (37 ahead)".
     waiting: str | None = None
     created_at: datetime
     started_at: datetime | None = None

@@ -80,6 +80,15 @@ class RayCapacity:
                 for node in state.node_states
                 if node.status in (NodeStatus.RUNNING, NodeStatus.IDLE)}
 
+    def dead(self) -> set[str]:
+        """The nodes (ids, hex) the GCS has declared dead; it keeps the last ones it lost."""
+        from ray.autoscaler.v2.sdk import get_cluster_resource_state
+        from ray.core.generated.autoscaler_pb2 import NodeStatus
+
+        state = self._call(lambda: get_cluster_resource_state(self._gcs))
+        return {node.node_id.hex() for node in state.node_states
+                if node.status == NodeStatus.DEAD}
+
     def request(self, bundles: list[dict[str, float]]) -> None:
         """What `ray.autoscaler.sdk.request_resources(bundles=...)` does, without a Ray
         driver in the server: the cluster should fit all these shapes at once. Replaces

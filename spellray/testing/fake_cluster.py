@@ -5,8 +5,9 @@ cluster_start benchmark, where no cloud exists.
 Not ``ray.cluster_utils.AutoscalingCluster``: its start() and shutdown() run
 ``ray stop --force``, which would end every Ray process on the machine (other heads
 included), it binds Ray's fixed default ports, and the ``fake_multinode`` defaults file it
-reads is missing from the installed wheel. The same provider class is loaded here as an
-``external`` provider, with the head on free 127.0.0.1 ports, in its own process group.
+reads is missing from the installed wheel. The same provider class (with lost machines
+replaced: fake_node_provider.py) is loaded here as an ``external`` provider, with the head
+on free 127.0.0.1 ports, in its own process group.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spellray.cluster import node_health
 from spellray.cluster.launcher_config import node_type_for
 from spellray.cluster.local import (
     RAY_STOP_GRACE,
@@ -30,7 +32,7 @@ from spellray.cluster.ray_auth import clients_token, ensure_token, token_env, to
 from spellray.ports import free_port
 from spellray.schemas import MachineType
 
-FAKE_PROVIDER = "ray.autoscaler._private.fake_multi_node.node_provider.FakeMultiNodeProvider"
+FAKE_PROVIDER = "spellray.testing.fake_node_provider.FakeProviderReplacingLostNodes"
 
 
 def fake_cluster_config(gcs_address: str, machine_types: list[MachineType],
@@ -90,9 +92,11 @@ class FakeCluster:
 
 
 def start_fake_cluster(folder: Path, machine_types: list[MachineType],
-                       idle_timeout_minutes: float = 0.1, head_cpus: int = 2) -> FakeCluster:
+                       idle_timeout_minutes: float = 0.1, head_cpus: int = 2,
+                       head_env: dict[str, str] | None = None) -> FakeCluster:
     """With Ray's token auth on, as every head spellray starts: the token of this process's
-    clients if they have one, else a new one in ``folder``."""
+    clients if they have one, else a new one in ``folder``. ``head_env``: more environment
+    for the head (its GCS, its autoscaler, and the fake nodes it starts)."""
     folder.mkdir(parents=True, exist_ok=True)
     token = clients_token() or ensure_token(token_file(folder))
     # Free on every interface (""): Ray binds some of them on the node's own address.
@@ -110,7 +114,9 @@ def start_fake_cluster(folder: Path, machine_types: list[MachineType],
             "--num-cpus", str(head_cpus), f"--autoscaling-config={config_path}",
             "--temp-dir", ray_temp_dir(gcs_port)]
     log = folder / "ray-head.log"
-    env = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", **token_env(token)}
+    # The node health check every head spellray starts has (cluster/node_health.py).
+    env = {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", **token_env(token),
+           **node_health.HEAD_ENV, **(head_env or {})}
     process = _spawn(args, log, env)
     try:
         _wait_until(lambda: ray_reachable(dashboard), process, "the fake Ray cluster", log)

@@ -12,11 +12,14 @@ from tests.helpers import Spell
 
 
 @contextmanager
-def spell_on_fake_cluster(folder: Path, machine_type: MachineType
+def spell_on_fake_cluster(folder: Path, machine_type: MachineType,
+                          head_env: dict[str, str] | None = None
                           ) -> Iterator[tuple[FakeCluster, Spell]]:
     """The fake cluster with ``machine_type``'s machines and a server that knows the type;
-    both stopped after, however the test ended."""
-    cluster = start_fake_cluster(folder / "fake", [machine_type], idle_timeout_minutes=1)
+    both stopped after, however the test ended. ``head_env``: more of the head's
+    environment (its autoscaler's settings)."""
+    cluster = start_fake_cluster(folder / "fake", [machine_type], idle_timeout_minutes=1,
+                                 head_env=head_env)
     home = folder / "home"
     home.mkdir()
     (home / "machine_types.json").write_text(

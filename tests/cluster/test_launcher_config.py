@@ -26,10 +26,12 @@ from typing import Any
 import jsonschema
 import pytest
 import ray.autoscaler
+import yaml
 from ray.autoscaler._private.commands import _bootstrap_config
 from ray.autoscaler.node_provider import NodeProvider
 
 from spellray.cluster import launcher_config as lc
+from spellray.cluster import node_health
 
 
 def generated(cloud: str, tmp: Path) -> dict[str, Any]:
@@ -62,7 +64,16 @@ def test_generated_config_matches_rays_schema(cloud: str, tmp_path: Path) -> Non
     # Every node's Ray loads spellray's environment plugin (runs' --pip environments).
     plugin = "RAY_RUNTIME_ENV_PLUGINS='[{\"class\": \"spellray.cluster.venv_plugin.VenvPlugin\"}]'"
     assert plugin in head and plugin in " ".join(config["worker_start_ray_commands"])
+    # The head's GCS declares a lost node dead as fast as every spellray head's does.
+    [start] = [c for c in config["head_start_ray_commands"] if "ray start --head" in c]
+    assert node_health.shell_assignments() in start.split(";")[0], start
     assert config["max_workers"] == 6  # 3 machine types, max 2 each
+
+
+def test_the_template_for_machines_one_has_sets_the_same_node_health_check() -> None:
+    template = (lc.CONFIG_DIR / "local.yaml").read_text()
+    [head] = yaml.safe_load(template)["head_start_ray_commands"][1:]
+    assert all(f"{k}={v}" in head.split() for k, v in node_health.HEAD_ENV.items()), head
 
 
 def test_aws_config_passes_the_launchers_preparation(tmp_path: Path,

@@ -84,7 +84,7 @@ def test_run_starts_a_machine_that_goes_away_when_idle(fake: FakeCluster,
     # the queue shows it to the autoscaler, which starts a machine for it.
     queued = spell_on_fake.run_info(run_id)
     assert queued["ray_submission_id"] is None, queued
-    assert queued["waiting"] == f"waiting: 0 ahead for {BIG}"
+    assert queued["waiting"] == f"waiting for a {BIG} machine"
     info = spell_on_fake.wait_status(run_id, "complete", timeout=180)
     # The run ran on the machine the autoscaler started for it.
     node_id = driver_node(fake, info["ray_submission_id"])

@@ -134,7 +134,7 @@ def test_verbose_and_code_limit(spell: Spell, project: Path) -> None:
     assert verbose.returncode == 0, verbose.stderr
     said = verbose.stderr.split("Ray job ")[1].split("\n")[0]
     # Submitted already, or said to wait in spellray's queue: never "None".
-    assert said.startswith(("spellray-", "none yet (waiting: ")), verbose.stderr
+    assert said.startswith(("spellray-", "none yet (waiting for a ")), verbose.stderr
     started = re.search(r"run (\d+) started", verbose.stderr)
     assert started, verbose.stderr
     run_id = int(started.group(1))

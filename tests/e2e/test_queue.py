@@ -9,6 +9,7 @@ with "Job supervisor actor failed to start within 20.0 seconds".
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -85,10 +86,12 @@ def test_runs_queued_past_rays_start_timeout_all_complete(short_timeout_spell: S
     # The last waits with its position shown, and is no Ray job yet.
     last = spell.run_info(runs[-1])
     assert last["status"] == "requested" and last["ray_submission_id"] is None
-    assert last["waiting"] is not None and last["waiting"].endswith("ahead for CPU")
-    assert "ahead for CPU" in spell("ps").stdout
-    info = spell("info", str(runs[-1]))
-    assert "waiting:" in info.stdout and "ahead for CPU" in info.stdout
+    # Its position is the number of runs still queued before it (two or three by now).
+    ahead = re.compile(r"waiting for a CPU machine \([23] ahead\)")
+    assert ahead.fullmatch(last["waiting"] or ""), last
+    assert ahead.search(spell("ps").stdout)
+    info = spell("info", str(runs[-1])).stdout
+    assert re.search(r"requested \(waiting for a CPU machine \(\d ahead\)\)", info), info
 
     def all_ended() -> bool:
         # Meanwhile Ray never holds more pending jobs than the 1-CPU head can start.
@@ -112,7 +115,7 @@ def test_killing_a_queued_run_never_reaches_ray(short_timeout_spell: Spell,
     spell.wait_status(holder, "running")
     queued = spell.submit_background("echo never", cwd=project)
     waiting = spell.run_info(queued)
-    assert waiting["waiting"] == "waiting: 0 ahead for CPU"
+    assert waiting["waiting"] == "waiting for a CPU machine"
     killed = spell("kill", str(queued))
     assert killed.returncode == 0, killed.stderr
     info = spell.run_info(queued)

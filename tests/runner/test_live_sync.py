@@ -173,3 +173,25 @@ def test_rank_0_of_a_distributed_run_saves_the_folder(local: Storage,
     assert local.read_bytes("runs/11/rank-1/tb/events") == b"1\n"
     for rank in ranks:
         rank.cleanup()
+
+
+def test_every_rank_of_a_resumed_run_starts_with_its_own_files_and_saves_as_it_goes(
+        local: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spellray.runner.launch.rank_process import RankProcess
+
+    monkeypatch.setenv("SPELLRAY_SPELL_FOLDER", "off")
+    local.write_bytes("runs/11/ckpt.txt", b"rank 0's\n")
+    local.write_bytes("runs/11/rank-1/ckpt.txt", b"rank 1's\n")
+    record = {"id": 12, "auto_resume": True, "resumed_from": 11}
+    ranks = [RankProcess(12, local.uri, record, rank) for rank in (0, 1)]
+    for rank in ranks:
+        rank.prepare()
+        rank.start("cat ckpt.txt > seen.txt", {})
+    wait_for(lambda: all(r.poll()[3] is not None for r in ranks), what="both ranks to end")
+    assert all(r.workdir.live is not None for r in ranks)  # each saved as it went
+    assert sorted(ranks[1].save_outputs("rank-1/")) == ["rank-1/ckpt.txt", "rank-1/seen.txt"]
+    assert local.read_bytes("runs/12/rank-1/seen.txt") == b"rank 1's\n"
+    assert sorted(ranks[0].save_outputs("")) == ["ckpt.txt", "seen.txt"]
+    assert local.read_bytes("runs/12/seen.txt") == b"rank 0's\n"
+    for rank in ranks:
+        rank.cleanup()

@@ -127,3 +127,31 @@ def test_auto_resume_saves_outputs_as_it_goes_and_a_resume_starts_with_them(
     assert "3\n" in log.text
     assert sorted(second.save_outputs()) == ["ckpt/step.txt", "result.txt"]
     assert storage.read_bytes("runs/8/ckpt/step.txt") == b"3\n"
+
+
+def test_a_distributed_runs_rank_saves_as_it_goes_and_resumes_with_its_own_files(
+        storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rank 1 of run 7 saves under runs/7/rank-1/ while its command runs; rank 1 of run 8,
+    which resumes run 7, starts with those files (not rank 0's nor rank 2's) and saves them
+    as its own rank 1's."""
+    monkeypatch.setenv("SPELLRAY_OUTPUT_SYNC_SECONDS", "0.1")
+    storage.write_bytes("runs/7/rank0.txt", b"rank 0's\n")
+    storage.write_bytes("runs/7/rank-2/other.txt", b"rank 2's\n")
+    (tmp_path / "a").mkdir()
+    first = WorkDir(tmp_path / "a", storage, 7, Lines())
+    first.output_prefix, first.sync_outputs = "rank-1/", True
+    saved = storage.local_path("runs/7/rank-1/shard.txt")
+    assert first.run(f"echo 5 > shard.txt && for i in $(seq 2000); do "
+                     f"[ -s {saved} ] && exit 0; sleep 0.05; done; exit 9", {}) == 0
+    first.live.close(final=False)
+
+    (tmp_path / "b").mkdir()
+    log = Lines()
+    second = WorkDir(tmp_path / "b", storage, 8, log)
+    second.output_prefix, second.sync_outputs = "rank-1/", True
+    second.restore_outputs(7)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["shard.txt"]
+    assert "resumed from run 7: 1 saved output file(s)" in log.text
+    assert second.run("cat shard.txt", {}) == 0 and "5\n" in log.text
+    assert second.save_outputs("rank-1/") == ["rank-1/shard.txt"]
+    assert storage.read_bytes("runs/8/rank-1/shard.txt") == b"5\n"

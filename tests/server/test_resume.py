@@ -124,3 +124,30 @@ def test_ray_down_leaves_the_resume_for_a_later_pass(ctx: Any) -> None:
         resume_interrupted(ctx)
     ctx.ray.up = True
     assert len(resume_interrupted(ctx)) == 1
+
+
+def test_a_workflows_child_is_resumed_in_its_workflow_while_the_workflow_runs(
+        ctx: Any) -> None:
+    from spellray.server.services.workflow_membership import Membership
+
+    runs = RunService(ctx)
+    manager = runs.submit(RunRequest(command="python workflow.py"),
+                          Membership(manager=True), owner="vision").id
+    child = runs.submit(RunRequest(command="python train.py", machine_type="T4-spot"),
+                        Membership(workflow_id=manager, parent_run_id=manager)).id
+    _interrupt(ctx, child)
+    [again] = resume_interrupted(ctx)
+    new = runs.get(again)
+    assert (new.workflow_id, new.parent_run_id, new.owner, new.resumed_from) == (
+        manager, manager, "vision", child)
+    with ctx.sessions() as session:  # its runner is told its workflow, as the first's was
+        queued = session.get(db.QueuedRun, again)
+        assert queued.job["env"]["SPELL_WORKFLOW_ID"] == str(manager)
+    # The workflow ended: it starts no runs, a resume neither, and the child says why.
+    with ctx.sessions() as session:
+        change_status(session, session.get(db.Run, manager), RunStatus.complete, None)
+        session.commit()
+    _interrupt(ctx, again)
+    assert resume_interrupted(ctx) == []
+    assert runs.get(again).status_reason.endswith(
+        f"; not resumed: workflow {manager} is stopping or has ended: it starts no new runs")

@@ -47,15 +47,16 @@ def test_fifo_per_owner_and_turn_by_turn_across_owners(session: Session) -> None
     b1, b2 = (_queue(session, workflow_id=w, owner="vision") for _ in range(2))
     assert [r.run_id for r in queued(session)] == [a1, w, a2, b1, a3, b2]
     said = waiting(session, [a1, b1, b2, a3])
-    assert said == {a1: "waiting: 0 ahead for CPU", b1: "waiting: 3 ahead for CPU",
-                    b2: "waiting: 5 ahead for CPU", a3: "waiting: 4 ahead for CPU"}
+    assert said == {a1: "waiting for a CPU machine", b1: "waiting for a CPU machine (3 ahead)",
+                    b2: "waiting for a CPU machine (5 ahead)",
+                    a3: "waiting for a CPU machine (4 ahead)"}
 
 
 def test_positions_count_only_the_same_machine_type(session: Session) -> None:
     _queue(session)
     _queue(session)
     gpu = _queue(session, machine_type=GPU)
-    assert waiting(session, [gpu]) == {gpu: "waiting: 0 ahead for GPU"}
+    assert waiting(session, [gpu]) == {gpu: "waiting for a GPU machine"}
     assert dequeue(session, gpu) and not dequeue(session, gpu)
     session.commit()
     assert waiting(session, [gpu]) == {}
@@ -66,7 +67,7 @@ def test_a_run_that_ends_however_it_ends_leaves_the_queue(session: Session) -> N
     change_status(session, session.get(db.Run, first), RunStatus.failed, "timed out")
     session.commit()
     assert [r.run_id for r in queued(session)] == [second]
-    assert waiting(session, [second]) == {second: "waiting: 0 ahead for CPU"}
+    assert waiting(session, [second]) == {second: "waiting for a CPU machine"}
 
 
 def test_room_is_per_node_and_all_bundles_at_once() -> None:

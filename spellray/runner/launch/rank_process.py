@@ -59,7 +59,11 @@ class RankProcess:
         self.workdir.announce = rank == 0  # one note about /spell per run, not per rank
         if rank == 0:  # rank 0's files are the run's own (runs/<id>/, not rank-K/)
             self.workdir.live_folder = record.get("tensorboard_dir")
-            self.workdir.sync_outputs = bool(record.get("auto_resume"))
+        else:
+            self.workdir.output_prefix = f"rank-{rank}/"
+        # Auto-resume: every rank's files saved as it goes, so losing any node loses at most
+        # an interval of each rank's work, and a resumed run's rank K starts with rank K's.
+        self.workdir.sync_outputs = bool(record.get("auto_resume"))
         self.metrics_file = self.workdir.metrics_file
         self._metrics_offset = 0
         self.exit_code: int | None = None
@@ -81,7 +85,7 @@ class RankProcess:
 
     def prepare(self) -> None:
         self.workdir.fetch_code(self.record)
-        if self.rank == 0 and self.record.get("resumed_from"):
+        if self.record.get("resumed_from"):
             self.workdir.restore_outputs(self.record["resumed_from"])
         self.workdir.mount(self.record.get("mounts") or [])
 

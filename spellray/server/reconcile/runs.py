@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 UNSUBMITTED_GRACE = timedelta(seconds=60)
 
 
-def reconcile(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]]) -> None:
+def reconcile(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]],
+              dead: Callable[[], set[str]] = set) -> bool:
+    """One pass; ``dead``: the nodes Ray's GCS declared dead. Says whether runs are active
+    (the reconciler then watches for lost nodes between passes)."""
     with ctx.sessions() as session:
         # Queued runs have no Ray job to follow (reconcile/queue.py submits them).
         active = list(session.scalars(
@@ -43,18 +46,28 @@ def reconcile(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]]) -> 
                 db.QueuedRun.run_id == db.Run.id).exists())
         ))
     if active:
-        _reconcile_active(ctx, jobs, active)
+        _reconcile_active(ctx, jobs, active, _dead_nodes(dead))
     resume_interrupted(ctx)  # this pass's interrupted runs too
+    return bool(active)
+
+
+def _dead_nodes(dead: Callable[[], set[str]]) -> set[str]:
+    """The GCS's dead nodes; none when it cannot say (the job list still tells, later)."""
+    try:
+        return set(dead())
+    except Exception as exc:  # RayUnavailable included: the dashboard may still answer
+        log.debug("reconciler: no dead nodes from the GCS: %s", exc)
+        return set()
 
 
 def _reconcile_active(ctx: ServerContext, jobs: Callable[[], dict[str, JobDetails]],
-                      active: list[int]) -> None:
+                      active: list[int], dead: set[str]) -> None:
     listed = jobs()
     for run_id in active:
         with ctx.sessions() as session:
             run = session.get(db.Run, run_id)
             try:
-                _reconcile_run(ctx, session, run, listed)
+                _reconcile_run(ctx, session, run, listed, dead)
                 session.commit()
                 if RunStatus(run.status).is_terminal:  # ended by this pass
                     finish_tracking(ctx, run.id, run.status)
@@ -75,7 +88,7 @@ def _runner_result(ctx: ServerContext, run_id: int) -> dict | None:
 
 
 def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
-                   jobs: dict[str, JobDetails]) -> None:
+                   jobs: dict[str, JobDetails], dead: set[str] | None = None) -> None:
     if run.ray_submission_id is None:
         if (run.spec or {}).get("local"):
             return  # a --local workflow manager: the user's machine reports for it
@@ -91,6 +104,13 @@ def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
                       "its Ray job vanished (was the Ray cluster restarted?)")
         return
     ray_status = job.status.value
+    if (lost := _on_dead_node(job, run.machine_type, dead or set())) and run.kind != "trial" \
+            and run.stop_requested is None and not _runner_result(ctx, run.id):
+        # Its runner's node is gone: said now, not a job-manager ping later (Ray marks the
+        # job failed then: a second of the wait before a spot run is resumed). A run being
+        # stopped ends as Ray's job list then says (stopped, not resumed).
+        change_status(session, run, RunStatus.interrupted, lost)
+        return
     mapped = map_job_status(ray_status, run.stop_requested, job.message)
     if run.kind == "trial" and not mapped.is_terminal:
         return  # the search's driver is alive; the trial's runner reports for itself
@@ -116,6 +136,14 @@ def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
     elif mapped == RunStatus.failed:
         reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
     change_status(session, run, mapped, reason)
+
+
+def _on_dead_node(job: JobDetails, machine_type: str, dead: set[str]) -> str | None:
+    """The reason, when a running job's runner is on a node the GCS declared dead."""
+    if job.status.value != "RUNNING" or not job.driver_node_id or job.driver_node_id not in dead:
+        return None
+    return (f"the {machine_type} machine it ran on (node {job.driver_node_id}) was lost: "
+            "Ray's GCS declared the node dead")
 
 
 def _node_death(job: JobDetails, machine_type: str) -> str | None:

@@ -2,6 +2,8 @@
 was lost or taken back) is made again as a new run with the same command, code, environment,
 mounts and options, whose working folder starts with the outputs the interrupted run saved
 (the runner copies them in: runner/workdir.py). Up to its max_resumes times along a chain.
+A workflow's child is resumed as a child of the same workflow (and of the same parent run),
+while the workflow is active; a workflow that stopped or ended starts no runs, and says so.
 
 The reconciler looks at recently interrupted runs every pass (``resume_interrupted``), so a
 run interrupted by the reconciler's own verdict, by its runner's report, or while the server
@@ -30,6 +32,7 @@ from spellray.schemas import (
 )
 from spellray.server import db
 from spellray.server.context import ServerContext
+from spellray.server.services.workflow_membership import Membership
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +98,11 @@ def resume_interrupted(ctx: ServerContext) -> list[int]:
                                       f"--max-resumes {most}")
                 continue
             request, owner = resume_request(run), run.owner
+            member = (Membership(workflow_id=run.workflow_id, parent_run_id=run.parent_run_id)
+                      if run.workflow_id is not None else None)
         try:  # the owner's, as the run it resumes: its team still sees it
-            new = RunService(ctx).submit(request, owner=owner, resumed_from=(run_id, count + 1))
+            new = RunService(ctx).submit(request, member, owner=owner,
+                                         resumed_from=(run_id, count + 1))
         except RayUnavailable:
             raise  # the next pass tries again
         except SpellrayError as exc:  # its machine type or code is gone: it never will be

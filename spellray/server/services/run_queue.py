@@ -75,8 +75,11 @@ def queued_demands(session: Session) -> list[Any]:
 
 
 def waiting(session: Session, run_ids: Iterable[int]) -> dict[int, str]:
-    """The one place a queued run's position is said: "waiting: 37 ahead for CPU", for the
-    given runs that are queued (one query for all of them)."""
+    """The one place a queued run's wait is said: "waiting for a T4-spot machine (2 ahead)",
+    for the given runs that are queued (one query for all of them). A run is in the queue
+    only while no node of its machine type has room for it (reconcile/queue.py starts it
+    on the pass after room appears, and a type's runs behind it wait for that room too),
+    so it waits for a machine of its type: one the autoscaler makes, or one a run frees."""
     wanted = set(run_ids)
     if not wanted:
         return {}
@@ -87,7 +90,9 @@ def waiting(session: Session, run_ids: Iterable[int]) -> dict[int, str]:
     said = {}
     for row in fair_order(rows):
         if row.run_id in wanted:
-            said[row.run_id] = f"waiting: {ahead[row.machine_type]} ahead for {row.machine_type}"
+            before = ahead[row.machine_type]
+            said[row.run_id] = (f"waiting for a {row.machine_type} machine"
+                                + (f" ({before} ahead)" if before else ""))
         ahead[row.machine_type] += 1
     return said
 
