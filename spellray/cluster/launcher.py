@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from spellray import __version__
-from spellray.cluster import launcher_config, registry
+from spellray.cluster import launcher_config, onprem, registry
 from spellray.errors import Conflict, InvalidInput, SpellrayError
 from spellray.ports import free_port
 from spellray.settings import Settings
@@ -43,6 +44,28 @@ def init_cluster(settings: Settings, cloud: str, name: str, *, region: str | Non
                  machine_types: list[str] | None,
                  spellray_pip: str | None, path: Path | None = None, force: bool = False) -> Path:
     """Write a complete cluster config and register the cluster (not started: `up`)."""
+    return _write_cluster(settings, name, path, force, lambda token, token_path:
+                          launcher_config.init_config(
+        cloud, name, region=region, zone=zone, project=project, storage_uri=storage,
+        spellray_pip=spellray_pip or f"spellray=={__version__}",
+        spellray_token=token, ray_token_path=token_path,
+        machine_types=machine_types))
+
+
+def init_onprem_cluster(settings: Settings, name: str, *, head_ip: str, worker_ips: list[str],
+                        ssh_user: str, ssh_key: Path, storage: str,
+                        setup_commands: list[str] | None = None, path: Path | None = None,
+                        force: bool = False) -> Path:
+    """`spell cluster init onprem`: hosts you have, reached over SSH (cluster/onprem.py)."""
+    return _write_cluster(settings, name, path, force, lambda token, token_path:
+                          onprem.init_config(
+        name, head_ip=head_ip, worker_ips=worker_ips, ssh_user=ssh_user, ssh_key=ssh_key,
+        storage_uri=storage, spellray_token=token, ray_token_path=token_path,
+        setup_commands=setup_commands))
+
+
+def _write_cluster(settings: Settings, name: str, path: Path | None, force: bool,
+                   make: Callable[[str, Path], dict[str, Any]]) -> Path:
     if name == registry.LOCAL or not name.replace("-", "").isalnum():
         raise InvalidInput(f"invalid cluster name {name!r}; use letters, digits and dashes")
     target = path or config_path(settings, name)
@@ -51,11 +74,7 @@ def init_cluster(settings: Settings, cloud: str, name: str, *, region: str | Non
                        "or pass --force to start over")
     token_path = target.parent / "ray_auth_token"
     spellray_token = launcher_config.new_token()
-    config = launcher_config.init_config(
-        cloud, name, region=region, zone=zone, project=project, storage_uri=storage,
-        spellray_pip=spellray_pip or f"spellray=={__version__}",
-        spellray_token=spellray_token, ray_token_path=token_path,
-        machine_types=machine_types)
+    config = make(spellray_token, token_path)
     launcher_config.save_config(target, config)  # validates first: nothing written if bad
     _write_secret(token_path, launcher_config.new_token())
     registry.save(settings.home, registry.ClusterEntry(
@@ -81,8 +100,14 @@ def cluster_config_file(settings: Settings, name: str | None) -> Path:
 
 # -- the cloud edge ----------------------------------------------------------------------------
 
-def check_credentials(cloud: str) -> None:
+def check_credentials(cloud: str, config: dict[str, Any] | None = None) -> None:
     """One line instead of the SDK's traceback when the laptop cannot reach the cloud."""
+    if cloud == launcher_config.ONPREM:  # SSH is all: the key must still be there
+        key = Path((config or {}).get("auth", {}).get("ssh_private_key", ""))
+        if not key.is_file():
+            raise InvalidInput(f"the cluster's SSH key {key} is missing; put it back or "
+                               "write the config again with spell cluster init onprem")
+        return
     if cloud == "aws":
         import boto3
 
@@ -108,7 +133,7 @@ def check_credentials(cloud: str) -> None:
 def _prepared(path: Path) -> dict[str, Any]:
     config = launcher_config.load_config(path)
     launcher_config.validate(config)
-    check_credentials(launcher_config.cloud_of(config))
+    check_credentials(launcher_config.cloud_of(config), config)
     return config
 
 
