@@ -191,11 +191,13 @@ def update(name: Annotated[str | None, typer.Argument()] = None) -> None:
 
 @app.command()
 def down(name: Annotated[str | None, typer.Argument()] = None) -> None:
-    """Terminate every machine of the cluster (its config stays)."""
+    """Terminate every machine of the cluster (on-prem: stop Ray and the server on every
+    host); its config stays."""
     from spellray.cluster import launcher
 
     settings = _settings()
-    launcher.down(settings, name)
+    for problem in launcher.down(settings, name):
+        console.print(f"could not stop Ray on {problem}")
     launcher.use(settings, "local")
     console.print("cluster down; using the local cluster")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from spellray.ports import free_port
 from spellray.settings import Settings
 
 CONFIG_NAME = "cluster.yaml"
+# Seconds `use` waits for the head's server through a new tunnel (it starts after Ray).
+SERVER_WAIT = 180.0
 
 
 def cluster_dir(settings: Settings, name: str) -> Path:
@@ -159,14 +162,33 @@ def up(settings: Settings, name: str | None, no_restart: bool = False) -> str:
     return _sdk_call("find the head node", sdk.get_head_node_ip, config)
 
 
-def down(settings: Settings, name: str | None) -> None:
+def down(settings: Settings, name: str | None) -> list[str]:
+    """Tear the cluster down; what could not be stopped (on-prem hosts out of reach)."""
     from ray.autoscaler import sdk
 
     path = cluster_config_file(settings, name)
-    _prepared(path)
-    entry = registry.get(settings.home, launcher_config.load_config(path)["cluster_name"])
+    config = _prepared(path)
+    entry = registry.get(settings.home, config["cluster_name"])
     close_tunnel(entry)
+    problems = _stop_onprem_hosts(config) if onprem.is_onprem(config) else []
     _sdk_call("tear the cluster down", sdk.teardown_cluster, str(path))
+    return problems
+
+
+def _stop_onprem_hosts(config: dict[str, Any]) -> list[str]:
+    problems = []
+    for ip in onprem.hosts_of(config):
+        try:
+            done = subprocess.run(onprem.ssh_command(config, ip, onprem.STOP_HOST),
+                                  capture_output=True, text=True, timeout=180,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            problems.append(f"{ip}: no answer over SSH in 180 s")
+            continue
+        if done.returncode != 0:
+            said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            problems.append(f"{ip}: {said[:200]}")
+    return problems
 
 
 # -- reaching the head's server ----------------------------------------------------------------
@@ -194,10 +216,33 @@ def open_tunnel(entry: registry.ClusterEntry) -> registry.ClusterEntry:
     """A background tunnel to the head's spellray server, which listens on the cluster's
     private network only (the cloud's firewall keeps it off the internet)."""
     args, url = ssh_tunnel(entry, launcher_config.SERVER_PORT)
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    log = Path(entry.config_path).parent / "tunnel.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                   start_new_session=True)
     entry.tunnel_pid, entry.server_url = process.pid, url
+    _wait_for_server(process, url, log)
     return entry
+
+
+def _wait_for_server(process: subprocess.Popen[bytes], url: str, log: Path,
+                     timeout: float = SERVER_WAIT) -> None:
+    """Until the head's server answers through the tunnel: right after `up` it is still
+    starting, and the next command would meet a closed port. Any HTTP answer will do."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            said = (log.read_text(errors="replace").strip().splitlines() or ["no output"])[-1]
+            raise SpellrayError(f"the SSH tunnel to the head closed: {said[:300]}")
+        try:
+            httpx.get(f"{url}/api/info", timeout=5, trust_env=False)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise SpellrayError(f"the head's spellray server did not answer through the tunnel in "
+                        f"{timeout:g} s; see ~/.spellray/server.log on the head")
 
 
 def close_tunnel(entry: registry.ClusterEntry) -> None:

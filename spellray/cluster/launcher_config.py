@@ -237,7 +237,9 @@ def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT,
     laptop's SSH tunnel (`spell cluster use`) reaches it on 127.0.0.1, and the launcher's
     security group / firewall admits only SSH from outside the cluster's network."""
     # The environment plugin: runs' --pip environments hold only their own packages.
-    v2 = "" if node_ip else " RAY_enable_autoscaler_v2=1"
+    # Explicit 0 on-prem: Ray's launcher exports 1 before these commands (RAY_UP_enable_
+    # autoscaler_v2), and v2 does not start the local provider's workers.
+    v2 = f" RAY_enable_autoscaler_v2={0 if node_ip else 1}"
     ray_env = f"export RAY_AUTH_MODE=token{v2} {shell_assignments()}"
     # shlex.quote: the URI goes into a shell line. The server keeps users' SSH keys (`spell
     # keys`) in a block of the head's authorized_keys, each allowed only the tunnel to it.
@@ -251,7 +253,9 @@ def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT,
         f"{ray_env}; ulimit -n 65536; ray start --head --port=6379 --object-manager-port=8076"
         " --autoscaling-config=~/ray_bootstrap_config.yaml --dashboard-host=127.0.0.1"
         f" --disable-usage-stats{node_flag}",
-        "pkill -f 'spellray.server --port' || true",
+        # [s]: the pattern must not match the shell running pkill (its command line holds
+        # the pattern), or pkill ends that shell and the launcher sees the step fail.
+        "pkill -f '[s]pellray.server --host' || true",
         f"{ray_env} {server_env}; nohup python -m spellray.server --host 0.0.0.0"
         f" --port {server_port}"
         f" --advertise-url http://{private_ip}:{server_port}"

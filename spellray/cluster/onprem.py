@@ -137,3 +137,24 @@ def init_config(name: str, *, head_ip: str, worker_ips: list[str], ssh_user: str
     }
     return config
 
+
+
+# What `spell cluster down` runs on every host: Ray's teardown on the local provider only
+# marks the hosts free in its state file, leaving their Ray (and the head's server) running.
+STOP_HOST = "pkill -f '[s]pellray.server --host'; ray stop"
+
+
+def ssh_command(config: dict[str, Any], ip: str, command: str) -> list[str]:
+    """``command`` on host ``ip`` in a login shell (where the launcher's commands find Ray)."""
+    auth = config["auth"]
+    return ["ssh", "-i", auth["ssh_private_key"], "-o", "IdentitiesOnly=yes",
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "ConnectTimeout=20", f"{auth['ssh_user']}@{ip}",
+            f"bash --login -c {shlex.quote(command)}"]
+
+
+def hosts_of(config: dict[str, Any]) -> list[str]:
+    """The head first: once its autoscaler is stopped, nothing starts a worker's Ray again."""
+    provider = config["provider"]
+    return [provider["head_ip"], *provider["worker_ips"]]

@@ -49,7 +49,7 @@ def test_onprem_config_passes_rays_schema_and_the_launchers_preparation(
     assert prepared["auth"] == {"ssh_user": "ops", "ssh_private_key": str(key)}
     head = " ".join(config["head_start_ray_commands"])
     assert "RAY_AUTH_MODE=token" in head and "--dashboard-host=127.0.0.1" in head
-    assert "--node-ip-address=10.0.0.2" in head and "RAY_enable_autoscaler_v2" not in head
+    assert "--node-ip-address=10.0.0.2" in head and "RAY_enable_autoscaler_v2=0" in head
     assert "--advertise-url http://10.0.0.2:8300" in head
     assert "SPELLRAY_STORAGE_URI=/mnt/nfs/spell" in head
     types = {t.name: t for t in lc.list_machine_types(config)}

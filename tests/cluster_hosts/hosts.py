@@ -31,6 +31,17 @@ SSHD = Path("/usr/sbin/sshd")
 NEEDS = ("ip", "unshare", "ssh", "ssh-keygen", "rsync")
 
 
+def _keep_python(home: Path) -> str:
+    """Mounts that keep this Python visible under a host's own home, when it lives under
+    this machine's (pyenv in /root/.pyenv): part of the image, not of the home."""
+    real_home = Path("/root")
+    python = Path(sys.base_prefix).resolve()
+    if not python.is_relative_to(real_home):
+        return ""
+    top = real_home / python.relative_to(real_home).parts[0]
+    return f"mkdir -p {home / top.name} && mount --bind {top} {home / top.name} && "
+
+
 def missing() -> str | None:
     """Why simulated hosts cannot be made here, or None."""
     if os.geteuid() != 0:
@@ -162,7 +173,7 @@ class Network:
         # The host's own home, Ray folder and sshd drop-in folder (the head's setup may
         # write there), then sshd as the PID namespace's first process: when the namespace's
         # unshare dies (--kill-child), the kernel ends every process of the host.
-        boot = (f"mount --bind {home} /root && mkdir -p /tmp/ray"
+        boot = (f"{_keep_python(home)}mount --rbind {home} /root && mkdir -p /tmp/ray"
                 f" && mount --bind {ray_tmp} /tmp/ray"
                 f" && {{ [ ! -d /etc/ssh/sshd_config.d ] ||"
                 f" mount --bind {sshd_d} /etc/ssh/sshd_config.d; }}"
