@@ -63,15 +63,18 @@ def main() -> None:
         sys.exit(reason)
 
     workdir, project, local_env = bench_workdir()
-    head_pid, address = start_ray_head(workdir, num_cpus=2)
-    local_env["SPELLRAY_RAY_ADDRESS"] = address
-    cluster_env = {**local_env, "SPELLRAY_HOME": str(workdir / "cluster-home")}
     storage = workdir / "storage"
     storage.mkdir()
     network = make_network(workdir / "hosts", [("head", True), ("worker", True)])
+    head_pid = None
+    # The cluster's CLI home: `cluster up` selects the cluster there, so its runs go through
+    # the tunnel; the local side keeps its own home and the private head.
+    cluster_env = {**local_env, "SPELLRAY_HOME": str(workdir / "cluster-home")}
     name = "bench-hosts"
     failed = True
     try:
+        head_pid, address = start_ray_head(workdir, num_cpus=2)
+        local_env["SPELLRAY_RAY_ADDRESS"] = address
         spell(cluster_env, "cluster", "init", "onprem", "--name", name, "--storage",
               str(storage), "--head-ip", network["head"].ip, "--worker-ip",
               network["worker"].ip, "--ssh-user", "root", "--ssh-key", str(network.key),

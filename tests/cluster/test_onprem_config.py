@@ -126,3 +126,13 @@ def test_bad_onprem_input_is_one_line_and_writes_nothing(
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, \
         result.stderr
     assert not (cli.home / "clusters" / "lab").exists()
+
+
+def test_up_without_the_ssh_key_is_one_line(cli: Spell, key: Path) -> None:  # noqa: F811
+    ok(cli("cluster", "init", "onprem", "--name", "lab", "--storage", "/mnt/nfs/spell",
+           *GOOD, "--ssh-key", str(key)))
+    key.unlink()  # moved, or the laptop changed
+    result = cli("cluster", "up", "lab")
+    assert result.returncode != 0
+    assert f"the cluster's SSH key {key} is missing" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

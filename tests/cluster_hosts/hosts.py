@@ -224,6 +224,7 @@ class Network:
 def make_network(folder: Path, names: list[tuple[str, bool]]) -> Network:
     """A bridge and one host per (name, runs sshd). Torn down here if making fails."""
     tag = f"{os.getpid() % 100000}"
+    folder.mkdir(parents=True, exist_ok=True)
     key = folder / "id_ed25519"
     _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
     network = Network(bridge=f"srb{tag}", subnet=_free_subnet(), key=key, folder=folder)

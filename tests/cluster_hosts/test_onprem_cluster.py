@@ -131,7 +131,22 @@ def test_a_run_lands_on_the_worker_and_its_outputs_come_back_through_the_tunnel(
     copied = target / "out.txt" if target.is_dir() else target
     assert copied.read_text().split() == [f"made-on-{worker.ip}"]
     assert list(cluster.storage.glob(f"runs/{run_id}/**/out.txt"))
-    assert cluster.entry["server_url"].startswith("http://127.0.0.1:")
+
+    # `use local` closes the tunnel; `use NAME` opens a new one, and the run is still there.
+    tunnel = cluster.entry["tunnel_pid"]
+    assert "ssh" in _command_line(tunnel)
+    assert "using local" in cluster.ok("cluster", "use", "local")
+    wait_for(lambda: "ssh" not in _command_line(tunnel), timeout=30, what="the tunnel to close")
+    assert f"using {cluster.name}: http://127.0.0.1:" in cluster.ok("cluster", "use",
+                                                                   cluster.name)
+    assert cluster.api(f"/api/runs/{run_id}").json()["status"] == "complete"
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def test_an_outsider_on_the_network_gets_nothing_but_ssh(cluster: Cluster) -> None:
@@ -198,8 +213,7 @@ def test_down_leaves_nothing_running_on_the_hosts(cluster: Cluster) -> None:
         wait_for(lambda h=host: not cluster.leftovers(h), timeout=60,
                  what=f"nothing but sshd on {host.name}: {cluster.leftovers(host)}")
     assert not reachable(cluster.network["head"].ip, 6379)
-    assert not Path(f"/proc/{tunnel}").exists() or \
-        "ssh" not in Path(f"/proc/{tunnel}/cmdline").read_bytes().decode(errors="replace")
+    assert "ssh" not in _command_line(tunnel)
     assert "* local" in cluster.ok("cluster", "list")
 
 
