@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ from pathlib import Path
 from tests.helpers import wait_for
 
 SSHD = Path("/usr/sbin/sshd")
+_networks = itertools.count()
 NEEDS = ("ip", "unshare", "ssh", "ssh-keygen", "rsync")
 
 
@@ -221,9 +223,12 @@ class Network:
         _run("ip", "link", "del", self.bridge, check=False)
 
 
-def make_network(folder: Path, names: list[tuple[str, bool]]) -> Network:
-    """A bridge and one host per (name, runs sshd). Torn down here if making fails."""
-    tag = f"{os.getpid() % 100000}"
+def make_network(folder: Path, names: list[tuple[str, bool]],
+                 tag: str | None = None) -> Network:
+    """A bridge and one host per (name, runs sshd). Torn down here if making fails.
+    ``tag`` names the bridge (srbTAG) and namespaces (srTAG-NAME); default: unique to this
+    process and call (interface names are at most 15 characters)."""
+    tag = tag or f"{os.getpid() % 100000}{next(_networks)}"
     folder.mkdir(parents=True, exist_ok=True)
     key = folder / "id_ed25519"
     _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))

@@ -4,9 +4,13 @@ addresses (it is on the same network) but runs no sshd."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
-from tests.cluster_hosts.hosts import Network, reachable
+import pytest
+
+from tests.cluster_hosts.hosts import Network, _run, make_network, reachable
 
 
 def test_hosts_are_separate_machines_on_one_network(network: Network) -> None:
@@ -34,3 +38,15 @@ def test_hosts_are_separate_machines_on_one_network(network: Network) -> None:
                               f"root@{head.ip}", "true"], capture_output=True, text=True,
                              timeout=60, stdin=subprocess.DEVNULL)
     assert refused.returncode == 255 and "Permission denied" in refused.stderr
+
+
+def test_a_network_that_fails_half_way_is_torn_down(tmp_path: Path) -> None:
+    """The second host's namespace cannot be made (a '/' in its name): what was made (the
+    bridge, the first host and its sshd) is gone when the error comes out."""
+    tag = f"{os.getpid() % 100000}f"
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        make_network(tmp_path, [("head", True), ("a/b", False)], tag=tag)
+    assert "netns" in " ".join(failed.value.cmd)
+    assert (tmp_path / "head" / "sshd.log").read_text()  # the first host's sshd did start
+    assert f"sr{tag}-" not in _run("ip", "netns", "list").stdout
+    assert f"srb{tag}" not in _run("ip", "-o", "link").stdout
