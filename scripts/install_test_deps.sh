@@ -5,7 +5,8 @@
 # not used), and Debian's PostgreSQL server for the state tests on Postgres
 # (tests/postgres.py starts its own cluster with initdb; no service is started here), and
 # Debian's OpenSSH server and client for tests/security/test_key_tunnel.py (which starts its
-# own sshd on a free port; the package's own service is not needed).
+# own sshd on a free port; the package's own service is not needed), and rsync for Ray's
+# cluster launcher (tests/cluster_hosts/).
 # Idempotent: quiet when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ packages=()
 have_initdb || packages+=(postgresql)
 [ -x /usr/sbin/sshd ] || packages+=(openssh-server)
 command -v ssh >/dev/null || packages+=(openssh-client)
+# Ray's cluster launcher copies file mounts with rsync (tests/cluster_hosts/).
+command -v rsync >/dev/null || packages+=(rsync)
 [ "${#packages[@]}" -eq 0 ] && exit 0
 
 # apt-get as root, or through sudo when there is one that works without a password prompt.

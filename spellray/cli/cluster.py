@@ -11,7 +11,8 @@ import typer
 
 from spellray.cli.output import console, duration
 
-app = typer.Typer(help="Clusters on AWS or GCP (Ray cluster launcher), and which one is in use.",
+app = typer.Typer(help="Clusters on AWS, GCP or your own hosts (Ray cluster launcher), and "
+                       "which one is in use.",
                   no_args_is_help=True)
 machine_type_app = typer.Typer(help="Machine types of a cluster: instance type, min/max "
                                     "machines, idle timeout, spot.", no_args_is_help=True)
@@ -31,9 +32,10 @@ def _settings():
 
 @app.command()
 def init(
-    cloud: Annotated[str, typer.Argument(help="aws or gcp")],
+    cloud: Annotated[str, typer.Argument(help="aws, gcp or onprem (hosts you have, over SSH)")],
     storage: Annotated[str, typer.Option(
-        help="Object storage the nodes share: s3://BUCKET/PREFIX or gs://BUCKET/PREFIX.")],
+        help="Storage the nodes share: s3://BUCKET/PREFIX or gs://BUCKET/PREFIX; onprem "
+             "also a folder every host mounts at the same path.")],
     name: Annotated[str | None, typer.Option("--name", "-n", help="Cluster name.")] = None,
     region: Annotated[str | None, typer.Option(help="e.g. us-east-1, us-central1")] = None,
     zone: Annotated[str | None, typer.Option(help="Availability zone, e.g. us-central1-a")] = None,
@@ -44,15 +46,36 @@ def init(
         help="What the nodes pip-install for spellray (default spellray==<this version>).")] = None,
     path: Annotated[Path | None, typer.Option(help="Write the config here instead.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing config.")] = False,
+    head_ip: Annotated[str | None, typer.Option(help="onprem: the head host's address.")] = None,
+    worker_ip: Annotated[list[str] | None, typer.Option(
+        help="onprem: a worker host, IP or IP=MACHINE-TYPE (default CPU); repeat it.")] = None,
+    ssh_user: Annotated[str | None, typer.Option(help="onprem: the user on every host.")] = None,
+    ssh_key: Annotated[Path | None, typer.Option(
+        help="onprem: the private key that logs in to every host.")] = None,
+    setup_command: Annotated[list[str] | None, typer.Option(
+        help="onprem: a command run on every host before Ray starts (e.g. pip install "
+             "spellray); repeat it. Default: none, the hosts have them.")] = None,
 ) -> None:
     """Write a complete Ray cluster launcher config (not started yet: spell cluster up)."""
-    from spellray.cluster.launcher import init_cluster
+    from spellray.cluster.launcher import init_cluster, init_onprem_cluster
 
-    written = init_cluster(_settings(), cloud, name or f"spellray-{cloud}", region=region,
-                           zone=zone, project=project, storage=storage,
-                           machine_types=machine_type,
-                           spellray_pip=spellray_pip, path=path, force=force)
-    console.print(f"wrote {written}; start it with: spell cluster up {name or f'spellray-{cloud}'}")
+    cluster = name or f"spellray-{cloud}"
+    if cloud == "onprem":
+        if not (head_ip and ssh_user and ssh_key):
+            from spellray.errors import InvalidInput
+
+            raise InvalidInput("onprem needs --head-ip, --worker-ip (one or more), --ssh-user "
+                               "and --ssh-key")
+        written = init_onprem_cluster(_settings(), cluster, head_ip=head_ip,
+                                      worker_ips=worker_ip or [], ssh_user=ssh_user,
+                                      ssh_key=ssh_key, storage=storage,
+                                      setup_commands=setup_command, path=path, force=force)
+    else:
+        written = init_cluster(_settings(), cloud, cluster, region=region,
+                               zone=zone, project=project, storage=storage,
+                               machine_types=machine_type,
+                               spellray_pip=spellray_pip, path=path, force=force)
+    console.print(f"wrote {written}; start it with: spell cluster up {cluster}")
 
 
 def _edit(cluster: str | None, config: Path | None, change: Callable[[dict], None]) -> None:
@@ -90,9 +113,9 @@ def machine_type_add(
 
     def change(loaded: dict) -> None:
         lc.add_machine_type(loaded, lc.machine_type_from_table(
-            lc.cloud_of(loaded), name, instance_type, cpus=cpus, gpus=gpus, memory_gb=memory,
-            price_per_hour=price, min_machines=min_machines, max_machines=max_machines,
-            idle_timeout_minutes=idle_timeout, spot=spot,
+            lc.node_types_cloud(loaded), name, instance_type, cpus=cpus, gpus=gpus,
+            memory_gb=memory, price_per_hour=price, min_machines=min_machines,
+            max_machines=max_machines, idle_timeout_minutes=idle_timeout, spot=spot,
             default_auto_resume=default_auto_resume))
 
     _edit(cluster, config, change)
@@ -136,7 +159,8 @@ def machine_type_list(cluster: ClusterOpt = None, config: ConfigOpt = None) -> N
     for t in launcher_config.list_machine_types(launcher_config.load_config(path)):
         table.add_row(t.name, t.instance_type or "-", str(t.machine_cpus), f"{t.num_gpus:g}",
                       str(t.min_machines), str(t.max_machines),
-                      f"{t.idle_timeout_minutes:g}m", "yes" if t.spot else "no",
+                      "-" if t.idle_timeout_minutes is None else f"{t.idle_timeout_minutes:g}m",
+                      "yes" if t.spot else "no",
                       "yes" if t.default_auto_resume else "no",
                       "-" if t.price_per_hour is None else f"{t.price_per_hour:.3f}")
     console.print(table)
@@ -167,11 +191,13 @@ def update(name: Annotated[str | None, typer.Argument()] = None) -> None:
 
 @app.command()
 def down(name: Annotated[str | None, typer.Argument()] = None) -> None:
-    """Terminate every machine of the cluster (its config stays)."""
+    """Terminate every machine of the cluster (on-prem: stop Ray and the server on every
+    host); its config stays."""
     from spellray.cluster import launcher
 
     settings = _settings()
-    launcher.down(settings, name)
+    for problem in launcher.down(settings, name):
+        console.print(f"could not stop Ray on {problem}")
     launcher.use(settings, "local")
     console.print("cluster down; using the local cluster")
 

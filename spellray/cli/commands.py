@@ -74,8 +74,8 @@ COMMANDS: dict[str, Lazy] = {
     "model-servers": Lazy("spellray.cli.model_servers", "Older Spell's model-server "
                           "commands (spell server ... is the current form).",
                           sub_app="legacy"),
-    "cluster": Lazy("spellray.cli.cluster", "Clusters on AWS or GCP (Ray cluster "
-                    "launcher), and which one is in use.", sub_app="app"),
+    "cluster": Lazy("spellray.cli.cluster", "Clusters on AWS, GCP or your own hosts (Ray "
+                    "cluster launcher), and which one is in use.", sub_app="app"),
     "login": Lazy("spellray.cli.login", "Log in: keep a lasting token for a server (mode "
                   "0600) that later commands use."),
     "logout": Lazy("spellray.cli.login",

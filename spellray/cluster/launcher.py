@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from spellray import __version__
-from spellray.cluster import launcher_config, registry
+from spellray.cluster import launcher_config, onprem, registry
 from spellray.errors import Conflict, InvalidInput, SpellrayError
 from spellray.ports import free_port
 from spellray.settings import Settings
 
 CONFIG_NAME = "cluster.yaml"
+# Seconds `use` waits for the head's server through a new tunnel (it starts after Ray).
+SERVER_WAIT = 180.0
 
 
 def cluster_dir(settings: Settings, name: str) -> Path:
@@ -43,6 +47,28 @@ def init_cluster(settings: Settings, cloud: str, name: str, *, region: str | Non
                  machine_types: list[str] | None,
                  spellray_pip: str | None, path: Path | None = None, force: bool = False) -> Path:
     """Write a complete cluster config and register the cluster (not started: `up`)."""
+    return _write_cluster(settings, name, path, force, lambda token, token_path:
+                          launcher_config.init_config(
+        cloud, name, region=region, zone=zone, project=project, storage_uri=storage,
+        spellray_pip=spellray_pip or f"spellray=={__version__}",
+        spellray_token=token, ray_token_path=token_path,
+        machine_types=machine_types))
+
+
+def init_onprem_cluster(settings: Settings, name: str, *, head_ip: str, worker_ips: list[str],
+                        ssh_user: str, ssh_key: Path, storage: str,
+                        setup_commands: list[str] | None = None, path: Path | None = None,
+                        force: bool = False) -> Path:
+    """`spell cluster init onprem`: hosts you have, reached over SSH (cluster/onprem.py)."""
+    return _write_cluster(settings, name, path, force, lambda token, token_path:
+                          onprem.init_config(
+        name, head_ip=head_ip, worker_ips=worker_ips, ssh_user=ssh_user, ssh_key=ssh_key,
+        storage_uri=storage, spellray_token=token, ray_token_path=token_path,
+        setup_commands=setup_commands))
+
+
+def _write_cluster(settings: Settings, name: str, path: Path | None, force: bool,
+                   make: Callable[[str, Path], dict[str, Any]]) -> Path:
     if name == registry.LOCAL or not name.replace("-", "").isalnum():
         raise InvalidInput(f"invalid cluster name {name!r}; use letters, digits and dashes")
     target = path or config_path(settings, name)
@@ -51,11 +77,7 @@ def init_cluster(settings: Settings, cloud: str, name: str, *, region: str | Non
                        "or pass --force to start over")
     token_path = target.parent / "ray_auth_token"
     spellray_token = launcher_config.new_token()
-    config = launcher_config.init_config(
-        cloud, name, region=region, zone=zone, project=project, storage_uri=storage,
-        spellray_pip=spellray_pip or f"spellray=={__version__}",
-        spellray_token=spellray_token, ray_token_path=token_path,
-        machine_types=machine_types)
+    config = make(spellray_token, token_path)
     launcher_config.save_config(target, config)  # validates first: nothing written if bad
     _write_secret(token_path, launcher_config.new_token())
     registry.save(settings.home, registry.ClusterEntry(
@@ -81,8 +103,14 @@ def cluster_config_file(settings: Settings, name: str | None) -> Path:
 
 # -- the cloud edge ----------------------------------------------------------------------------
 
-def check_credentials(cloud: str) -> None:
+def check_credentials(cloud: str, config: dict[str, Any] | None = None) -> None:
     """One line instead of the SDK's traceback when the laptop cannot reach the cloud."""
+    if cloud == launcher_config.ONPREM:  # SSH is all: the key must still be there
+        key = Path((config or {}).get("auth", {}).get("ssh_private_key", ""))
+        if not key.is_file():
+            raise InvalidInput(f"the cluster's SSH key {key} is missing; put it back or "
+                               "write the config again with spell cluster init onprem")
+        return
     if cloud == "aws":
         import boto3
 
@@ -108,7 +136,7 @@ def check_credentials(cloud: str) -> None:
 def _prepared(path: Path) -> dict[str, Any]:
     config = launcher_config.load_config(path)
     launcher_config.validate(config)
-    check_credentials(launcher_config.cloud_of(config))
+    check_credentials(launcher_config.cloud_of(config), config)
     return config
 
 
@@ -134,14 +162,33 @@ def up(settings: Settings, name: str | None, no_restart: bool = False) -> str:
     return _sdk_call("find the head node", sdk.get_head_node_ip, config)
 
 
-def down(settings: Settings, name: str | None) -> None:
+def down(settings: Settings, name: str | None) -> list[str]:
+    """Tear the cluster down; what could not be stopped (on-prem hosts out of reach)."""
     from ray.autoscaler import sdk
 
     path = cluster_config_file(settings, name)
-    _prepared(path)
-    entry = registry.get(settings.home, launcher_config.load_config(path)["cluster_name"])
+    config = _prepared(path)
+    entry = registry.get(settings.home, config["cluster_name"])
     close_tunnel(entry)
+    problems = _stop_onprem_hosts(config) if onprem.is_onprem(config) else []
     _sdk_call("tear the cluster down", sdk.teardown_cluster, str(path))
+    return problems
+
+
+def _stop_onprem_hosts(config: dict[str, Any]) -> list[str]:
+    problems = []
+    for ip in onprem.hosts_of(config):
+        try:
+            done = subprocess.run(onprem.ssh_command(config, ip, onprem.STOP_HOST),
+                                  capture_output=True, text=True, timeout=180,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            problems.append(f"{ip}: no answer over SSH in 180 s")
+            continue
+        if done.returncode != 0:
+            said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            problems.append(f"{ip}: {said[:200]}")
+    return problems
 
 
 # -- reaching the head's server ----------------------------------------------------------------
@@ -169,10 +216,33 @@ def open_tunnel(entry: registry.ClusterEntry) -> registry.ClusterEntry:
     """A background tunnel to the head's spellray server, which listens on the cluster's
     private network only (the cloud's firewall keeps it off the internet)."""
     args, url = ssh_tunnel(entry, launcher_config.SERVER_PORT)
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    log = Path(entry.config_path).parent / "tunnel.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                   start_new_session=True)
     entry.tunnel_pid, entry.server_url = process.pid, url
+    _wait_for_server(process, url, log)
     return entry
+
+
+def _wait_for_server(process: subprocess.Popen[bytes], url: str, log: Path,
+                     timeout: float = SERVER_WAIT) -> None:
+    """Until the head's server answers through the tunnel: right after `up` it is still
+    starting, and the next command would meet a closed port. Any HTTP answer will do."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            said = (log.read_text(errors="replace").strip().splitlines() or ["no output"])[-1]
+            raise SpellrayError(f"the SSH tunnel to the head closed: {said[:300]}")
+        try:
+            httpx.get(f"{url}/api/info", timeout=5, trust_env=False)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise SpellrayError(f"the head's spellray server did not answer through the tunnel in "
+                        f"{timeout:g} s; see ~/.spellray/server.log on the head")
 
 
 def close_tunnel(entry: registry.ClusterEntry) -> None:

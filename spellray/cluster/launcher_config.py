@@ -26,6 +26,7 @@ from spellray.schemas import MachineType
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 CLOUDS = ("aws", "gcp")
+ONPREM = "onprem"
 MACHINE_RESOURCE_PREFIX = "spellray-machine:"
 HEAD_NODE_TYPE = "head"
 # Where spellray keeps what Ray does not interpret (prices, idle timeouts) in the config.
@@ -55,7 +56,19 @@ def _check_cloud(cloud: str) -> str:
 
 
 def cloud_of(config: dict[str, Any]) -> str:
-    return _check_cloud(config.get("provider", {}).get("type", "?"))
+    """aws, gcp, or onprem (Ray's local provider: cluster/onprem.py)."""
+    kind = config.get("provider", {}).get("type", "?")
+    return ONPREM if kind == "local" else _check_cloud(kind)
+
+
+def node_types_cloud(config: dict[str, Any]) -> str:
+    """Machine-type edits are node-type edits, which an on-prem config has none of."""
+    cloud = cloud_of(config)
+    if cloud == ONPREM:
+        raise InvalidInput("an on-prem cluster's machine types follow its hosts: write the "
+                           "config again with spell cluster init onprem --force "
+                           "--worker-ip IP=TYPE ...")
+    return cloud
 
 
 def _meta(config: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +151,8 @@ def _sync_totals(config: dict[str, Any]) -> None:
 
 def list_machine_types(config: dict[str, Any]) -> list[MachineType]:
     meta = _meta(config)["machine_types"]
+    if cloud_of(config) == ONPREM:  # kept whole in the metadata (cluster/onprem.py)
+        return [MachineType.model_validate(raw) for raw in meta.values()]
     found = []
     for name, node_type in config["available_node_types"].items():
         if name == HEAD_NODE_TYPE:
@@ -173,7 +188,8 @@ def add_machine_type(config: dict[str, Any], t: MachineType) -> None:
         raise InvalidInput(f"machine type {t.name!r} already exists; change it with "
                            f"`spell cluster machine-type scale {t.name}` or delete it first")
     _check_bounds(t.min_machines, t.max_machines, t.idle_timeout_minutes)
-    config["available_node_types"][t.name] = node_type_for(t, _node_config(cloud_of(config), t))
+    cloud = node_types_cloud(config)
+    config["available_node_types"][t.name] = node_type_for(t, _node_config(cloud, t))
     _meta(config)["machine_types"][t.name] = {
         "instance_type": t.instance_type, "memory_gb": t.memory_gb,
         "price_per_hour": t.price_per_hour, "accelerator": t.accelerator, "spot": t.spot,
@@ -182,6 +198,7 @@ def add_machine_type(config: dict[str, Any], t: MachineType) -> None:
 
 
 def _node_type(config: dict[str, Any], name: str) -> dict[str, Any]:
+    node_types_cloud(config)
     if name == HEAD_NODE_TYPE or name not in config["available_node_types"]:
         known = [n for n in config["available_node_types"] if n != HEAD_NODE_TYPE]
         has = ", ".join(known) or "none (add one with spell cluster machine-type add)"
@@ -211,28 +228,37 @@ def delete_machine_type(config: dict[str, Any], name: str) -> None:
 
 # -- init ------------------------------------------------------------------------------------
 
-def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT) -> list[str]:
+def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT,
+                        node_ip: str | None = None) -> list[str]:
     """Ray with token authentication, its dashboard on 127.0.0.1 only, autoscaler v2 (it
-    honours each machine type's idle timeout), then the spellray server. The server listens
+    honours each machine type's idle timeout), then the spellray server. ``node_ip``: an
+    on-prem head, whose address is known (Ray's own guess needs a default route) and whose
+    fixed hosts need no autoscaler v2 (Ray's local provider is v1's). The server listens
     on all the head's interfaces: workers' runners report to its private address, the
     laptop's SSH tunnel (`spell cluster use`) reaches it on 127.0.0.1, and the launcher's
     security group / firewall admits only SSH from outside the cluster's network."""
     # The environment plugin: runs' --pip environments hold only their own packages.
-    ray_env = f"export RAY_AUTH_MODE=token RAY_enable_autoscaler_v2=1 {shell_assignments()}"
+    # Explicit 0 on-prem: Ray's launcher exports 1 before these commands (RAY_UP_enable_
+    # autoscaler_v2), and v2 does not start the local provider's workers.
+    v2 = f" RAY_enable_autoscaler_v2={0 if node_ip else 1}"
+    ray_env = f"export RAY_AUTH_MODE=token{v2} {shell_assignments()}"
     # shlex.quote: the URI goes into a shell line. The server keeps users' SSH keys (`spell
     # keys`) in a block of the head's authorized_keys, each allowed only the tunnel to it.
     server_env = (f"SPELLRAY_HOME=$HOME/.spellray SPELLRAY_RAY_ADDRESS=http://127.0.0.1:8265"
                   f" SPELLRAY_STORAGE_URI={shlex.quote(storage_uri)}"
                   " SPELLRAY_AUTHORIZED_KEYS_FILE=$HOME/.ssh/authorized_keys")
-    private_ip = "$(hostname -I | awk '{print $1}')"
+    private_ip = node_ip or "$(hostname -I | awk '{print $1}')"
+    node_flag = f" --node-ip-address={node_ip}" if node_ip else ""
     # Its GCS declares a lost node dead in seconds, not Ray's 15 (node_health.py says why).
     health = node_health.shell_assignments()
     return [
         "ray stop",
         f"{ray_env} {health}; ulimit -n 65536; ray start --head --port=6379"
         " --object-manager-port=8076 --autoscaling-config=~/ray_bootstrap_config.yaml"
-        " --dashboard-host=127.0.0.1 --disable-usage-stats",
-        "pkill -f 'spellray.server --port' || true",
+        f" --dashboard-host=127.0.0.1 --disable-usage-stats{node_flag}",
+        # [s]: the pattern must not match the shell running pkill (its command line holds
+        # the pattern), or pkill ends that shell and the launcher sees the step fail.
+        "pkill -f '[s]pellray.server --host' || true",
         f"{ray_env} {server_env}; nohup python -m spellray.server --host 0.0.0.0"
         f" --port {server_port}"
         f" --advertise-url http://{private_ip}:{server_port}"
@@ -321,7 +347,8 @@ def load_config(path: Path) -> dict[str, Any]:
         config = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(config, dict) or "available_node_types" not in config:
+    if not isinstance(config, dict) or ("available_node_types" not in config and
+                                        config.get("provider", {}).get("type") != "local"):
         raise InvalidInput(f"{path} is not a Ray cluster config with available_node_types")
     return config
 
