@@ -202,7 +202,11 @@ def ps(
     columns = (*columns[:2], "OWNER", *columns[2:]) if owned else columns
     columns = (*columns, "PROJECT") if in_projects else columns
     for column in (*columns, "WORKFLOW") if in_workflows else columns:
-        table.add_column(column, no_wrap=column != "COMMAND", overflow="fold")
+        # A narrow terminal wraps the command and the status (a queued run's says what it
+        # waits for), never the run's number.
+        table.add_column(column, no_wrap=column not in ("COMMAND", "STATUS"), overflow="fold",
+                         min_width=len(str(listing.runs[0].id)) if column == "ID" and
+                         listing.runs else None)
     for item in listing.runs:
         command = item.command if no_trunc or len(item.command) <= 50 else item.command[:47] + "…"
         status = styled_status(item.status.value) + \
