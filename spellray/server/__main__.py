@@ -8,6 +8,7 @@ import logging
 import uvicorn
 
 from spellray.server.app import create_app
+from spellray.server.ray_capacity import outlive_the_gcs
 
 
 def main() -> None:
@@ -17,6 +18,7 @@ def main() -> None:
     parser.add_argument("--advertise-url", default=None,
                         help="the URL runners on other nodes reach this server at")
     args = parser.parse_args()
+    outlive_the_gcs()  # before anything in this process makes a Ray GCS client
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(args.advertise_url or f"http://{args.host}:{args.port}",
                      listen_port=args.port)

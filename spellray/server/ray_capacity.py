@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
@@ -22,6 +23,20 @@ log = logging.getLogger(__name__)
 
 # Seconds one GCS call may take before the pass counts Ray as unreachable.
 GCS_TIMEOUT = 10
+# Ray's GCS client ends its whole process once the GCS has been unreachable for
+# gcs_rpc_server_reconnect_timeout_s (60 s) with a call pending: in the server, that is the
+# server gone whenever the Ray head is down a minute (tests/e2e/test_resilience.py caught
+# it). The server outlives Ray (DESIGN.md): its client waits as long as it takes, and each
+# call gives up after GCS_TIMEOUT instead, so a pass says "Ray is unreachable" and goes on.
+GCS_CLIENT_CONFIG = {"RAY_gcs_rpc_server_reconnect_timeout_s": str(10 * 365 * 24 * 3600),
+                     "RAY_gcs_server_request_timeout_seconds": str(GCS_TIMEOUT)}
+
+
+def outlive_the_gcs() -> None:
+    """Set, in this process and before its first GCS client, what GCS_CLIENT_CONFIG says
+    (Ray reads its config from the environment once per process)."""
+    for name, value in GCS_CLIENT_CONFIG.items():
+        os.environ.setdefault(name, value)
 
 
 def _local_dashboard_gcs(port: int) -> str | None:
@@ -53,6 +68,7 @@ class RayCapacity:
 
     @cached_property
     def _gcs(self) -> Any:
+        outlive_the_gcs()
         from ray._raylet import GcsClient
 
         try:
@@ -70,22 +86,30 @@ class RayCapacity:
             self.__dict__.pop("_gcs", None)  # the head may have restarted: reconnect
             raise RayUnavailable(f"Ray's GCS did not answer ({exc})") from exc
 
+    def _resource_state(self) -> Any:
+        """The GCS's cluster resource state, within GCS_TIMEOUT (what Ray's
+        ``autoscaler.v2.sdk.get_cluster_resource_state`` asks, which waits without end)."""
+        from ray.core.generated.autoscaler_pb2 import GetClusterResourceStateReply
+
+        reply = GetClusterResourceStateReply()
+        reply.ParseFromString(self._call(
+            lambda: self._gcs.get_cluster_resource_state(timeout_s=GCS_TIMEOUT)))
+        return reply.cluster_resource_state
+
     def free(self) -> dict[str, dict[str, float]]:
         """Each live node's free resources (by node id, hex), as its raylet last said."""
-        from ray.autoscaler.v2.sdk import get_cluster_resource_state
         from ray.core.generated.autoscaler_pb2 import NodeStatus
 
-        state = self._call(lambda: get_cluster_resource_state(self._gcs))
+        state = self._resource_state()
         return {node.node_id.hex(): dict(node.available_resources)
                 for node in state.node_states
                 if node.status in (NodeStatus.RUNNING, NodeStatus.IDLE)}
 
     def dead(self) -> set[str]:
         """The nodes (ids, hex) the GCS has declared dead; it keeps the last ones it lost."""
-        from ray.autoscaler.v2.sdk import get_cluster_resource_state
         from ray.core.generated.autoscaler_pb2 import NodeStatus
 
-        state = self._call(lambda: get_cluster_resource_state(self._gcs))
+        state = self._resource_state()
         return {node.node_id.hex() for node in state.node_states
                 if node.status == NodeStatus.DEAD}
 

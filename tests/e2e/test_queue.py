@@ -89,7 +89,11 @@ def test_runs_queued_past_rays_start_timeout_all_complete(short_timeout_spell: S
     # Its position is the number of runs still queued before it (two or three by now).
     ahead = re.compile(r"waiting for a CPU machine \([23] ahead\)")
     assert ahead.fullmatch(last["waiting"] or ""), last
-    assert ahead.search(spell("ps").stdout)
+    spell.extra_env["COLUMNS"] = "200"  # the status whole on one line (narrow ones wrap it)
+    try:
+        assert ahead.search(spell("ps").stdout)
+    finally:
+        del spell.extra_env["COLUMNS"]
     info = spell("info", str(runs[-1])).stdout
     assert re.search(r"requested \(waiting for a CPU machine \(\d ahead\)\)", info), info
 
