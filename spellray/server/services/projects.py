@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from spellray.errors import Conflict, InvalidInput, NotFound, RunNotFound
+from spellray.errors import Conflict, InvalidInput, NotFound
 from spellray.schemas import (
     ACTIVE_STATUSES,
     Project,
@@ -24,9 +24,14 @@ from spellray.schemas import (
 from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.ownership import owned_by, seen_by, sees
+from spellray.server.services.run_archive import runs_seen
 from spellray.server.services.workflow_membership import Membership
 
 ACTIVE = [s.value for s in ACTIVE_STATUSES]
+
+
+def _taken(name: str) -> Conflict:
+    return Conflict(f"a project named {name} exists already; pick another name")
 
 
 def _not_found(name: str) -> NotFound:
@@ -104,7 +109,7 @@ class ProjectService:
             func.lower(db.Project.name) == name.lower()))
         if taken is not None:
             # Any owner's: a project is an MLflow experiment, whose names are one namespace.
-            raise Conflict(f"a project named {name} exists already; pick another name")
+            raise _taken(name)
         if name == self.ctx.tracking.experiment_name:
             raise Conflict(f"{name!r} is the MLflow experiment of runs without a project; "
                            "pick another project name")
@@ -122,8 +127,7 @@ class ProjectService:
             try:
                 session.commit()
             except IntegrityError:  # made at the same moment by another request
-                raise Conflict(f"a project named {request.name} exists already; "
-                               "pick another name") from None
+                raise _taken(request.name) from None
             return _schema(session, project)
 
     def list(self, archived: bool = False) -> list[Project]:
@@ -158,8 +162,7 @@ class ProjectService:
             try:
                 session.flush()
             except IntegrityError:
-                raise Conflict(f"a project named {new_name} exists already; "
-                               "pick another name") from None
+                raise _taken(str(new_name)) from None
             if new_name is not None and experiment_id is not None:
                 # Before the commit: if MLflow refuses, the project keeps its old name.
                 self.ctx.tracking.rename_experiment(experiment_id, new_name)
@@ -174,14 +177,14 @@ class ProjectService:
             if target.archived_at is not None:
                 raise Conflict(f"project {name} is archived: it takes no runs; "
                                f"spell project unarchive {name} first")
-            return self._move(session, target, self._runs(session, run_ids))
+            return self._move(session, target, runs_seen(session, run_ids, self.owners))
 
     def remove_runs(self, name: str, run_ids: list[int]) -> list[int]:
         """Take runs out of project ``name``: uncategorized again, their MLflow runs back in
         the uncategorized runs' experiment. Each must be in it; all of them or none."""
         with self.ctx.sessions() as session:
             project = find(session, name, self.owners)
-            runs = self._runs(session, run_ids)
+            runs = runs_seen(session, run_ids, self.owners)
             for run in runs:
                 if run.project_id != project.id:
                     raise InvalidInput(f"run {run.id} is not in project {name}; "
@@ -213,16 +216,6 @@ class ProjectService:
         session.commit()
         return ids
 
-
-    def _runs(self, session: Session, run_ids: list[int]) -> list[db.Run]:
-        """The runs, each one the caller sees, in the order given (a repeat once)."""
-        wanted = list(dict.fromkeys(run_ids))
-        found = {r.id: r for r in session.scalars(select(db.Run).where(db.Run.id.in_(wanted)))}
-        for run_id in wanted:
-            run = found.get(run_id)
-            if run is None or not sees(self.owners, run.owner):
-                raise RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
-        return [found[run_id] for run_id in wanted]
 
     def archive(self, name: str, archived: bool) -> Project:
         """Archive (out of `spell project list`, takes no runs; MLflow's UI hides its

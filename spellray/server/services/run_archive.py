@@ -40,22 +40,31 @@ def archived_ids(session: Session, run_ids: list[int]) -> set[int]:
         db.Run.id.in_(run_ids), db.Run.archived_at.is_not(None))))
 
 
+def runs_seen(session: Session, run_ids: list[int],
+              owners: frozenset[str] | None) -> list[db.Run]:
+    """The runs, in the order given (a repeat once), each one ``owners`` see (None: all);
+    one they do not see is not there for them (RunNotFound), as anywhere else."""
+    wanted = list(dict.fromkeys(run_ids))
+    found = {r.id: r for r in session.scalars(select(db.Run).where(db.Run.id.in_(wanted)))}
+    for run_id in wanted:
+        run = found.get(run_id)
+        if run is None or not sees(owners, run.owner):
+            raise RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
+    return [found[run_id] for run_id in wanted]
+
+
 def set_archived(ctx: ServerContext, run_ids: list[int], archived: bool,
                  owners: frozenset[str] | None) -> list[int]:
     """Archive (or unarchive) runs the caller sees (``owners``; None: everyone's); all of
     them or none. An active run is not archived: it is still writing its outputs. The runs
     changed (those not already so)."""
-    wanted = list(dict.fromkeys(run_ids))
     with ctx.sessions() as session:
-        found = {r.id: r for r in session.scalars(select(db.Run).where(db.Run.id.in_(wanted)))}
-        for run_id in wanted:
-            run = found.get(run_id)
-            if run is None or not sees(owners, run.owner):
-                raise RunNotFound(f"there is no run {run_id}; spell ps lists the runs")
+        runs = runs_seen(session, run_ids, owners)
+        for run in runs:
             if archived and not RunStatus(run.status).is_terminal:
-                raise Conflict(f"run {run_id} is {run.status}: archive it once it has ended "
-                               f"(spell stop {run_id} ends it, saving its outputs)")
-        changing = [i for i in wanted if (found[i].archived_at is not None) != archived]
+                raise Conflict(f"run {run.id} is {run.status}: archive it once it has ended "
+                               f"(spell stop {run.id} ends it, saving its outputs)")
+        changing = [r.id for r in runs if (r.archived_at is not None) != archived]
         if changing:
             # A plain UPDATE: archiving is no status change (the run's version is left alone).
             session.execute(update(db.Run).where(db.Run.id.in_(changing))
