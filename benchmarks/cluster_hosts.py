@@ -5,8 +5,11 @@ Usage: sudo python benchmarks/cluster_hosts.py [--rounds N]   (root: network nam
 
 Makes the simulated hosts of tests/cluster_hosts/ (head and worker, each with sshd), brings
 the cluster up with `spell cluster init onprem` + `spell cluster up`, then times both runs
-round by round, interleaved so machine noise hits both alike. The last line of output is
-the cluster / local median ratio (target: at most 1.5).
+round by round, interleaved so machine noise hits both alike. Then it changes the worker's
+machine type twice: by `spell cluster update` (in place, no Ray restart) and, as before it
+could, by `spell cluster up` (Ray restarted on every host), each timed until the worker is
+alive under its new type. The last line of output is the cluster / local median ratio
+(target: at most 1.5).
 """
 
 from __future__ import annotations
@@ -44,15 +47,27 @@ def timed_run(env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
-def wait_for_worker(env: dict[str, str], cwd: Path, timeout: float = 300) -> None:
+def wait_for_worker(env: dict[str, str], cwd: Path, machine_type: str = "CPU",
+                    timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = spell(env, "cluster", "status", cwd=cwd)
-        if any(line.split()[1:3] == ["CPU", "alive"] for line in rows.splitlines()
+        if any(line.split()[1:3] == [machine_type, "alive"] for line in rows.splitlines()
                if ".." in line):
             return
-        time.sleep(2)
-    raise RuntimeError(f"the worker did not join in {timeout:g} s")
+        time.sleep(1)
+    raise RuntimeError(f"the worker did not join as {machine_type} in {timeout:g} s")
+
+
+def timed_retype(env: dict[str, str], cwd: Path, name: str, worker_ip: str,
+                 machine_type: str, command: str) -> float:
+    """Seconds from the edit until the worker is alive under ``machine_type``."""
+    start = time.perf_counter()
+    spell(env, "cluster", "machine-type", "add", machine_type, "--host", worker_ip,
+          "-c", name, cwd=cwd)
+    spell(env, "cluster", command, name, cwd=cwd)
+    wait_for_worker(env, cwd, machine_type)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -93,6 +108,11 @@ def main() -> None:
         for side, values in times.items():
             print(f"{side:<20} median {statistics.median(values):7.3f} s   "
                   f"min {min(values):7.3f} s   max {max(values):7.3f} s   (n={len(values)})")
+        worker_ip = network["worker"].ip
+        in_place = timed_retype(cluster_env, project, name, worker_ip, "big", "update")
+        restarted = timed_retype(cluster_env, project, name, worker_ip, "CPU", "up")
+        print(f"worker retyped by update (no Ray restart) {in_place:.1f} s, by up (Ray "
+              f"restarted) {restarted:.1f} s: {in_place / restarted:.2f}x")
         ratio = statistics.median(times["on-prem via tunnel"]) / statistics.median(
             times["local default"])
         failed = False

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from spellray.cli.output import console, duration
+from spellray.errors import InvalidInput
 
 app = typer.Typer(help="Clusters on AWS, GCP or your own hosts (Ray cluster launcher), and "
                        "which one is in use.",
@@ -62,8 +63,6 @@ def init(
     cluster = name or f"spellray-{cloud}"
     if cloud == "onprem":
         if not (head_ip and ssh_user and ssh_key):
-            from spellray.errors import InvalidInput
-
             raise InvalidInput("onprem needs --head-ip, --worker-ip (one or more), --ssh-user "
                                "and --ssh-key")
         written = init_onprem_cluster(_settings(), cluster, head_ip=head_ip,
@@ -98,20 +97,41 @@ def machine_type_add(
     gpus: Annotated[int | None, typer.Option(help="GPUs of one machine.")] = None,
     memory: Annotated[float | None, typer.Option(help="Memory of one machine, GB.")] = None,
     price: Annotated[float | None, typer.Option(help="On-demand price per hour, USD.")] = None,
-    min_machines: Annotated[int, typer.Option("--min", help="Machines kept warm.")] = 0,
-    max_machines: Annotated[int, typer.Option("--max", help="Autoscaling bound.")] = 2,
-    idle_timeout: Annotated[float, typer.Option(help="Minutes idle before a machine "
-                                                     "above --min goes away.")] = 10,
+    min_machines: Annotated[int | None, typer.Option(
+        "--min", help="Machines kept warm (default 0).")] = None,
+    max_machines: Annotated[int | None, typer.Option(
+        "--max", help="Autoscaling bound (default 2).")] = None,
+    idle_timeout: Annotated[float | None, typer.Option(
+        help="Minutes idle before a machine above --min goes away (default 10).")] = None,
     spot: Annotated[bool, typer.Option(help="Spot (AWS) / preemptible (GCP) machines.")] = False,
     default_auto_resume: Annotated[bool, typer.Option(
         "--default-auto-resume", help="Runs on it resume when interrupted unless they say "
         "--disable-auto-resume.")] = False,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="onprem: a host of this type (repeat it); a new host joins the "
+                       "cluster, a listed one changes type.")] = None,
     cluster: ClusterOpt = None, config: ConfigOpt = None,
 ) -> None:
-    """Add a machine type (a node type of the cluster)."""
+    """Add a machine type (a node type of the cluster; on-prem, the hosts given it)."""
     from spellray.cluster import launcher_config as lc
+    from spellray.cluster import onprem
+
+    cloud_only = {"--instance-type": instance_type, "--cpus": cpus, "--memory": memory,
+                  "--min": min_machines, "--max": max_machines,
+                  "--idle-timeout": idle_timeout, "--spot": spot or None,
+                  "--default-auto-resume": default_auto_resume or None}
 
     def change(loaded: dict) -> None:
+        if onprem.is_onprem(loaded):
+            given = [flag for flag, value in cloud_only.items() if value is not None]
+            if given:
+                raise InvalidInput(f"{', '.join(given)}: an on-prem machine type is hosts you "
+                                   "have; it takes only --host, --gpus and --price")
+            onprem.set_hosts_type(loaded, name, host or [], gpus=gpus, price=price)
+            return
+        if host:
+            raise InvalidInput("--host is for on-prem clusters (spell cluster init onprem); "
+                               "a cloud's machines come from --instance-type")
         lc.add_machine_type(loaded, lc.machine_type_from_table(
             lc.node_types_cloud(loaded), name, instance_type, cpus=cpus, gpus=gpus,
             memory_gb=memory, price_per_hour=price, min_machines=min_machines,
@@ -130,18 +150,29 @@ def machine_type_scale(
     cluster: ClusterOpt = None, config: ConfigOpt = None,
 ) -> None:
     """Change a machine type's min/max machines or idle timeout."""
+    from spellray.cluster import onprem
     from spellray.cluster.launcher_config import scale_machine_type
 
-    _edit(cluster, config, lambda loaded: scale_machine_type(
-        loaded, name, min_machines, max_machines, idle_timeout))
+    def change(loaded: dict) -> None:
+        if onprem.is_onprem(loaded):
+            onprem.refuse_node_type_edit(loaded, name, "scale")
+        scale_machine_type(loaded, name, min_machines, max_machines, idle_timeout)
+
+    _edit(cluster, config, change)
 
 
 @machine_type_app.command("delete")
 def machine_type_delete(name: str, cluster: ClusterOpt = None, config: ConfigOpt = None) -> None:
     """Remove a machine type."""
+    from spellray.cluster import onprem
     from spellray.cluster.launcher_config import delete_machine_type
 
-    _edit(cluster, config, lambda loaded: delete_machine_type(loaded, name))
+    def change(loaded: dict) -> None:
+        if onprem.is_onprem(loaded):
+            onprem.refuse_node_type_edit(loaded, name, "delete")
+        delete_machine_type(loaded, name)
+
+    _edit(cluster, config, change)
 
 
 @machine_type_app.command("list")
@@ -157,7 +188,8 @@ def machine_type_list(cluster: ClusterOpt = None, config: ConfigOpt = None) -> N
                   "$/HOUR",
                   box=None)
     for t in launcher_config.list_machine_types(launcher_config.load_config(path)):
-        table.add_row(t.name, t.instance_type or "-", str(t.machine_cpus), f"{t.num_gpus:g}",
+        table.add_row(t.name, t.instance_type or "-",
+                      "-" if t.machine_cpus is None else str(t.machine_cpus), f"{t.num_gpus:g}",
                       str(t.min_machines), str(t.max_machines),
                       "-" if t.idle_timeout_minutes is None else f"{t.idle_timeout_minutes:g}m",
                       "yes" if t.spot else "no",
@@ -185,8 +217,10 @@ def update(name: Annotated[str | None, typer.Argument()] = None) -> None:
     """Apply an edited config (machine types, bounds) without restarting Ray."""
     from spellray.cluster import launcher
 
-    head = launcher.up(_settings(), name, no_restart=True)
+    head, hosts = launcher.update(_settings(), name)
     console.print(f"cluster updated, head node {head}")
+    for line in hosts:
+        console.print(f"  {line}", highlight=False)
 
 
 @app.command()

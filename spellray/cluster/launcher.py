@@ -162,6 +162,26 @@ def up(settings: Settings, name: str | None, no_restart: bool = False) -> str:
     return _sdk_call("find the head node", sdk.get_head_node_ip, config)
 
 
+def update(settings: Settings, name: str | None) -> tuple[str, list[str]]:
+    """`spell cluster update`: the edited config applied without restarting Ray. On-prem,
+    new hosts join and hosts whose machine type changed take it in place; one line per host
+    says so."""
+    from ray.autoscaler import sdk
+
+    config = _prepared(cluster_config_file(settings, name))
+    cluster = config["cluster_name"]
+    try:  # Ray's launcher would start a whole new cluster where none is up
+        sdk.get_head_node_ip(config)
+    except RuntimeError as exc:
+        if "not found" not in str(exc):
+            raise SpellrayError(f"the Ray cluster launcher could not find the head node: "
+                                f"{str(exc)[:300]}") from exc
+        raise InvalidInput(f"cluster {cluster} is not up, so there is nothing to update; "
+                           f"start it with spell cluster up {cluster}") from None
+    head = up(settings, name, no_restart=True)
+    return head, onprem.apply_hosts(config) if onprem.is_onprem(config) else []
+
+
 def down(settings: Settings, name: str | None) -> list[str]:
     """Tear the cluster down; what could not be stopped (on-prem hosts out of reach)."""
     from ray.autoscaler import sdk

@@ -33,6 +33,7 @@ HEAD_NODE_TYPE = "head"
 META_KEY = "spellray"
 DEFAULT_IDLE_MINUTES = 10.0
 SERVER_PORT = 8300
+GCS_PORT = 6379  # the head's Ray --port
 # Runners on workers write outputs and logs straight to storage: a folder on the head
 # would not do.
 STORAGE_SCHEMES = ("s3://", "gs://")
@@ -65,9 +66,8 @@ def node_types_cloud(config: dict[str, Any]) -> str:
     """Machine-type edits are node-type edits, which an on-prem config has none of."""
     cloud = cloud_of(config)
     if cloud == ONPREM:
-        raise InvalidInput("an on-prem cluster's machine types follow its hosts: write the "
-                           "config again with spell cluster init onprem --force "
-                           "--worker-ip IP=TYPE ...")
+        raise InvalidInput("an on-prem cluster's machine types are its hosts': give hosts a "
+                           "type with spell cluster machine-type add NAME --host IP")
     return cloud
 
 
@@ -253,7 +253,7 @@ def head_start_commands(storage_uri: str, server_port: int = SERVER_PORT,
     health = node_health.shell_assignments()
     return [
         "ray stop",
-        f"{ray_env} {health}; ulimit -n 65536; ray start --head --port=6379"
+        f"{ray_env} {health}; ulimit -n 65536; ray start --head --port={GCS_PORT}"
         " --object-manager-port=8076 --autoscaling-config=~/ray_bootstrap_config.yaml"
         f" --dashboard-host=127.0.0.1 --disable-usage-stats{node_flag}",
         # [s]: the pattern must not match the shell running pkill (its command line holds
@@ -315,7 +315,7 @@ def init_config(cloud: str, name: str, *, region: str | None = None, zone: str |
     config["worker_start_ray_commands"] = [
         "ray stop",
         f"export RAY_AUTH_MODE=token {shell_assignments()}; ulimit -n 65536;"
-        " ray start --address=$RAY_HEAD_IP:6379"
+        f" ray start --address=$RAY_HEAD_IP:{GCS_PORT}"
         " --object-manager-port=8076 --disable-usage-stats"]
     _meta(config)["cloud"] = cloud
     for machine in machine_types or ["CPU"]:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from spellray.cluster.machine_types import load_machine_types
+from spellray.cluster.machine_types import MachineTypeFile
 from spellray.server import db
 from spellray.server.auth import authorize, ensure_admin_token
 from spellray.server.browser_sessions import BrowserGate, BrowserSessions
@@ -85,7 +85,7 @@ def build_context(settings: Settings, advertise_url: str,
         settings=settings, sessions=sessions,
         storage=storage, ray=RayJobs(settings.ray_address),
         server_id=_server_id(sessions), advertise_url=advertise_url,
-        machine_types=load_machine_types(settings.home),
+        machine_types=MachineTypeFile(settings.home),
         tracking=Tracking(settings, advertise_url), listen_port=listen_port,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import sessionmaker
@@ -24,7 +25,8 @@ class ServerContext:
     server_id: str
     # The URL runners use to report back (they may be on other nodes).
     advertise_url: str
-    machine_types: dict[str, MachineType]
+    # Re-read when the file changes (cluster/machine_types.py MachineTypeFile).
+    machine_types: Mapping[str, MachineType]
     # MLflow: the tracking store and its server app (loaded lazily).
     tracking: Tracking
     # uploads/<name> begun on this server: spares a storage lookup for each file sent.

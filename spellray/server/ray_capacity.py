@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from spellray.errors import RayUnavailable
@@ -60,6 +60,18 @@ def gcs_address(settings: Settings) -> str:
         f"{address.hostname}:{settings.ray_gcs_port}"
 
 
+class LiveResources(NamedTuple):
+    total: dict[str, float]
+    free: dict[str, float]
+
+
+def capacity_of(state: Any, settings: Settings) -> RayCapacity:
+    """One GCS client per app (kept on its ``state``): connecting is the slow part."""
+    if getattr(state, "capacity", None) is None:
+        state.capacity = RayCapacity(settings)
+    return state.capacity
+
+
 class RayCapacity:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -96,14 +108,21 @@ class RayCapacity:
             lambda: self._gcs.get_cluster_resource_state(timeout_s=GCS_TIMEOUT)))
         return reply.cluster_resource_state
 
-    def free(self) -> dict[str, dict[str, float]]:
-        """Each live node's free resources (by node id, hex), as its raylet last said."""
+    def live(self) -> dict[str, LiveResources]:
+        """Each live node's resources now (by node id, hex), as its raylet last said: its
+        totals too, which Ray's node table keeps as they were at start (a host retyped by
+        `spell cluster update` has new ones: cluster/host_types.py)."""
         from ray.core.generated.autoscaler_pb2 import NodeStatus
 
         state = self._resource_state()
-        return {node.node_id.hex(): dict(node.available_resources)
+        return {node.node_id.hex(): LiveResources(dict(node.total_resources),
+                                                  dict(node.available_resources))
                 for node in state.node_states
                 if node.status in (NodeStatus.RUNNING, NodeStatus.IDLE)}
+
+    def free(self) -> dict[str, dict[str, float]]:
+        """Each live node's free resources (by node id, hex), as its raylet last said."""
+        return {node_id: now.free for node_id, now in self.live().items()}
 
     def dead(self) -> set[str]:
         """The nodes (ids, hex) the GCS has declared dead; it keeps the last ones it lost."""

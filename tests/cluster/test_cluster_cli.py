@@ -68,6 +68,7 @@ def test_machine_type_round_trip(cli: Spell) -> None:
     (["machine-type", "add", "CPU"], "already exists"),
     (["machine-type", "add", "NOPE"], "unknown machine type 'NOPE' for aws"),
     (["machine-type", "add", "V100", "--min", "3", "--max", "1"], "--min 3 is more than --max 1"),
+    (["machine-type", "add", "V100", "--host", "10.0.0.3"], "--host is for on-prem clusters"),
     (["machine-type", "scale", "CPU", "--min", "9"], "--min 9 is more than --max 2"),
     (["machine-type", "scale", "NOPE", "--max", "1"], "no machine type 'NOPE'"),
     (["machine-type", "delete", "head"], "no machine type 'head'"),

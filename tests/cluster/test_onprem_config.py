@@ -4,6 +4,8 @@ by a real bash, and bad input through the real CLI (one line, non-zero, nothing 
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -92,10 +94,58 @@ def test_init_onprem_through_the_cli(cli: Spell, key: Path) -> None:  # noqa: F8
     assert (folder / "cluster.yaml").stat().st_mode & 0o777 == 0o600
     listed = ok(cli("cluster", "machine-type", "list", "-c", "lab"))
     assert "CPU" in listed and "T4" in listed
-    # Machine types of on-prem hosts are set at init: an edit is refused in one line.
-    refused = cli("cluster", "machine-type", "add", "V100", "-c", "lab")
-    assert refused.returncode != 0 and "follow its hosts" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
+
+    # A machine type is the hosts given it: a new host joins, a listed one changes type.
+    said = ok(cli("cluster", "machine-type", "add", "big", "--host", "10.0.0.3", "--host",
+                  "10.0.0.5", "--price", "0.5", "-c", "lab"))
+    assert "apply it with: spell cluster update" in said
+    config = yaml.safe_load((folder / "cluster.yaml").read_text())
+    assert config["provider"]["worker_ips"] == ["10.0.0.3", "10.0.0.4", "10.0.0.5"]
+    assert config["max_workers"] == 3
+    lc.validate(config)
+    types = json.loads((folder / "machine_types.json").read_text())
+    assert {t["name"]: t["max_machines"] for t in types} == {"big": 2, "T4": 1}
+    rows = {line.split()[0]: line.split() for line in
+            ok(cli("cluster", "machine-type", "list", "-c", "lab")).splitlines()[1:]}
+    assert set(rows) == {"big", "T4"} and rows["big"][-1] == "0.500"
+
+    # What an on-prem type cannot take is refused in one line, and the config is kept.
+    before = (folder / "cluster.yaml").read_text()
+    for args, message in [
+        (["add", "big"], "give them with --host IP"),
+        (["add", "big", "--host", "10.0.0.2"], "--host 10.0.0.2 is the head"),
+        (["add", "big", "--host", "10.0.0.9", "--host", "10.0.0.9"], "given twice"),
+        (["add", "big", "--host", "box-7"], "--host 'box-7' is not an IP address"),
+        (["add", "head", "--host", "10.0.0.9"], "must be letters, digits"),
+        (["add", "big", "--host", "10.0.0.9", "--min", "1", "--spot"],
+         "--min, --spot: an on-prem machine type is hosts you have"),
+        (["scale", "big", "--max", "5"], "one machine per host (big: 10.0.0.3, 10.0.0.5)"),
+        (["delete", "T4"], "machine type 'T4' is the type of 10.0.0.4; give them another"),
+        (["delete", "V100"], "no machine type 'V100' in this cluster; it has: T4, big"),
+    ]:
+        refused = cli("cluster", "machine-type", *args, "-c", "lab")
+        assert refused.returncode != 0 and message in refused.stderr, (args, refused.stderr)
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert (folder / "cluster.yaml").read_text() == before
+
+
+def test_retyping_every_host_of_a_type_removes_it_and_keeps_its_gpus_setting(
+        tmp_path: Path, key: Path) -> None:
+    config = generated(tmp_path, key)
+    onprem.set_hosts_type(config, "T4", ["10.0.0.3"])
+    assert onprem.hosts_table(config) == {"10.0.0.3": "T4", "10.0.0.4": "T4"}
+    types = {t.name: t for t in lc.list_machine_types(config)}
+    assert set(types) == {"T4"} and (types["T4"].min_machines, types["T4"].max_machines) \
+        == (2, 2) and types["T4"].num_gpus == 1
+    onprem.set_hosts_type(config, "T4", ["10.0.0.4"], gpus=2)
+    onprem.set_hosts_type(config, "CPU", ["10.0.0.6"])  # a new host: T4 keeps its 2 GPUs
+    types = {t.name: t for t in lc.list_machine_types(config)}
+    assert types["T4"].num_gpus == 2 and types["CPU"].num_gpus == 0
+    # The workers' start command follows: each host starts Ray as its new type.
+    command = config["worker_start_ray_commands"][1]
+    assert "*' 10.0.0.3 '*) NODE_IP=10.0.0.3 RESOURCES='{\"spellray-machine:T4\": 1}'" in command
+    assert "*' 10.0.0.6 '*) NODE_IP=10.0.0.6 RESOURCES='{\"spellray-machine:CPU\": 1}'" \
+        in command
 
 
 GOOD = ["--head-ip", "10.0.0.2", "--worker-ip", "10.0.0.3", "--ssh-user", "ops"]
@@ -136,3 +186,21 @@ def test_up_without_the_ssh_key_is_one_line(cli: Spell, key: Path) -> None:  # n
     assert result.returncode != 0
     assert f"the cluster's SSH key {key} is missing" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_update_of_a_cluster_that_is_not_up_starts_nothing(cli: Spell, key: Path) -> None:  # noqa: F811
+    """Ray's launcher would launch a whole new cluster: `update` says to use `up`."""
+    name = f"never-up-{os.getpid()}"  # Ray's local provider keeps state in /tmp/ray by name
+    ok(cli("cluster", "init", "onprem", "--name", name, "--storage", "/mnt/nfs/spell",
+           *GOOD, "--ssh-key", str(key)))
+    try:
+        result = cli("cluster", "update", name)
+    finally:
+        for suffix in ("state", "lock"):
+            Path(f"/tmp/ray/cluster-{name}.{suffix}").unlink(missing_ok=True)
+    assert result.returncode != 0
+    # The last line: Ray's local provider logs its state file as it reads it.
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: cluster {name} is not up, so there is nothing to update; start it with "
+        f"spell cluster up {name}"), result.stderr
+    assert "Launching a new cluster" not in result.stdout + result.stderr

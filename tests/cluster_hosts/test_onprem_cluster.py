@@ -3,7 +3,8 @@ laptop would: `spell cluster init onprem` and `up` (Ray's cluster launcher over 
 real: the head's Ray with token auth, its autoscaler starting the worker's Ray over SSH, the
 spellray server), `status`, `use` (the SSH tunnel), a run landing on the worker and its
 outputs in the shared storage folder, what an outsider on the same network can reach,
-`update`, `dashboard`, `down` (nothing left on the hosts), and a worker lost mid-run.
+`update` (a host retyped and a new one added, with no Ray restarted), `dashboard`, `down`
+(nothing left on the hosts), and a worker lost mid-run.
 
 The tests run in order, on one cluster (a module fixture); the last one brings it up again.
 """
@@ -61,12 +62,17 @@ class Cluster:
         return [line.split() for line in out.splitlines()
                 if re.match(r"\s*\w{6}\.\.\w{6}\s", line)]
 
-    def wait_for_nodes(self) -> list[list[str]]:
-        def both() -> list[list[str]] | None:
+    def wait_for_nodes(self, hosts: int = 2) -> list[list[str]]:
+        """The status rows once the head and every worker host are alive in it."""
+        def all_up() -> list[list[str]] | None:
             rows = [r for r in self.status_rows() if r[2] == "alive"]
-            return rows if {r[1] for r in rows} == {"head", CPU_TYPE} else None
+            return rows if len(rows) == hosts and "head" in {r[1] for r in rows} else None
 
-        return wait_for(both, timeout=240, interval=2, what="head and worker in the status")
+        return wait_for(all_up, timeout=240, interval=2, what=f"{hosts} nodes in the status")
+
+    def server_pids(self) -> list[int]:
+        head = self.network["head"]
+        return [pid for pid in head.pids() if "spellray.server" in _command_line(pid)]
 
     def leftovers(self, host: Host) -> list[str]:
         """What runs on a host besides its sshd (and the namespace's unshare)."""
@@ -170,16 +176,38 @@ def test_an_outsider_on_the_network_gets_nothing_but_ssh(cluster: Cluster) -> No
     assert outsider.exec(*with_token).stdout.strip() == "ok"
 
 
-def test_update_keeps_ray_running_and_dashboard_tunnels_to_it(cluster: Cluster) -> None:
-    head = cluster.network["head"]
-    before = {r[0] for r in cluster.status_rows() if r[1] == "head"}
-    runs_before = cluster.ok("ps")
+def test_update_retypes_a_running_host_and_adds_a_new_one_without_restarting_ray(
+        cluster: Cluster) -> None:
+    head, worker = cluster.network["head"], cluster.network["worker"]
+    spare = cluster.network.add_host("spare", sshd=True)
+    nodes = {r[3]: r[0] for r in cluster.status_rows() if r[2] == "alive"}  # ip -> node
+    servers, runs_before = cluster.server_pids(), cluster.ok("ps")
+    assert servers
+    cluster.ok("cluster", "machine-type", "add", "big", "--host", worker.ip, "-c", cluster.name)
+    cluster.ok("cluster", "machine-type", "add", CPU_TYPE, "--host", spare.ip,
+               "-c", cluster.name)
     out = cluster.ok("cluster", "update", cluster.name)
     assert f"cluster updated, head node {head.ip}" in out
-    # The same head node (Ray not restarted) and the same server state.
-    assert {r[0] for r in cluster.status_rows() if r[1] == "head"} == before
-    assert cluster.ok("ps").split()[:8] == runs_before.split()[:8]
+    assert f"{worker.ip}: {CPU_TYPE} -> big" in out, out
+    assert f"{spare.ip}: its Ray is not running yet; it starts as {CPU_TYPE}" in out, out
 
+    # The head's autoscaler starts Ray on the new host; the worker keeps its Ray node (not
+    # restarted) under its new type, and the head its node, server and runs.
+    rows = {r[3]: r for r in cluster.wait_for_nodes(hosts=3)}
+    assert {ip: r[1] for ip, r in rows.items()} == {
+        head.ip: "head", worker.ip: "big", spare.ip: CPU_TYPE}
+    assert rows[head.ip][0] == nodes[head.ip] and rows[worker.ip][0] == nodes[worker.ip]
+    assert cluster.server_pids() == servers
+    assert cluster.ok("ps").split()[:8] == runs_before.split()[:8]
+    # The server knows the new type without a restart, and each type's run lands on its host.
+    assert worker.ip in cluster.ok("run", "-t", "big", "hostname -I")
+    assert spare.ip in cluster.ok("run", "-t", CPU_TYPE, "hostname -I")
+    # Nothing changed: a second update says each host is as it should be.
+    again = cluster.ok("cluster", "update", cluster.name)
+    assert f"{worker.ip}: big" in again and f"{spare.ip}: {CPU_TYPE}" in again, again
+
+
+def test_dashboard_tunnels_to_the_heads_dashboard(cluster: Cluster) -> None:
     dashboard = cluster.cli.popen("cluster", "dashboard", cluster.name, cwd=cluster.project)
     try:
         # Ray's launcher logs a few lines (its config cache) before the URL.
@@ -209,7 +237,7 @@ def test_down_leaves_nothing_running_on_the_hosts(cluster: Cluster) -> None:
     tunnel = cluster.entry["tunnel_pid"]
     out = cluster.ok("cluster", "down", cluster.name)
     assert "cluster down; using the local cluster" in out and "could not stop" not in out
-    for host in (cluster.network["head"], cluster.network["worker"]):
+    for host in (cluster.network[name] for name in ("head", "worker", "spare")):
         wait_for(lambda h=host: not cluster.leftovers(h), timeout=60,
                  what=f"nothing but sshd on {host.name}: {cluster.leftovers(host)}")
     assert not reachable(cluster.network["head"].ip, 6379)
@@ -220,13 +248,15 @@ def test_down_leaves_nothing_running_on_the_hosts(cluster: Cluster) -> None:
 def test_a_worker_lost_mid_run_ends_the_run_interrupted_and_the_head_keeps_serving(
         cluster: Cluster) -> None:
     cluster.ok("cluster", "up", cluster.name)  # again, after the last test's down
-    worker_row = next(r for r in cluster.wait_for_nodes() if r[1] == CPU_TYPE)
+    # Since the update test, the CPU machine is the host that joined then ("spare").
+    worker_row = next(r for r in cluster.wait_for_nodes(hosts=3) if r[1] == CPU_TYPE)
+    assert worker_row[3] == cluster.network["spare"].ip
     started = cluster.cli.popen("run", "-t", CPU_TYPE, "echo started; sleep 600",
                                 cwd=cluster.project)
     run_id = int(re.search(r"run (\d+)", started.stderr.readline()).group(1))
     wait_for(lambda: cluster.api(f"/api/runs/{run_id}").json()["status"] == "running",
              timeout=180, what="the run to be running")
-    cluster.network.remove_host("worker")  # its processes killed, its namespace gone
+    cluster.network.remove_host("spare")  # its processes killed, its namespace gone
 
     def ended() -> dict | None:
         info = cluster.api(f"/api/runs/{run_id}").json()

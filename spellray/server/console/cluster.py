@@ -12,21 +12,13 @@ from fastapi.responses import HTMLResponse
 from spellray.errors import SpellrayError
 from spellray.schemas import ClusterNode
 from spellray.server.console.render import render
-from spellray.server.ray_capacity import RayCapacity
+from spellray.server.ray_capacity import capacity_of
 from spellray.server.services.cluster import ClusterService
 from spellray.server.services.model_servers import ModelServerService
 
 router = APIRouter()
 # Resources shown as used of total, in this order.
 SHOWN = ("CPU", "GPU")
-
-
-def _capacity(request: Request) -> RayCapacity:
-    """One GCS client for the console (connecting is the slow part)."""
-    state = request.app.state
-    if getattr(state, "capacity", None) is None:
-        state.capacity = RayCapacity(state.server.ctx.settings)
-    return state.capacity
 
 
 def usage(node: ClusterNode) -> list[dict[str, Any]]:
@@ -57,11 +49,7 @@ def replicas_by_node(details: dict[str, Any] | None) -> dict[str, list[str]]:
 @router.get("/cluster", response_class=HTMLResponse)
 def cluster_page(request: Request) -> HTMLResponse:
     ctx = request.app.state.server.ctx
-    try:
-        free: dict[str, dict[str, float]] | None = _capacity(request).free()
-    except SpellrayError:
-        free = None  # the GCS did not answer: totals only
-    status = ClusterService(ctx).status(free)
+    status = ClusterService(ctx).status_now(capacity_of(request.app.state, ctx.settings))
     try:
         details = ModelServerService(ctx).serve.details()
     except SpellrayError:

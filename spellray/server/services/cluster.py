@@ -13,14 +13,16 @@ from typing import Any
 from sqlalchemy import select
 
 from spellray.cluster.launcher_config import MACHINE_RESOURCE_PREFIX
+from spellray.errors import SpellrayError
 from spellray.schemas import ACTIVE_STATUSES, ClusterNode, ClusterStatus, MachineType
 from spellray.server import db
 from spellray.server.context import ServerContext
+from spellray.server.ray_capacity import LiveResources, RayCapacity
 
 
 def node_machine_type(resources: dict[str, float], is_head: bool) -> str:
-    for key in resources:
-        if key.startswith(MACHINE_RESOURCE_PREFIX):
+    for key, amount in resources.items():
+        if key.startswith(MACHINE_RESOURCE_PREFIX) and amount > 0:  # 0: retyped away
             return key[len(MACHINE_RESOURCE_PREFIX):]
     return "head" if is_head else "-"
 
@@ -52,8 +54,17 @@ class ClusterService:
                 db.Run.ray_submission_id.is_not(None)))
             return {submission: run_id for run_id, submission in rows}
 
-    def status(self, free: dict[str, dict[str, float]] | None = None) -> ClusterStatus:
-        """``free``: each live node's free resources (RayCapacity.free()), for utilization."""
+    def status_now(self, capacity: RayCapacity) -> ClusterStatus:
+        """The status with each live node's resources as its raylet says now (its free ones,
+        for utilization), or as Ray's node table has them when the GCS does not answer."""
+        try:
+            live = capacity.live()
+        except SpellrayError:
+            live = None
+        return self.status(live)
+
+    def status(self, live: dict[str, LiveResources] | None = None) -> ClusterStatus:
+        """``live``: RayCapacity.live(); without it, totals as the nodes started."""
         now = datetime.now(timezone.utc)
         runs = self._runs_by_submission()
         drivers: dict[str, list[int]] = {}
@@ -62,7 +73,9 @@ class ClusterService:
                 drivers.setdefault(job.driver_node_id, []).append(runs[submission])
         nodes = []
         for node in self.ctx.ray.nodes():
-            machine = node_machine_type(node.resources_total or {}, node.is_head_node)
+            raylet = (live or {}).get(node.node_id) if node.state == "ALIVE" else None
+            total = raylet.total if raylet else dict(node.resources_total or {})
+            machine = node_machine_type(total, node.is_head_node)
             started, ended, hours, cost = node_cost(
                 node, self.ctx.machine_types.get(machine), now)
             nodes.append(ClusterNode(
@@ -70,9 +83,7 @@ class ClusterService:
                 alive=node.state == "ALIVE", machine_type=machine, started_at=started,
                 ended_at=ended, hours=hours, cost=cost,
                 runs=sorted(drivers.get(node.node_id, [])),
-                resources_total=dict(node.resources_total or {}),
-                resources_free=None if free is None or node.state != "ALIVE"
-                else free.get(node.node_id)))
+                resources_total=total, resources_free=raylet.free if raylet else None))
         placed = {run for node in nodes for run in node.runs}
         nodes.sort(key=lambda n: (not n.is_head, n.machine_type, not n.alive, n.node_id))
         return ClusterStatus(ray_address=self.ctx.ray.address,
