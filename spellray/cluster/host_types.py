@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from spellray.cluster.launcher_config import GCS_PORT, MACHINE_RESOURCE_PREFIX, machine_resource
@@ -71,17 +72,19 @@ def retype(gcs: Any, hosts: dict[str, str]) -> list[str]:
     return said
 
 
-def register(cluster: str, head_ip: str, hosts: dict[str, str]) -> None:
+def register(cluster: str, head_ip: str, hosts: dict[str, str]) -> str | None:
     """The hosts in the head's local-provider state (ones already there are kept as they
-    are: running, or free)."""
-    from ray.autoscaler._private.local.node_provider import (
-        ClusterState,
-        get_lock_path,
-        get_state_path,
-    )
+    are: running, or free); what went wrong, if anything."""
+    from ray.autoscaler._private.local.config import get_lock_path, get_state_path
+    from ray.autoscaler._private.local.node_provider import ClusterState
 
-    ClusterState(get_lock_path(cluster), get_state_path(cluster),
+    state = Path(get_state_path(cluster))
+    if not state.exists():  # made anew, it would call every running host free: not here
+        return (f"the head's autoscaler keeps no host list at {state}; hosts new to the "
+                "config join at the next spell cluster up")
+    ClusterState(get_lock_path(cluster), str(state),
                  {"head_ip": head_ip, "worker_ips": list(hosts)})
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -92,7 +95,8 @@ def main(argv: list[str]) -> int:
     from ray._raylet import GcsClient
 
     cluster, head_ip, hosts = argv[0], argv[1], json.loads(argv[2])
-    register(cluster, head_ip, hosts)
+    if trouble := register(cluster, head_ip, hosts):
+        print(trouble)
     for line in retype(GcsClient(address=f"{head_ip}:{GCS_PORT}"), hosts):
         print(line)
     return 0
