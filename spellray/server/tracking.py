@@ -28,6 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +49,28 @@ EXPERIMENT_KIND = "custom_model_development"
 # What spellray's run statuses are in MLflow's terms.
 _MLFLOW_STATUS = {"complete": "FINISHED", "failed": "FAILED", "stopped": "KILLED",
                   "killed": "KILLED", "interrupted": "KILLED"}
+
+
+def make_new_sqlite_store_whole(store_uri: str) -> None:
+    """A new SQLite tracking store, made whole before it is used. MLflow makes its tables by
+    Alembic migrations that SQLite cannot hold in one transaction, so a server killed during
+    the first set-up (a few seconds after its first start: the chaos test did it) leaves a
+    half-made schema that every later start fails on ("duplicate column name: step"), and
+    metrics are lost for good. So a new store is made under a name of its own and moved into
+    place once complete; a kill leaves only that file, made again next time."""
+    if not store_uri.startswith("sqlite:///"):
+        return  # PostgreSQL and MySQL hold each migration in a transaction
+    path = Path(store_uri.removeprefix("sqlite:///"))
+    if path.exists():
+        return
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    partial = path.with_name(f"{path.name}.new")
+    partial.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = SqlAlchemyStore(f"sqlite:///{partial}", "mlflow-artifacts:/")
+    store.engine.dispose()
+    os.replace(partial, path)
 
 
 class Tracking:
@@ -96,6 +119,7 @@ class Tracking:
                 from mlflow.server.fastapi_app import _EfficientWSGIMiddleware
 
                 assert handlers.STATIC_PREFIX_ENV_VAR == "_MLFLOW_STATIC_PREFIX"
+                make_new_sqlite_store_whole(self.store_uri)
                 # The same store object serves the REST API and spellray's own calls: one
                 # engine on the database, one set of MLflow's schema migrations.
                 handlers.initialize_backend_stores(self.store_uri,
