@@ -83,7 +83,9 @@ class Run(RecordView):
 
     def wait_status(self, *statuses: str) -> None:
         """Return once the run has reached one of ``statuses`` (even if it has moved on
-        since); a WaitError once it has ended without reaching any."""
+        since); a WaitError once it has ended without reaching any. A run interrupted and
+        resumed (auto-resume) is waited for on through the run it is resumed as, and this
+        Run becomes that run (its ``id`` changes; ``resumed_from`` says the one before)."""
         wanted = {_status(s) for s in statuses}
         if not wanted:
             raise InvalidInput("wait_status needs at least one status, e.g. "
@@ -92,6 +94,10 @@ class Run(RecordView):
             reached = {event.status for event in self._record.history} | {self._record.status}
             if reached & wanted:
                 return
+            if (self._record.status.is_terminal and
+                    (resumed := self._client.runs.resumed_as(self._record, POLL)) is not None):
+                self._record = self._client.runs.get(resumed)
+                continue
             if self._record.status.is_terminal:
                 reason = f" ({self._record.status_reason})" if self._record.status_reason else ""
                 raise WaitError(f"run {self.id} ended {self.status}{reason} without reaching "

@@ -42,7 +42,27 @@ def command_text(args: list[str]) -> str:
 
 
 def follow_run(client: Client, run_id: int, tail: int | None = None) -> int:
-    """Stream a run's log until it ends; return the exit code for its outcome."""
+    """Stream a run's log until it ends; return the exit code for its outcome. A run
+    interrupted and resumed (auto-resume) is followed on into the run it is resumed as."""
+    from spellray.schemas import RunStatus
+
+    while True:
+        last = _follow_one(client, run_id, tail)
+        if last is None:
+            return exit_codes.DETACHED
+        try:
+            resumed = client.runs.resumed_as(client.runs.get(run_id)) \
+                if last.status is RunStatus.interrupted else None
+        except KeyboardInterrupt:
+            resumed = None  # the outcome as it is: the run's own
+        _print_outcome(run_id, last, f"; resumed as run {resumed}" if resumed else "")
+        if resumed is None:
+            return exit_codes.for_status(last.status)
+        run_id, tail = resumed, None
+
+
+def _follow_one(client: Client, run_id: int, tail: int | None) -> LogChunk | None:
+    """One run's log until it ends: its last chunk (None: the user detached)."""
     from spellray.schemas import RunStatus
 
     status: RunStatus | None = None
@@ -63,16 +83,15 @@ def follow_run(client: Client, run_id: int, tail: int | None = None) -> int:
         err.print(f"\nDetached from run {run_id}; it keeps running. "
                   f"Reattach: spell logs -f {run_id} · stop: spell stop {run_id} · "
                   f"kill: spell kill {run_id}")
-        return exit_codes.DETACHED
+        return None
     assert last is not None  # follow() yields until a finished chunk
-    _print_outcome(run_id, last)
-    return exit_codes.for_status(last.status)
+    return last
 
 
-def _print_outcome(run_id: int, end: LogChunk) -> None:
+def _print_outcome(run_id: int, end: LogChunk, then: str = "") -> None:
     detail = f" (exit code {end.exit_code})" if end.exit_code not in (None, 0) else ""
     reason = f": {end.status_reason}" if end.status_reason else ""
-    err.print(f"run {run_id} {styled_status(end.status.value)}{detail}{reason}")
+    err.print(f"run {run_id} {styled_status(end.status.value)}{detail}{reason}{then}")
 
 
 def _last_lines(text: str, count: int) -> str:

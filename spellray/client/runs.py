@@ -23,6 +23,10 @@ from spellray.schemas import (
 )
 from spellray.settings import get_settings
 
+# Seconds to wait for the server to resume an interrupted run that auto-resumes: its next
+# reconcile pass does (about a second), later when Ray is unreachable for a while.
+RESUME_PATIENCE = 600.0
+
 
 class Runs(ResourceGroup):
     def upload_code(self, folder: Path, limit_mb: int | None = None,
@@ -136,10 +140,28 @@ class Runs(ResourceGroup):
             if chunk.finished:
                 return
 
-    def wait(self, run_id: int, poll: float = 0.2) -> Run:
-        while not (run := self.get(run_id)).status.is_terminal:
+    def wait(self, run_id: int, poll: float = 0.2, follow_resumes: bool = True) -> Run:
+        """The run once it has ended. An interrupted run that auto-resumes is waited for
+        through the run it is resumed as, and so on along the chain (``follow_resumes``):
+        the run returned is the last of it (its ``resumed_from`` says where it came from)."""
+        while True:
+            while not (run := self.get(run_id)).status.is_terminal:
+                time.sleep(poll)
+            resumed = self.resumed_as(run, poll) if follow_resumes else None
+            if resumed is None:
+                return run
+            run_id = resumed
+
+    def resumed_as(self, run: Run, poll: float = 0.2,
+                   patience: float = RESUME_PATIENCE) -> int | None:
+        """The run an interrupted run is resumed as, once the server has made it (its next
+        reconcile pass); None when there is none: no auto-resume, refused (--max-resumes,
+        a workflow that ended: ``status_reason`` says), or none within ``patience`` s."""
+        deadline = time.monotonic() + patience
+        while run.resume_pending and time.monotonic() < deadline:
             time.sleep(poll)
-        return run
+            run = self.get(run.id)
+        return run.resumed_as if run.status is RunStatus.interrupted else None
 
     def environment_log(self, run_id: int) -> EnvironmentLog:
         """The tail of the log of the run's environment build (Ray's runtime_env set-up)."""

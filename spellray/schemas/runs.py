@@ -224,6 +224,9 @@ class Run(Schema):
     max_resumes: int = DEFAULT_MAX_RESUMES
     resumed_from: int | None = None
     resumed_as: int | None = None
+    # Interrupted with auto-resume, and the server is still to resume it (resumed_as comes,
+    # or the reason says why not): what a waiter waits on before it follows the chain.
+    resume_pending: bool = False
     project: str | None = None  # None: uncategorized
     # `spell archive RUN`: when; an archived run is out of `spell ps`, `ls runs/` and mounts.
     archived_at: datetime | None = None

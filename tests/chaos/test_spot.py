@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -84,6 +85,16 @@ def test_a_spot_run_whose_machine_is_lost_resumes_from_its_checkpoint(
              what="the run's checkpoint saved while it runs")
     node_id = JobSubmissionClient(cluster.dashboard_address).get_job_info(
         info["ray_submission_id"]).driver_node_id
+    # Who waits on the run follows it on into the run it is resumed as: `spell logs -f`,
+    # the SDK's wait, and Spell's wait_status (its Run becomes the resumed run).
+    followers = {
+        "logs -f": spell.popen("logs", "-f", str(run_id), cwd=project),
+        "sdk": subprocess.Popen([sys.executable, "-c", SDK_WAIT, str(run_id)], env=spell.env,
+                                cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True),
+        "spell": subprocess.Popen([sys.executable, "-c", SPELL_WAIT, str(run_id)],
+                                  env=spell.env, cwd=project, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)}
     seen = _node_ids(cluster)
     killed_at = time.time()
     _kill_node(cluster, node_id)
@@ -120,6 +131,32 @@ def test_a_spot_run_whose_machine_is_lost_resumes_from_its_checkpoint(
     assert f"resumed as {resumed}" in shown, shown
     assert f"resumed from {run_id}" in spell("info", str(resumed)).stdout
     assert f"from {run_id}" in spell("ps").stdout
+
+    said = {name: process.communicate(timeout=120) for name, process in followers.items()}
+    codes = {name: process.returncode for name, process in followers.items()}
+    assert codes == {"logs -f": 0, "sdk": 0, "spell": 0}, (codes, said)
+    out, err = said["logs -f"]
+    assert "done at 30" in out, out  # the resumed run's log, after the first one's
+    assert f"run {run_id} interrupted: the {SPOT} machine" in err, err
+    assert f"; resumed as run {resumed}" in err and f"run {resumed} complete" in err, err
+    assert said["sdk"][0].split() == [str(resumed), "complete", str(run_id)], said["sdk"]
+    assert said["spell"][0].split() == [str(resumed), "complete"], said["spell"]
+
+
+# `client.runs.wait(N)` of the spellray SDK, and Spell's `wait_status`, from a process of
+# their own as a workflow's manager would.
+SDK_WAIT = """import sys
+from spellray.client import from_environment
+run = from_environment().runs.wait(int(sys.argv[1]))
+print(run.id, run.status.value, run.resumed_from)
+"""
+SPELL_WAIT = """import sys
+import spell.client
+client = spell.client.from_environment()
+run = client.runs.get(int(sys.argv[1]))
+run.wait_status(client.runs.COMPLETE)
+print(run.id, run.status)
+"""
 
 
 def _node_end(cluster: FakeCluster, node_id: str) -> str | None:

@@ -69,11 +69,14 @@ def test_an_interrupted_run_is_made_again_with_the_same_options(ctx: Any) -> Non
         stop_conditions=["loss < 0.1"], max_resumes=3), owner="vision")
     assert first.auto_resume and first.max_resumes == 3  # the machine type's default
     assert resume_interrupted(ctx) == []  # not interrupted: nothing to do
+    assert not runs.get(first.id).resume_pending
     _interrupt(ctx, first.id)
+    assert runs.get(first.id).resume_pending  # a waiter waits for the next pass
     [second] = resume_interrupted(ctx)
     assert resume_interrupted(ctx) == []  # once only
     old, new = runs.get(first.id), runs.get(second)
     assert old.resumed_as == second and new.resumed_from == first.id
+    assert not old.resume_pending
     assert new.status == RunStatus.requested  # queued: waits for a machine like any run
     assert (new.command, new.machine_type, new.env, new.params, new.labels, new.description,
             new.timeout_minutes, new.stop_conditions, new.max_resumes, new.owner) == (
@@ -95,7 +98,8 @@ def test_max_resumes_ends_the_chain_saying_so(ctx: Any) -> None:
     _interrupt(ctx, chain[-1])
     assert resume_interrupted(ctx) == []
     last = runs.get(chain[-1])
-    assert last.resumed_as is None
+    assert last.resumed_as is None and not last.resume_pending  # a waiter stops waiting
+    assert not runs.get(chain[0]).resume_pending
     assert last.status_reason.endswith(
         "; not resumed: its chain was resumed 2 time(s), --max-resumes 2"), last.status_reason
     assert resume_interrupted(ctx) == []  # said once
@@ -108,6 +112,7 @@ def test_without_auto_resume_no_run_follows(ctx: Any) -> None:
     assert not off.auto_resume and not plain.auto_resume
     for run_id in (off.id, plain.id):
         _interrupt(ctx, run_id)
+        assert not runs.get(run_id).resume_pending  # nothing for a waiter to wait for
     assert resume_interrupted(ctx) == []
     with ctx.sessions() as session:
         assert session.scalar(select(func.count()).select_from(db.Run)) == 2

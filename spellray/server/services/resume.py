@@ -14,7 +14,6 @@ transaction, so a run is never resumed twice.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -32,13 +31,11 @@ from spellray.schemas import (
 )
 from spellray.server import db
 from spellray.server.context import ServerContext
+from spellray.server.services.resume_rule import LOOK_BACK, resume_pending
 from spellray.server.services.workflow_membership import Membership
 
 log = logging.getLogger(__name__)
 
-# How far back a pass looks for interrupted runs not yet resumed (a server down longer than
-# this leaves older ones as they are: resuming a day-old run would surprise its owner).
-LOOK_BACK = timedelta(hours=1)
 
 
 def resume_request(run: db.Run) -> RunRequest:
@@ -68,15 +65,13 @@ def _refuse(session: Session, run: db.Run, why: str) -> None:
 
 
 def _waiting(ctx: ServerContext) -> list[int]:
-    """Interrupted runs (not a search's trials, workflows or workspaces) that ask to be
-    resumed and have not been resumed or refused yet."""
-    since = db.utcnow() - LOOK_BACK
+    """The runs a pass resumes (``resume_pending``)."""
+    now = db.utcnow()
     with ctx.sessions() as session:
-        rows = session.execute(select(db.Run.id, db.Run.spec).where(
+        rows = session.scalars(select(db.Run).where(
             db.Run.status == RunStatus.interrupted.value, db.Run.kind == "run",
-            db.Run.ended_at >= since)).all()
-    return [run_id for run_id, spec in rows if (spec or {}).get("auto_resume")
-            and not spec.get("resumed_as") and not spec.get("resume_refused")]
+            db.Run.ended_at >= now - LOOK_BACK)).all()
+        return [run.id for run in rows if resume_pending(run, now)]
 
 
 def resume_interrupted(ctx: ServerContext) -> list[int]:

@@ -50,6 +50,7 @@ from spellray.server.services.idempotency import (
 )
 from spellray.server.services.long_poll import long_poll
 from spellray.server.services.metrics import end_tracking, finish_tracking
+from spellray.server.services.resume_rule import resume_pending
 from spellray.server.services.run_preparation import (
     SPELL_DIR,
     PreparedRun,
@@ -117,6 +118,7 @@ def to_schema(run: db.Run, labels: list[str] | None = None,
         auto_resume=bool(spec.get("auto_resume")),
         max_resumes=spec.get("max_resumes", DEFAULT_MAX_RESUMES),
         resumed_from=spec.get("resumed_from"), resumed_as=spec.get("resumed_as"),
+        resume_pending=resume_pending(run),
         project=project, archived_at=run.archived_at,
         ray_submission_id=run.ray_submission_id, created_at=run.created_at,
         started_at=run.started_at, ended_at=run.ended_at,
