@@ -74,3 +74,37 @@ def test_the_search_token_is_revoked_when_the_search_ends(session) -> None:
 def test_driver_job_status_mapping(ray: str, current: SearchStatus,
                                    expected: SearchStatus | None) -> None:
     assert map_search_job_status(ray, current) == expected
+
+
+class _NoStorage:
+    def read_bytes(self, path: str) -> bytes:
+        from spellray.errors import NotFound
+
+        raise NotFound(f"no {path}")
+
+
+@pytest.mark.parametrize(("search_status", "expected"), [
+    ("killed", ("killed", "its search was killed")),
+    ("complete", ("interrupted", "its search's driver ended before the trial did")),
+])
+def test_a_trial_its_driver_left_behind_ends_as_its_search_did(
+        session, search_status: str, expected: tuple[str, str]) -> None:
+    """`spell hyper kill` kills the trials it finds; one the driver made meanwhile is
+    found by the reconciler once the driver's job has stopped, and is killed too."""
+    from types import SimpleNamespace
+
+    from spellray.server.reconcile.runs import _reconcile_run
+
+    search = _search(session)
+    search.status = search_status
+    trial = db.Run(kind="trial", command="python train.py", machine_type="CPU",
+                   status="running", spec={}, hyper_search_id=search.id,
+                   ray_submission_id="search-driver")
+    session.add(trial)
+    session.commit()
+    ended_driver = SimpleNamespace(status=SimpleNamespace(value="STOPPED"), message="",
+                                   driver_node_id=None)
+    _reconcile_run(SimpleNamespace(storage=_NoStorage()), session, trial,
+                   {"search-driver": ended_driver})
+    session.commit()
+    assert (trial.status, trial.status_reason) == expected

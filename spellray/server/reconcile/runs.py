@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from spellray.errors import NotFound, RayUnavailable, SpellrayError
-from spellray.schemas import ACTIVE_STATUSES, RunStatus
+from spellray.schemas import ACTIVE_STATUSES, RunStatus, SearchStatus
 from spellray.server import db
 from spellray.server.context import ServerContext
 from spellray.server.job_status import map_job_status
@@ -126,6 +126,10 @@ def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
     if mapped == RunStatus.failed and is_environment_failure(job):
         reason = environment_failure_reason(job.message or "")
         _save_build_log(ctx, run.id, job.message or "")
+    elif run.kind == "trial" and _search_killed(session, run):
+        # Made by the driver while `spell hyper kill` was killing the search's trials: it
+        # ends as they did.
+        mapped, reason = RunStatus.killed, "its search was killed"
     elif run.kind == "trial":  # its driver ended (or was stopped) while it ran
         reason = "its search's driver ended before the trial did"
         if mapped != RunStatus.failed:
@@ -136,6 +140,11 @@ def _reconcile_run(ctx: ServerContext, session: Session, run: db.Run,
     elif mapped == RunStatus.failed:
         reason = f"the runner ended without reporting: Ray job {ray_status}: {job.message}"
     change_status(session, run, mapped, reason)
+
+
+def _search_killed(session: Session, run: db.Run) -> bool:
+    search = session.get(db.HyperSearch, run.hyper_search_id) if run.hyper_search_id else None
+    return search is not None and search.status == SearchStatus.killed.value
 
 
 def _on_dead_node(job: JobDetails, machine_type: str, dead: set[str]) -> str | None:
