@@ -24,16 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from spellray.cluster.launcher_config import GCS_PORT, MACHINE_RESOURCE_PREFIX, machine_resource
-
-GCS_TIMEOUT = 10.0
+from spellray.server import ray_capacity
 
 
 def _live_nodes(gcs: Any) -> list[Any]:
-    from ray.core.generated.autoscaler_pb2 import GetClusterResourceStateReply, NodeStatus
+    from ray.core.generated.autoscaler_pb2 import NodeStatus
 
-    reply = GetClusterResourceStateReply()
-    reply.ParseFromString(gcs.get_cluster_resource_state(timeout_s=GCS_TIMEOUT))
-    return [n for n in reply.cluster_resource_state.node_states
+    return [n for n in ray_capacity.resource_state(gcs).node_states
             if n.status in (NodeStatus.RUNNING, NodeStatus.IDLE)]
 
 
@@ -63,7 +60,7 @@ def retype(gcs: Any, hosts: dict[str, str]) -> list[str]:
         target = {machine_resource(t): 0.0 for t in had - {wanted}}
         target[machine_resource(wanted)] = 1.0
         now = _types_of(gcs.resize_raylet_resource_instances(
-            node.node_id.hex(), target, timeout_s=GCS_TIMEOUT))
+            node.node_id.hex(), target, timeout_s=ray_capacity.GCS_TIMEOUT))
         if now != {wanted}:
             said.append(f"{ip}: Ray kept it {'/'.join(sorted(now)) or 'untyped'}; run spell "
                         f"cluster update again to make it {wanted}")

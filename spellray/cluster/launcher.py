@@ -198,16 +198,9 @@ def down(settings: Settings, name: str | None) -> list[str]:
 def _stop_onprem_hosts(config: dict[str, Any]) -> list[str]:
     problems = []
     for ip in onprem.hosts_of(config):
-        try:
-            done = subprocess.run(onprem.ssh_command(config, ip, onprem.STOP_HOST),
-                                  capture_output=True, text=True, timeout=180,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            problems.append(f"{ip}: no answer over SSH in 180 s")
-            continue
-        if done.returncode != 0:
-            said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-            problems.append(f"{ip}: {said[:200]}")
+        failed, _ = onprem.run_on_host(config, ip, onprem.STOP_HOST, timeout=180)
+        if failed:
+            problems.append(f"{ip}: {failed}")
     return problems
 
 

@@ -232,24 +232,32 @@ def hosts_of(config: dict[str, Any]) -> list[str]:
     return [provider["head_ip"], *provider["worker_ips"]]
 
 
+def run_on_host(config: dict[str, Any], ip: str, command: str,
+                timeout: float) -> tuple[str | None, str]:
+    """``command`` on host ``ip`` over SSH: (None, its output) when it succeeded, else
+    (one line saying why, "")."""
+    import subprocess
+
+    try:
+        done = subprocess.run(ssh_command(config, ip, command), capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"no answer over SSH in {timeout:g} s", ""
+    if done.returncode != 0:
+        return (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][:300], ""
+    return None, done.stdout
+
+
 def apply_hosts(config: dict[str, Any]) -> list[str]:
     """`spell cluster update`: new hosts join, and each worker whose Ray runs takes its type
     from the host table now (cluster/host_types.py, run on the head over SSH); one line per
     host."""
-    import subprocess
-
     head = config["provider"]["head_ip"]
     command = (f"RAY_AUTH_MODE=token python -m spellray.cluster.host_types "
                f"{shlex.quote(config['cluster_name'])} {head} "
                + shlex.quote(json.dumps(hosts_table(config))))
-    try:
-        done = subprocess.run(ssh_command(config, head, command), capture_output=True,
-                              text=True, timeout=120, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise SpellrayError(f"the head {head} did not answer over SSH in 120 s; the hosts "
-                            "keep their types until spell cluster update reaches it") from None
-    if done.returncode != 0:
-        said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+    failed, said = run_on_host(config, head, command, timeout=120)
+    if failed:
         raise SpellrayError(f"could not give the hosts their machine types on the head "
-                            f"{head}: {said[:300]}")
-    return done.stdout.strip().splitlines()
+                            f"{head}: {failed}")
+    return said.strip().splitlines()

@@ -60,6 +60,16 @@ def gcs_address(settings: Settings) -> str:
         f"{address.hostname}:{settings.ray_gcs_port}"
 
 
+def resource_state(gcs: Any) -> Any:
+    """The GCS's cluster resource state, within GCS_TIMEOUT (what Ray's
+    ``autoscaler.v2.sdk.get_cluster_resource_state`` asks, which waits without end)."""
+    from ray.core.generated.autoscaler_pb2 import GetClusterResourceStateReply
+
+    reply = GetClusterResourceStateReply()
+    reply.ParseFromString(gcs.get_cluster_resource_state(timeout_s=GCS_TIMEOUT))
+    return reply.cluster_resource_state
+
+
 class LiveResources(NamedTuple):
     total: dict[str, float]
     free: dict[str, float]
@@ -99,14 +109,7 @@ class RayCapacity:
             raise RayUnavailable(f"Ray's GCS did not answer ({exc})") from exc
 
     def _resource_state(self) -> Any:
-        """The GCS's cluster resource state, within GCS_TIMEOUT (what Ray's
-        ``autoscaler.v2.sdk.get_cluster_resource_state`` asks, which waits without end)."""
-        from ray.core.generated.autoscaler_pb2 import GetClusterResourceStateReply
-
-        reply = GetClusterResourceStateReply()
-        reply.ParseFromString(self._call(
-            lambda: self._gcs.get_cluster_resource_state(timeout_s=GCS_TIMEOUT)))
-        return reply.cluster_resource_state
+        return self._call(lambda: resource_state(self._gcs))
 
     def live(self) -> dict[str, LiveResources]:
         """Each live node's resources now (by node id, hex), as its raylet last said: its
