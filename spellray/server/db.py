@@ -378,6 +378,20 @@ class IdempotencyClaim(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
 
 
+class UnfinishedTracking(Base):
+    """An ended run whose MLflow side is still to finish: the metrics its runner could not
+    deliver taken from storage, and its MLflow run ended (services/metrics.py
+    finish_tracking). Made with the run's terminal status, in the same transaction, and
+    removed once that is done, so a server killed in between, or MLflow not yet loaded,
+    leaves the work to the reconciler's next tries instead of losing it."""
+
+    __tablename__ = "unfinished_tracking"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    # When it was last tried (first: when the run ended); the reconciler waits between tries.
+    tried_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Meta(Base):
     """Key/value facts about this server, such as its identity, and (Postgres) the last run
     number given (run_numbers.py)."""
@@ -388,10 +402,14 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, whole_transactions: bool = False) -> Engine:
+    """``whole_transactions`` (migrations): on SQLite, every statement of a transaction,
+    DDL included, commits or rolls back together."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        if whole_transactions:
+            _sqlite_whole_transactions(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -410,6 +428,25 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_whole_transactions(engine: Engine) -> None:
+    """SQLite's DDL is transactional, but pysqlite runs a CREATE or ALTER outside any
+    transaction unless a write opened one, so Alembic assumes non-transactional DDL there
+    and a server killed during a migration left a half-made schema that failed every later
+    start. SQLAlchemy's documented recipe: turn the driver's own transaction handling off
+    and begin each transaction ourselves. IMMEDIATE takes the write lock at once, so a
+    second server starting at the same moment waits (busy_timeout) instead of failing
+    half-way. Only for migrations: the server's sessions keep the driver's deferred begin
+    (see ``make_engine``'s busy_timeout comment)."""
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

@@ -103,6 +103,11 @@ class Tracking:
 
         threading.Thread(target=load, name="mlflow-warm-up", daemon=True).start()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether MLflow is loaded (a call now would not wait for it to load)."""
+        return self._store is not None
+
     def asgi_app(self) -> Any:
         """MLflow's server app (tracking REST API, artifact proxy, UI), as ASGI."""
         self._load()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -121,3 +122,79 @@ def test_a_servers_answer_deadline_keeps_its_meaning(empty_database_url: str) ->
         session.add(model)
         session.commit()
         assert session.get(db.Model, model.id).files[0]["mount_path"] == "model.h5"
+
+
+def _fail_at(monkeypatch: Any, operation: str, when: Any) -> list[tuple]:
+    """Make Alembic's ``operation`` raise, as a kill would end it, on the call whose
+    arguments ``when`` accepts; the calls made, in order."""
+    from alembic.operations import Operations
+
+    real = getattr(Operations, operation)
+    calls: list[tuple] = []
+
+    def failing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if when(args):
+            raise RuntimeError("ended half-way")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Operations, operation, failing)
+    return calls
+
+
+def _revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_a_first_migration_ended_half_way_leaves_no_schema(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """On SQLite too, the migrations are one transaction: a server killed while making its
+    new DB leaves none of it, and the next start makes it whole."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    calls = _fail_at(monkeypatch, "create_table", lambda args: args[0] == "tokens")
+    with pytest.raises(RuntimeError, match="ended half-way"):
+        db.migrate(url)
+    assert len(calls) > 1  # tables were made before the failing one
+    engine = db.make_engine(url)
+    try:
+        assert inspect(engine).get_table_names() == []
+        monkeypatch.undo()
+        db.migrate(url)
+        assert {"runs", "tokens", "projects"} <= set(inspect(engine).get_table_names())
+        assert _revision(engine) == "0017"
+        straight = f"sqlite:///{tmp_path / 'straight.db'}"
+        db.migrate(straight)
+        made_straight = db.make_engine(straight)
+        try:  # the same schema as a start that was never interrupted
+            assert _schema(engine) == _schema(made_straight)
+        finally:
+            made_straight.dispose()
+    finally:
+        engine.dispose()
+
+
+def test_an_upgrade_ended_half_way_keeps_the_old_schema_and_rows(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = db_at_revision(url, "0014")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO meta (key, value) VALUES ('kept', 'yes')"))
+        # 0015 runs whole, then 0016 fails after it made a table and an index
+        _fail_at(monkeypatch, "add_column", lambda args: args[1].name == "archived_at")
+        with pytest.raises(RuntimeError, match="ended half-way"):
+            db.migrate(url)
+        found = inspect(engine)
+        assert _revision(engine) == "0014"
+        assert not {"ssh_keys", "projects"} & set(found.get_table_names())
+        assert "project_id" not in {c["name"] for c in found.get_columns("runs")}
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT value FROM meta WHERE key = 'kept'")
+                                      ).scalar_one() == "yes"
+        monkeypatch.undo()
+        db.migrate(url)
+        assert _revision(engine) == "0017"
+        assert "archived_at" in {c["name"] for c in inspect(engine).get_columns("runs")}
+    finally:
+        engine.dispose()

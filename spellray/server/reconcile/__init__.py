@@ -17,6 +17,7 @@ from spellray.errors import RayUnavailable
 from spellray.server.context import ServerContext
 from spellray.server.ray_capacity import RayCapacity
 from spellray.server.reconcile import hyper, model_servers, queue, runs
+from spellray.server.services.metrics import finish_unfinished_tracking
 
 if TYPE_CHECKING:
     from ray.job_submission import JobDetails
@@ -99,7 +100,9 @@ class Reconciler:
         would say so); another failure is logged, and the next resource's pass still runs."""
         # Ray's job list: asked once a pass, and only if a search or a run is active.
         jobs = functools.cache(self.ctx.ray.jobs)
-        passes = (("searches", lambda: hyper.reconcile(self.ctx, jobs)),
+        # First: it needs no Ray, and must not wait for one that is down.
+        passes = (("ended runs' MLflow side", lambda: finish_unfinished_tracking(self.ctx)),
+                  ("searches", lambda: hyper.reconcile(self.ctx, jobs)),
                   ("runs", lambda: self._runs(jobs)),
                   ("model servers", lambda: model_servers.reconcile(self.ctx)),
                   # Last: it needs Ray's GCS too, which the passes above do not (the runs

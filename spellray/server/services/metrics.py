@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from spellray.errors import NotFound, RunNotFound
 from spellray.metrics import mlflow_accepts
@@ -169,9 +170,11 @@ def _summary(name: str, values: list[MetricValue]) -> MetricSummary:
                          last_index=last.index, last_time=last.time)
 
 
-def finish_tracking(ctx: ServerContext, run_id: int, status: str) -> None:
-    """A run's runner ended it: take the metrics it could not deliver (the server was down
-    past its drain; runner/main.py stores them), then end its MLflow run."""
+def finish_tracking(ctx: ServerContext, run_id: int, status: str) -> bool:
+    """A run ended: take the metrics its runner could not deliver (the server was down past
+    its drain; runner/main.py stores them), then end its MLflow run. Whether both are done:
+    if so, the run's ``UnfinishedTracking`` row goes; if not (MLflow failed, or not loaded
+    yet), it stays for ``finish_unfinished_tracking`` to try again."""
     path = join(run_dir(run_id), SPELL_DIR, UNDELIVERED_METRICS_FILE)
     try:
         lines = ctx.storage.read_bytes(path).splitlines()
@@ -185,19 +188,58 @@ def finish_tracking(ctx: ServerContext, run_id: int, status: str) -> None:
                 service.log(run_id, MetricBatch(metrics=points[start:start + INGEST_BATCH]))
             ctx.storage.delete(path)  # taken: a second end report must not log them twice
             log.info("run %s: took %d metrics its runner could not deliver", run_id, len(points))
-        except Exception:  # best effort, as ending the MLflow run is: the file stays
+        except Exception:  # the file and the row stay: tried again later
             log.exception("could not take run %s's undelivered metrics", run_id)
+            return False
     with ctx.sessions() as session:
         mlflow_run_id = session.scalar(select(db.Run.mlflow_run_id).where(db.Run.id == run_id))
-    end_tracking(ctx, mlflow_run_id, status)
+    if not end_tracking(ctx, mlflow_run_id, status):
+        return False
+    with ctx.sessions() as session:
+        session.execute(delete(db.UnfinishedTracking)
+                        .where(db.UnfinishedTracking.run_id == run_id))
+        session.commit()
+    return True
 
 
-def end_tracking(ctx: ServerContext, mlflow_run_id: str | None, status: str) -> None:
-    """Mark a run's MLflow run ended as the run did. Best effort: the run's own status is
-    what counts, and MLflow being unavailable must not refuse it."""
+# How long an ended run's tracking is left to the call that ended it before the reconciler
+# takes it up, and then waits between tries (MLflow may take a while to load, or be down).
+TRACKING_RETRY = timedelta(seconds=60)
+# Runs a reconciler pass finishes at most: the rest wait for the next passes.
+TRACKING_RETRY_BATCH = 50
+
+
+def finish_unfinished_tracking(ctx: ServerContext) -> int:
+    """The reconciler's part: finish the tracking of runs that ended at least
+    ``TRACKING_RETRY`` ago and whose ``finish_tracking`` never completed (the server was
+    killed between the run's end and it, or MLflow failed); how many were finished. Not
+    while MLflow is still loading: that would hold up the reconciler's other passes."""
+    if not ctx.tracking.loaded:
+        return 0
+    due = db.utcnow() - TRACKING_RETRY
+    with ctx.sessions() as session:
+        rows = session.execute(
+            select(db.Run.id, db.Run.status)
+            .join(db.UnfinishedTracking, db.UnfinishedTracking.run_id == db.Run.id)
+            .where(db.UnfinishedTracking.tried_at <= due)
+            .order_by(db.UnfinishedTracking.tried_at).limit(TRACKING_RETRY_BATCH)).all()
+        # Tried now: one that fails again waits its turn, not every pass.
+        session.execute(update(db.UnfinishedTracking)
+                        .where(db.UnfinishedTracking.run_id.in_([r.id for r in rows]))
+                        .values(tried_at=db.utcnow()))
+        session.commit()
+    return sum(finish_tracking(ctx, row.id, row.status) for row in rows)
+
+
+def end_tracking(ctx: ServerContext, mlflow_run_id: str | None, status: str) -> bool:
+    """Mark a run's MLflow run ended as the run did; whether it is (or there is none). Best
+    effort: the run's own status is what counts, and MLflow being unavailable must not
+    refuse it."""
     if mlflow_run_id is None:
-        return
+        return True
     try:
         ctx.tracking.end_run(mlflow_run_id, status)
     except Exception:
         log.exception("could not mark MLflow run %s %s", mlflow_run_id, status)
+        return False
+    return True

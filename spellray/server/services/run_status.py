@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from spellray.errors import Conflict
 from spellray.schemas import RunStatus
 from spellray.server.auth import revoke_run_tokens
-from spellray.server.db import QueuedRun, Run, RunEvent, utcnow
+from spellray.server.db import QueuedRun, Run, RunEvent, UnfinishedTracking, utcnow
 
 _ORDER = {
     RunStatus.requested: 0,
@@ -48,6 +48,9 @@ def change_status(session: Session, run: Run, status: RunStatus, reason: str | N
         run.ended_at = now
         revoke_run_tokens(session, run.id)
         dequeue(session, run.id)  # however it ended, it no longer waits for room
+        # Its MLflow side is finished after this commits (services/metrics.py
+        # finish_tracking); the row says so until then, whatever happens to the server.
+        session.add(UnfinishedTracking(run_id=run.id, tried_at=now))
     session.add(RunEvent(run_id=run.id, status=status.value, reason=reason, at=now))
     return True
 

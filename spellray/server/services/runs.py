@@ -49,7 +49,7 @@ from spellray.server.services.idempotency import (
     reusable_run,
 )
 from spellray.server.services.long_poll import long_poll
-from spellray.server.services.metrics import end_tracking, finish_tracking
+from spellray.server.services.metrics import finish_tracking
 from spellray.server.services.resume_rule import resume_pending
 from spellray.server.services.run_preparation import (
     SPELL_DIR,
@@ -474,7 +474,7 @@ class RunService:
                 ending += session.scalars(select(db.Run).where(
                     db.Run.workflow_id == run.id, db.Run.id != run.id,
                     db.Run.status.in_([s.value for s in ACTIVE_STATUSES]))).all()
-            ended: list[tuple[str | None, str | None, bool]] = []
+            ended: list[tuple[int, str | None, str, bool]] = []
             for item in ending:
                 item.stop_requested = how
                 now = status_now
@@ -485,11 +485,11 @@ class RunService:
                 if now is not None:
                     reason = f"{how}ed by user" if item is run else f"its workflow was {how}ed"
                     change_status(session, item, now, reason)
-                ended.append((item.ray_submission_id, item.mlflow_run_id, now is not None))
+                ended.append((item.id, item.ray_submission_id, item.status, now is not None))
             session.commit()
-        for submission_id, mlflow_run_id, now_ended in ended:
+        for item_id, submission_id, status, now_ended in ended:
             if now_ended:
-                end_tracking(self.ctx, mlflow_run_id, run.status)
+                finish_tracking(self.ctx, item_id, status)
             if submission_id:
                 self.ctx.ray.stop(submission_id)
         return self.get(run_id)
