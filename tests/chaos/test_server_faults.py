@@ -37,6 +37,8 @@ SHORT = os.environ.get("SPELLRAY_CAMPAIGN", "full") == "short"
 RUNS, KILLS = (24, 1) if SHORT else (100, 3)
 CLIENTS = 4
 KINDS = ("complete", "failing", "stopped")
+# How long a complete run's metric may take to reach MLflow after the run ended.
+METRIC_PATIENCE = 240
 T = TypeVar("T")
 
 
@@ -265,9 +267,18 @@ def what_is_wrong(client: Client, planned: Planned, run_id: int) -> str | None:
         outputs = {item.path for item in client.runs.outputs(run_id)}
         if "out.txt" not in outputs:
             return f"no out.txt in its outputs {sorted(outputs)}"
+        # A metric the runner could not deliver (the server was down past its drain) is
+        # logged when the server learns the run ended; if the server died right then, its
+        # reconciler does it a minute or so later (services/metrics.py TRACKING_RETRY).
+        def metric() -> list[Any] | None:
+            try:
+                return [point.value for point in client.metrics.get(run_id, "chaos").values]
+            except NotFound:
+                return None
+
         try:
-            values = [point.value for point in client.metrics.get(run_id, "chaos").values]
-        except NotFound:  # sent as the server was down past the runner's drain, and lost
+            values = wait_for(metric, timeout=METRIC_PATIENCE, interval=1, what="its metric")
+        except AssertionError:
             return "its metric chaos is not in MLflow"
         if values != [planned.index]:
             return f"metric chaos is {values}, expected [{planned.index}]"
