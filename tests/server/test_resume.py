@@ -5,10 +5,8 @@ auto-resume, nothing. (On a real fake cluster with a killed node: tests/chaos/te
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,42 +14,20 @@ from sqlalchemy import func, select
 
 from spellray.schemas import MachineType, RunRequest, RunStatus
 from spellray.server import db
-from spellray.server.services.environments import ClusterAbilities
 from spellray.server.services.resume import resume_interrupted
 from spellray.server.services.run_preparation import record_path
 from spellray.server.services.run_status import change_status
 from spellray.server.services.runs import RunService
-from spellray.settings import Settings
-from spellray.storage.store import Storage
+from tests.server.service_context import service_context
 
 SPOT = MachineType(name="T4-spot", num_cpus=1, spot=True, default_auto_resume=True)
 CPU = MachineType(name="CPU", num_cpus=1)
 
 
-class _Ray:
-    """Ray as the submission path asks it: reachable (the queue submits later)."""
-
-    def __init__(self) -> None:
-        self.up = True
-
-    def reachable(self) -> None:
-        from spellray.errors import RayUnavailable
-
-        if not self.up:
-            raise RayUnavailable("Ray is down")
-
-
 @pytest.fixture
 def ctx(database_url: str, tmp_path: Path) -> Iterator[Any]:
-    engine = db.make_engine(database_url)
-    settings = Settings(home=tmp_path)
-    storage = Storage(f"file://{tmp_path / 'storage'}", settings)
-    yield SimpleNamespace(sessions=db.make_session_factory(engine), storage=storage,
-                          wake=threading.Event(), machine_types={"CPU": CPU, "T4-spot": SPOT},
-                          abilities=ClusterAbilities(conda=False, container_runtime=False),
-                          settings=settings, ray=_Ray(),
-                          advertise_url="http://127.0.0.1:1", server_id="test")
-    engine.dispose()
+    with service_context(database_url, tmp_path, {"CPU": CPU, "T4-spot": SPOT}) as made:
+        yield made
 
 
 def _interrupt(ctx: Any, run_id: int) -> None:

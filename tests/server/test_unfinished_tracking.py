@@ -9,12 +9,10 @@ Real parts: the state DB (SQLite and Postgres), MLflow's own SQLite store, file 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,7 +21,6 @@ from sqlalchemy import select
 from spellray.schemas import MachineType, RunRequest, RunStatus, StatusReport
 from spellray.server import db
 from spellray.server.services import metrics
-from spellray.server.services.environments import ClusterAbilities
 from spellray.server.services.metrics import MetricService, finish_unfinished_tracking
 from spellray.server.services.run_preparation import SPELL_DIR, run_dir
 from spellray.server.services.run_status import change_status
@@ -31,30 +28,16 @@ from spellray.server.services.runs import RunService
 from spellray.server.tracking import Tracking
 from spellray.settings import Settings
 from spellray.storage.paths import UNDELIVERED_METRICS_FILE, join
-from spellray.storage.store import Storage
+from tests.server.service_context import service_context
 
 CPU = MachineType(name="CPU", num_cpus=1)
 
 
-class _Ray:
-    """Ray as the submission path asks it: reachable (the queue submits later)."""
-
-    def reachable(self) -> None:
-        return None
-
-
 @pytest.fixture
 def ctx(database_url: str, tmp_path: Path) -> Iterator[Any]:
-    engine = db.make_engine(database_url)
-    settings = Settings(home=tmp_path)
-    storage = Storage(f"file://{tmp_path / 'storage'}", settings)
-    yield SimpleNamespace(sessions=db.make_session_factory(engine), storage=storage,
-                          wake=threading.Event(), machine_types={"CPU": CPU},
-                          abilities=ClusterAbilities(conda=False, container_runtime=False),
-                          settings=settings, ray=_Ray(), server_id="test",
-                          advertise_url="http://127.0.0.1:1",
-                          tracking=Tracking(settings, "http://127.0.0.1:1"))
-    engine.dispose()
+    tracking = Tracking(Settings(home=tmp_path), "http://127.0.0.1:1")
+    with service_context(database_url, tmp_path, {"CPU": CPU}, tracking=tracking) as made:
+        yield made
 
 
 def _undelivered(ctx: Any, run_id: int, value: float) -> str:
