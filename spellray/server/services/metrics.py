@@ -177,20 +177,20 @@ def finish_tracking(ctx: ServerContext, run_id: int, status: str) -> bool:
     yet), it stays for ``finish_unfinished_tracking`` to try again."""
     path = join(run_dir(run_id), SPELL_DIR, UNDELIVERED_METRICS_FILE)
     try:
-        lines = ctx.storage.read_bytes(path).splitlines()
-    except NotFound:
-        lines = []
-    if lines:
         try:
+            lines = ctx.storage.read_bytes(path).splitlines()
+        except NotFound:
+            lines = []
+        if lines:
             points = [MetricPoint.model_validate_json(line) for line in lines]
             service = MetricService(ctx)
             for start in range(0, len(points), INGEST_BATCH):
                 service.log(run_id, MetricBatch(metrics=points[start:start + INGEST_BATCH]))
             ctx.storage.delete(path)  # taken: a second end report must not log them twice
             log.info("run %s: took %d metrics its runner could not deliver", run_id, len(points))
-        except Exception:  # the file and the row stay: tried again later
-            log.exception("could not take run %s's undelivered metrics", run_id)
-            return False
+    except Exception:  # storage or MLflow: the file and the row stay, tried again later
+        log.exception("could not take run %s's undelivered metrics", run_id)
+        return False
     with ctx.sessions() as session:
         mlflow_run_id = session.scalar(select(db.Run.mlflow_run_id).where(db.Run.id == run_id))
     if not end_tracking(ctx, mlflow_run_id, status):
